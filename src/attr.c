@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "attr.h"
+
+#include <string.h>
+
+/* A time the kernel has never set is 0; show the change time instead of 1970. */
+static time_t or_ctime(time_t t, const struct ipc_obj *obj)
+{
+	return t ? t : obj->ctime;
+}
+
+void attr_fill(const struct ipc_obj *obj, ino_t ino, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_mode = S_IFREG | (obj->mode & 0777);
+	st->st_nlink = 1;
+	st->st_uid = obj->uid;
+	st->st_gid = obj->gid;
+	st->st_size = (off_t)obj->size;
+	st->st_blksize = 4096;
+	st->st_atim.tv_sec = or_ctime(obj->atime, obj);
+	st->st_mtim.tv_sec = or_ctime(obj->mtime, obj);
+	st->st_ctim.tv_sec = obj->ctime;
+}
+
+static int format_id(const struct ipc_obj *obj, GString *out)
+{
+	g_string_append_printf(out, "%d", obj->id);
+	return 0;
+}
+
+static int format_key(const struct ipc_obj *obj, GString *out)
+{
+	g_string_append_printf(out, "0x%08x", (unsigned)obj->key);
+	return 0;
+}
+
+static int format_cuid(const struct ipc_obj *obj, GString *out)
+{
+	g_string_append_printf(out, "%u", (unsigned)obj->cuid);
+	return 0;
+}
+
+static int format_cgid(const struct ipc_obj *obj, GString *out)
+{
+	g_string_append_printf(out, "%u", (unsigned)obj->cgid);
+	return 0;
+}
+
+const struct xattr_field attr_common_fields[] = {
+	{ "id", format_id, 0 },
+	{ "key", format_key, 0 },
+	{ "cuid", format_cuid, 0 },
+	{ "cgid", format_cgid, 0 },
+	{ NULL, NULL, 0 },
+};
+
+const struct xattr_field *attr_find_field(const struct xattr_field *fields, const char *name)
+{
+	for (; fields && fields->name; fields++)
+		if (strcmp(fields->name, name) == 0)
+			return fields;
+	return NULL;
+}

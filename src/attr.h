@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* From an IPC object to what stat(2) and getxattr(2) show. */
+#pragma once
+
+#include <glib.h>
+#include <sys/stat.h>
+
+#include "ipcobj.h"
+
+/* mode & 0777, owner and group, size, and the object's own times. */
+void attr_fill(const struct ipc_obj *obj, ino_t ino, struct stat *st);
+
+/*
+ * One xattr field: its name after the kind's prefix, and how to print it.
+ * format returns 0 or -errno; perm is what the caller needs (0, PERM_READ).
+ */
+struct xattr_field {
+	const char *name;
+	int (*format)(const struct ipc_obj *obj, GString *out);
+	int perm;
+};
+
+/* Fields every SysV kind has: id, key, cuid, cgid. */
+extern const struct xattr_field attr_common_fields[];
+
+/* NULL-terminated field tables; find name (without prefix) in them. */
+const struct xattr_field *attr_find_field(const struct xattr_field *fields, const char *name);

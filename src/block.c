@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "block.h"
+
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+#define INTERRUPT_SIGNAL SIGUSR1
+/* How long the interrupter waits before signalling the waiter again. */
+#define INTERRUPT_RESEND_NS 200000
+
+static GThreadPool *waiter_pool;
+
+static void interrupt_signal_handler(int sig)
+{
+	(void)sig;	/* Its only job is to make a blocking system call return EINTR. */
+}
+
+static void waiter_main(gpointer data, gpointer user_data)
+{
+	struct blocking_call *call = data;
+
+	(void)user_data;
+	pthread_mutex_lock(&call->lock);
+	call->thread = pthread_self();
+	call->started = true;
+	pthread_mutex_unlock(&call->lock);
+	call->run(call);
+}
+
+void blocking_init(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = interrupt_signal_handler;
+	/* SysV calls are never restarted, whatever SA_RESTART says; other calls should be. */
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(INTERRUPT_SIGNAL, &sa, NULL);
+
+	/* Unlimited: hundreds of blocked callers are normal, each needs its own thread. */
+	waiter_pool = g_thread_pool_new(waiter_main, NULL, -1, FALSE, NULL);
+	g_thread_pool_set_max_unused_threads(32);
+}
+
+void blocking_shutdown(void)
+{
+	/* Waiters blocked in the kernel end with the process; don't wait for them. */
+	if (waiter_pool)
+		g_thread_pool_free(waiter_pool, TRUE, FALSE);
+	waiter_pool = NULL;
+}
+
+/* Called by libfuse, with the request's lock held, when INTERRUPT arrives. */
+static void on_interrupt(fuse_req_t req, void *data)
+{
+	struct blocking_call *call = data;
+	struct timespec pause = { 0, INTERRUPT_RESEND_NS };
+	bool started;
+
+	(void)req;
+	atomic_store(&call->interrupted, true);
+	pthread_mutex_lock(&call->lock);
+	started = call->started;
+	pthread_mutex_unlock(&call->lock);
+	/* Not started: the waiter will see the flag before its first system call. */
+	if (!started)
+		return;
+	while (!atomic_load(&call->finished)) {
+		pthread_kill(call->thread, INTERRUPT_SIGNAL);
+		nanosleep(&pause, NULL);
+	}
+}
+
+void blocking_start(struct blocking_call *call, fuse_req_t req,
+		    void (*run)(struct blocking_call *call))
+{
+	call->req = req;
+	call->run = run;
+	pthread_mutex_init(&call->lock, NULL);
+	call->started = false;
+	atomic_init(&call->interrupted, false);
+	atomic_init(&call->finished, false);
+	/* If the request was interrupted already, this calls on_interrupt at once. */
+	fuse_req_interrupt_func(req, on_interrupt, call);
+	g_thread_pool_push(waiter_pool, call, NULL);
+}
+
+bool blocking_interrupted(struct blocking_call *call)
+{
+	return atomic_load(&call->interrupted);
+}
+
+void blocking_finish(struct blocking_call *call)
+{
+	atomic_store(&call->finished, true);
+	/* Takes the request's lock: waits for a running on_interrupt to return. */
+	fuse_req_interrupt_func(call->req, NULL, NULL);
+	pthread_mutex_destroy(&call->lock);
+}

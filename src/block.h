@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Requests that wait: semop, msgsnd/msgrcv, channel reads.
+ *
+ * FUSE worker threads never block.  A kind first tries an operation without
+ * waiting; only if it would block does it hand the request to a waiter thread
+ * from a shared pool, which makes the blocking call.  The worker returns to
+ * the session loop at once, so other requests, and the INTERRUPT for this one,
+ * are still read.
+ *
+ * An INTERRUPT sets the call's flag and signals its waiter thread until the
+ * thread notices: the SysV calls then fail with EINTR, having done nothing, and
+ * the kind replies EINTR.  The signal is repeated because it may land just
+ * before the thread enters the system call.
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "kind.h"
+
+struct blocking_call {
+	fuse_req_t req;
+	/* Runs in a waiter thread; must call blocking_finish() before replying. */
+	void (*run)(struct blocking_call *call);
+
+	/* Private to block.c. */
+	pthread_mutex_t lock;
+	pthread_t thread;
+	bool started;
+	atomic_bool interrupted;
+	atomic_bool finished;
+};
+
+void blocking_init(void);
+void blocking_shutdown(void);
+
+/* Hand req to a waiter thread, which will call run(call). */
+void blocking_start(struct blocking_call *call, fuse_req_t req,
+		    void (*run)(struct blocking_call *call));
+
+/* Check before each (re)try of the blocking system call. */
+bool blocking_interrupted(struct blocking_call *call);
+
+/* Detach interrupt handling; call once, before replying to call->req. */
+void blocking_finish(struct blocking_call *call);

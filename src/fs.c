@@ -1,0 +1,847 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The tree and the dispatch of FUSE requests to the kinds.
+ *
+ *   /            nodeid 1
+ *   /<kind>      nodeid 2 + kind index
+ *   /<kind>/<x>  nodeid (kind index + 1) << 56 | variant << 32 | (uint32_t)id
+ *
+ * Object nodeids are computed, not allocated, so the daemon keeps no table of
+ * them: an id names one object for its whole life (the kernel puts a sequence
+ * number in every id), and the same object always gets the same inode.
+ * Every lookup and getattr asks the kernel again (timeouts of 0), so
+ * listings, names and attributes are always live.
+ */
+#include "fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define ROOT_INO FUSE_ROOT_ID
+#define KIND_SHIFT 56
+#define VARIANT_SHIFT 32
+#define VARIANT_MASK 0xffffffu
+
+static const struct ipcfs_kind *const kinds[] = { &kind_shm, &kind_sem, &kind_msg, &kind_chan };
+#define NKINDS G_N_ELEMENTS(kinds)
+
+struct node {
+	const struct ipcfs_kind *kind;	/* NULL for the root */
+	bool is_dir;
+	unsigned variant;
+	int id;
+};
+
+static fuse_ino_t kind_dir_ino(unsigned index)
+{
+	return ROOT_INO + 1 + index;
+}
+
+static fuse_ino_t object_ino(const struct ipcfs_kind *kind, unsigned variant, int id)
+{
+	for (unsigned i = 0; i < NKINDS; i++)
+		if (kinds[i] == kind)
+			return ((fuse_ino_t)(i + 1) << KIND_SHIFT) |
+			       ((fuse_ino_t)(variant & VARIANT_MASK) << VARIANT_SHIFT) | (uint32_t)id;
+	g_assert_not_reached();
+}
+
+static bool decode_ino(fuse_ino_t ino, struct node *node)
+{
+	unsigned kind_index;
+
+	memset(node, 0, sizeof(*node));
+	if (ino == ROOT_INO) {
+		node->is_dir = true;
+		return true;
+	}
+	if (ino > ROOT_INO && ino <= ROOT_INO + NKINDS) {
+		node->kind = kinds[ino - ROOT_INO - 1];
+		node->is_dir = true;
+		return true;
+	}
+	kind_index = (unsigned)(ino >> KIND_SHIFT);
+	if (kind_index < 1 || kind_index > NKINDS)
+		return false;
+	node->kind = kinds[kind_index - 1];
+	node->variant = (unsigned)(ino >> VARIANT_SHIFT) & VARIANT_MASK;
+	node->id = (int)(uint32_t)ino;
+	return true;
+}
+
+static void dir_attr(fuse_ino_t ino, mode_t mode, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_mode = S_IFDIR | mode;
+	st->st_nlink = 2;
+	st->st_uid = getuid();
+	st->st_gid = getgid();
+	st->st_atim = st->st_mtim = st->st_ctim = ipcfs_start_time;
+}
+
+static void kind_dir_attr(unsigned index, struct stat *st)
+{
+	dir_attr(kind_dir_ino(index), kinds[index]->dir_mode, st);
+}
+
+static void object_attr(const struct ipcfs_kind *kind, unsigned variant,
+			const struct ipc_obj *obj, struct stat *st)
+{
+	attr_fill(obj, object_ino(kind, variant, obj->id), st);
+	/* Views (msg types) are aliases: st_size is the object's, nlink stays 1. */
+}
+
+static void reply_entry(fuse_req_t req, const struct stat *st)
+{
+	struct fuse_entry_param e;
+
+	memset(&e, 0, sizeof(e));
+	e.ino = st->st_ino;
+	e.attr = *st;
+	/* Timeouts of 0: the next stat or path walk asks again. */
+	e.attr_timeout = 0;
+	e.entry_timeout = 0;
+	fuse_reply_entry(req, &e);
+}
+
+static void reply_err(fuse_req_t req, int negative_errno)
+{
+	fuse_reply_err(req, -negative_errno);
+}
+
+void caller_from_req(struct caller *caller, fuse_req_t req)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	caller_init(caller, ctx->uid, ctx->gid, ctx->pid);
+}
+
+/* The live object behind an inode, or -ENOENT if it is gone. */
+static int node_object(const struct node *node, struct ipc_obj *obj)
+{
+	if (!node->kind || node->is_dir)
+		return -EISDIR;
+	return node->kind->stat(node->id, obj);
+}
+
+static void ipcfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct node dir;
+	struct ipc_obj obj;
+	unsigned variant = 0;
+	struct stat st;
+	int err;
+
+	if (!decode_ino(parent, &dir) || !dir.is_dir)
+		return reply_err(req, -ENOTDIR);
+	if (!dir.kind) {
+		for (unsigned i = 0; i < NKINDS; i++) {
+			if (strcmp(name, kinds[i]->name) == 0) {
+				kind_dir_attr(i, &st);
+				return reply_entry(req, &st);
+			}
+		}
+		return reply_err(req, -ENOENT);
+	}
+	err = dir.kind->lookup(dir.kind, name, &obj, &variant);
+	if (err)
+		return reply_err(req, err == -EINVAL ? -ENOENT : err);
+	object_attr(dir.kind, variant, &obj, &st);
+	reply_entry(req, &st);
+}
+
+static void ipcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct node node;
+	struct ipc_obj obj;
+	struct stat st;
+	int err;
+
+	(void)fi;
+	if (!decode_ino(ino, &node))
+		return reply_err(req, -ENOENT);
+	if (node.is_dir) {
+		if (node.kind)
+			kind_dir_attr((unsigned)(ino - ROOT_INO - 1), &st);
+		else
+			dir_attr(ROOT_INO, 0755, &st);
+		fuse_reply_attr(req, &st, 0);
+		return;
+	}
+	err = node_object(&node, &obj);
+	if (err)
+		return reply_err(req, err);
+	object_attr(node.kind, node.variant, &obj, &st);
+	fuse_reply_attr(req, &st, 0);
+}
+
+static void ipcfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+			  struct fuse_file_info *fi)
+{
+	struct node node;
+	struct ipc_obj obj;
+	struct caller caller;
+	struct stat st;
+	int err;
+
+	if (!decode_ino(ino, &node))
+		return reply_err(req, -ENOENT);
+	if (node.is_dir)
+		return reply_err(req, -EPERM);
+	err = node_object(&node, &obj);
+	if (err)
+		return reply_err(req, err);
+
+	caller_from_req(&caller, req);
+	/* Check everything before changing anything. */
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		if ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07777 & ~0777u)) {
+			err = reason(EINVAL, "chmod %s: mode %o has bits outside 0777",
+				     node.kind->name, attr->st_mode & 07777);
+			goto out;
+		}
+		if (!perm_may_control(&caller, &obj)) {
+			err = reason(EPERM, "IPC_SET of %s id %d: uid %u is neither owner nor creator",
+				     node.kind->name, obj.id, (unsigned)caller.uid);
+			goto out;
+		}
+		if (!node.kind->set_owner) {
+			err = reason(EPERM, "%s: mode and owner cannot change", node.kind->name);
+			goto out;
+		}
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (!node.kind->truncate) {
+			err = reason(EINVAL, "truncate %s: not supported", node.kind->name);
+			goto out;
+		}
+		/* An open file was permission-checked at open, like ftruncate(2). */
+		if (!fi && !perm_may_access(&caller, &obj, PERM_WRITE)) {
+			err = reason(EACCES, "truncate %s id %d: no write permission",
+				     node.kind->name, obj.id);
+			goto out;
+		}
+	}
+
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		mode_t mode = to_set & FUSE_SET_ATTR_MODE ? attr->st_mode & 0777 : obj.mode & 0777;
+		uid_t uid = to_set & FUSE_SET_ATTR_UID ? attr->st_uid : obj.uid;
+		gid_t gid = to_set & FUSE_SET_ATTR_GID ? attr->st_gid : obj.gid;
+
+		err = node.kind->set_owner(&obj, mode, uid, gid);
+		if (err)
+			goto out;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		struct ipcfs_file *file = fi ? (struct ipcfs_file *)(uintptr_t)fi->fh : NULL;
+
+		err = node.kind->truncate(&caller, &obj, attr->st_size, file);
+		if (err)
+			goto out;
+	}
+	/* Times belong to the kernel object: touch(1) must work, but changes nothing. */
+
+	err = node.kind->stat(obj.id, &obj);
+	if (err)
+		goto out;
+	object_attr(node.kind, node.variant, &obj, &st);
+	fuse_reply_attr(req, &st, 0);
+	caller_clear(&caller);
+	return;
+out:
+	caller_clear(&caller);
+	reply_err(req, err);
+}
+
+/* ---- Directories ---- */
+
+struct dir_handle {
+	const struct ipcfs_kind *kind;	/* NULL for the root */
+	GArray *objs;			/* the listing, taken at opendir */
+};
+
+static void ipcfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct node node;
+	struct dir_handle *dh;
+	int err;
+
+	if (!decode_ino(ino, &node))
+		return reply_err(req, -ENOENT);
+	if (!node.is_dir)
+		return reply_err(req, -ENOTDIR);
+	dh = g_new0(struct dir_handle, 1);
+	dh->kind = node.kind;
+	dh->objs = g_array_new(FALSE, FALSE, sizeof(struct ipc_obj));
+	if (node.kind) {
+		err = node.kind->list(dh->objs);
+		if (err) {
+			g_array_unref(dh->objs);
+			g_free(dh);
+			return reply_err(req, err);
+		}
+	}
+	fi->fh = (uintptr_t)dh;
+	fi->cache_readdir = 0;
+	fuse_reply_open(req, fi);
+}
+
+/* Entry i of a directory: 0 ".", 1 "..", then the kinds or the objects. */
+static bool dir_entry(struct dir_handle *dh, fuse_ino_t ino, size_t i, char *name, size_t size,
+		      struct stat *st)
+{
+	if (i < 2) {
+		g_strlcpy(name, i == 0 ? "." : "..", size);
+		dir_attr(i == 0 ? ino : ROOT_INO, 0755, st);
+		return true;
+	}
+	i -= 2;
+	if (!dh->kind) {
+		if (i >= NKINDS)
+			return false;
+		g_strlcpy(name, kinds[i]->name, size);
+		kind_dir_attr((unsigned)i, st);
+		return true;
+	}
+	if (i >= dh->objs->len)
+		return false;
+	const struct ipc_obj *obj = &g_array_index(dh->objs, struct ipc_obj, i);
+
+	dh->kind->format_name(obj, name, size);
+	object_attr(dh->kind, 0, obj, st);
+	return true;
+}
+
+static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi, bool plus)
+{
+	struct dir_handle *dh = (struct dir_handle *)(uintptr_t)fi->fh;
+	g_autofree char *buf = g_malloc(size);
+	size_t used = 0;
+	char name[64];
+	struct stat st;
+
+	for (size_t i = (size_t)off; dir_entry(dh, ino, i, name, sizeof(name), &st); i++) {
+		size_t len;
+
+		if (plus) {
+			struct fuse_entry_param e = { .ino = st.st_ino, .attr = st };
+
+			/* "." and ".." carry no entry: the kernel only wants their names. */
+			if (i < 2)
+				e.ino = 0;
+			len = fuse_add_direntry_plus(req, buf + used, size - used, name, &e,
+						     (off_t)i + 1);
+		} else {
+			len = fuse_add_direntry(req, buf + used, size - used, name, &st,
+						(off_t)i + 1);
+		}
+		if (len > size - used)
+			break;
+		used += len;
+	}
+	fuse_reply_buf(req, buf, used);
+}
+
+static void ipcfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			  struct fuse_file_info *fi)
+{
+	readdir_common(req, ino, size, off, fi, false);
+}
+
+static void ipcfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			      struct fuse_file_info *fi)
+{
+	readdir_common(req, ino, size, off, fi, true);
+}
+
+static void ipcfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dir_handle *dh = (struct dir_handle *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	g_array_unref(dh->objs);
+	g_free(dh);
+	fuse_reply_err(req, 0);
+}
+
+/* ---- Files ---- */
+
+static int access_wanted(int flags)
+{
+	switch (flags & O_ACCMODE) {
+	case O_RDONLY:
+		return PERM_READ;
+	case O_WRONLY:
+		return PERM_WRITE;
+	default:
+		return PERM_READ | PERM_WRITE;
+	}
+}
+
+static struct ipcfs_file *file_of(struct fuse_file_info *fi)
+{
+	return (struct ipcfs_file *)(uintptr_t)fi->fh;
+}
+
+static void release_file(struct ipcfs_file *file)
+{
+	if (file->kind->release)
+		file->kind->release(file);
+	g_free(file);
+}
+
+/* Permission check and kind open; on success fi->fh is the new ipcfs_file. */
+static int open_object(struct caller *caller, const struct ipcfs_kind *kind, unsigned variant,
+		       const struct ipc_obj *obj, struct fuse_file_info *fi, bool created)
+{
+	struct ipcfs_file *file;
+	int err;
+
+	if (!created && !perm_may_access(caller, obj, access_wanted(fi->flags)))
+		return reason(EACCES, "open %s id %d: mode %03o denies uid %u", kind->name, obj->id,
+			      obj->mode & 0777, (unsigned)caller->uid);
+	file = g_new0(struct ipcfs_file, 1);
+	file->kind = kind;
+	file->obj = *obj;
+	file->variant = variant;
+	file->flags = fi->flags;
+	/* Every read and write reaches the daemon: no page cache can go stale. */
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	err = kind->open ? kind->open(file, fi) : 0;
+	if (err) {
+		g_free(file);
+		return err;
+	}
+	fi->fh = (uintptr_t)file;
+	return 0;
+}
+
+static void ipcfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct node node;
+	struct ipc_obj obj;
+	struct caller caller;
+	int err;
+
+	if (!decode_ino(ino, &node))
+		return reply_err(req, -ENOENT);
+	if (node.is_dir)
+		return reply_err(req, -EISDIR);
+	err = node_object(&node, &obj);
+	if (err)
+		return reply_err(req, err);
+	caller_from_req(&caller, req);
+	err = open_object(&caller, node.kind, node.variant, &obj, fi, false);
+	caller_clear(&caller);
+	if (err)
+		return reply_err(req, err);
+	/* -ENOENT: the caller was interrupted meanwhile and will never see the file. */
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		release_file(file_of(fi));
+}
+
+static void ipcfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			 struct fuse_file_info *fi)
+{
+	struct node dir;
+	struct ipc_obj obj;
+	struct caller caller;
+	struct stat st;
+	struct fuse_entry_param e;
+	unsigned variant = 0;
+	bool created = false;
+	int err;
+
+	if (!decode_ino(parent, &dir) || !dir.is_dir)
+		return reply_err(req, -ENOTDIR);
+	if (!dir.kind)
+		return reply_err(req, -EPERM);
+	caller_from_req(&caller, req);
+	err = dir.kind->lookup(dir.kind, name, &obj, &variant);
+	if (err == 0 && (fi->flags & O_EXCL)) {
+		err = reason(EEXIST, "create %s/%s: exists and O_EXCL was given", dir.kind->name,
+			     name);
+	} else if (err == -ENOENT || err == -EINVAL) {
+		if (!dir.kind->create)
+			err = reason(EPERM, "create %s/%s: this kind has a fixed set of files",
+				     dir.kind->name, name);
+		else
+			err = dir.kind->create(dir.kind, &caller, name, mode, &obj, &variant);
+		created = err == 0;
+	}
+	if (!err)
+		err = open_object(&caller, dir.kind, variant, &obj, fi, created);
+	caller_clear(&caller);
+	if (err)
+		return reply_err(req, err);
+
+	object_attr(dir.kind, variant, &obj, &st);
+	memset(&e, 0, sizeof(e));
+	e.ino = st.st_ino;
+	e.attr = st;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		release_file(file_of(fi));
+}
+
+
+static void ipcfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct ipcfs_file *file = file_of(fi);
+
+	(void)ino;
+	file->kind->read(req, file, size, off);
+}
+
+static void ipcfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+			struct fuse_file_info *fi)
+{
+	struct ipcfs_file *file = file_of(fi);
+
+	(void)ino;
+	file->kind->write(req, file, buf, size, off);
+}
+
+static void ipcfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void ipcfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	/* Writes went straight to the kernel object: there is nothing to sync. */
+	fuse_reply_err(req, 0);
+}
+
+static void ipcfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	release_file(file_of(fi));
+	fuse_reply_err(req, 0);
+}
+
+static void ipcfs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		       struct fuse_pollhandle *ph)
+{
+	struct ipcfs_file *file = file_of(fi);
+
+	(void)ino;
+	if (!file->kind->poll) {
+		/* Like a regular file: always ready. */
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		fuse_reply_poll(req, POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM);
+		return;
+	}
+	file->kind->poll(req, file, ph);
+}
+
+static void ipcfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+			struct fuse_file_info *fi)
+{
+	struct ipcfs_file *file = file_of(fi);
+	off_t result;
+
+	(void)ino;
+	if (!file->kind->lseek)
+		return reply_err(req, -ESPIPE);
+	result = file->kind->lseek(file, off, whence);
+	if (result < 0)
+		return reply_err(req, (int)result);
+	fuse_reply_lseek(req, result);
+}
+
+/* ---- Names that change ---- */
+
+static void ipcfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct node dir;
+	struct ipc_obj obj;
+	struct caller caller;
+	unsigned variant;
+	int err;
+
+	if (!decode_ino(parent, &dir) || !dir.is_dir || !dir.kind)
+		return reply_err(req, -EPERM);
+	err = dir.kind->lookup(dir.kind, name, &obj, &variant);
+	if (err)
+		return reply_err(req, err == -EINVAL ? -ENOENT : err);
+	if (!dir.kind->remove)
+		return reply_err(req, reason(EPERM, "rm %s/%s: cannot be removed", dir.kind->name,
+					     name));
+	caller_from_req(&caller, req);
+	if (!perm_may_control(&caller, &obj))
+		err = reason(EPERM, "IPC_RMID of %s id %d: uid %u is neither owner nor creator",
+			     dir.kind->name, obj.id, (unsigned)caller.uid);
+	else
+		err = dir.kind->remove(&obj);
+	caller_clear(&caller);
+	reply_err(req, err);
+}
+
+static void refuse_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			 dev_t rdev)
+{
+	(void)parent; (void)mode; (void)rdev;
+	reply_err(req, reason(EPERM, "mknod %s: only open(O_CREAT) creates objects", name));
+}
+
+static void refuse_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	(void)parent; (void)mode;
+	reply_err(req, reason(EPERM, "mkdir %s: the tree is fixed", name));
+}
+
+static void refuse_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent;
+	reply_err(req, reason(EPERM, "rmdir %s: the tree is fixed", name));
+}
+
+static void refuse_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	(void)link; (void)parent;
+	reply_err(req, reason(EPERM, "symlink %s: IPC objects have no links", name));
+}
+
+static void refuse_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+			  fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	(void)parent; (void)newparent; (void)flags;
+	reply_err(req, reason(EPERM, "rename %s to %s: a key cannot change", name, newname));
+}
+
+static void refuse_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	(void)ino; (void)newparent;
+	reply_err(req, reason(EPERM, "link %s: IPC objects have no links", newname));
+}
+
+/* ---- Extended attributes ---- */
+
+/* The field name after the kind's prefix, or NULL if name is not ours. */
+static const char *xattr_field_name(const struct ipcfs_kind *kind, const char *name)
+{
+	size_t len = strlen(kind->xattr_prefix);
+
+	return strncmp(name, kind->xattr_prefix, len) == 0 ? name + len : NULL;
+}
+
+static const struct xattr_field *find_xattr(const struct ipcfs_kind *kind, const char *field)
+{
+	const struct xattr_field *f = NULL;
+
+	if (kind->sysv)
+		f = attr_find_field(attr_common_fields, field);
+	return f ? f : attr_find_field(kind->xattrs, field);
+}
+
+static void reply_xattr_value(fuse_req_t req, size_t size, const GString *value)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, value->len);
+	else if (value->len > size)
+		reply_err(req, -ERANGE);
+	else
+		fuse_reply_buf(req, value->str, value->len);
+}
+
+static void ipcfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct node node;
+	struct ipc_obj obj;
+	const struct xattr_field *field;
+	const char *field_name;
+	g_autoptr(GString) value = NULL;
+	int err;
+
+	/* Answer names we never serve (security.*, ACLs) without asking the kernel. */
+	if (!decode_ino(ino, &node) || node.is_dir)
+		return reply_err(req, -ENODATA);
+	field_name = xattr_field_name(node.kind, name);
+	field = field_name ? find_xattr(node.kind, field_name) : NULL;
+	if (!field)
+		return reply_err(req, -ENODATA);
+	err = node_object(&node, &obj);
+	if (err)
+		return reply_err(req, err);
+	if (field->perm) {
+		struct caller caller;
+		bool allowed;
+
+		caller_from_req(&caller, req);
+		allowed = perm_may_access(&caller, &obj, field->perm);
+		caller_clear(&caller);
+		if (!allowed)
+			return reply_err(req, reason(EACCES, "getxattr %s of %s id %d: no read permission",
+						     name, node.kind->name, obj.id));
+	}
+	value = g_string_new(NULL);
+	err = field->format(&obj, value);
+	if (err)
+		return reply_err(req, err);
+	reply_xattr_value(req, size, value);
+}
+
+static void append_names(GString *list, const char *prefix, const struct xattr_field *fields)
+{
+	for (; fields && fields->name; fields++) {
+		g_string_append(list, prefix);
+		g_string_append(list, fields->name);
+		g_string_append_c(list, '\0');
+	}
+}
+
+static void ipcfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct node node;
+	struct ipc_obj obj;
+	g_autoptr(GString) list = g_string_new(NULL);
+	int err;
+
+	if (!decode_ino(ino, &node))
+		return reply_err(req, -ENOENT);
+	if (!node.is_dir) {
+		err = node_object(&node, &obj);
+		if (err)
+			return reply_err(req, err);
+		if (node.kind->sysv)
+			append_names(list, node.kind->xattr_prefix, attr_common_fields);
+		append_names(list, node.kind->xattr_prefix, node.kind->xattrs);
+	}
+	reply_xattr_value(req, size, list);
+}
+
+static void ipcfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			   size_t size, int flags)
+{
+	struct node node;
+	struct ipc_obj obj;
+	struct caller caller;
+	const char *field;
+	int err;
+
+	(void)flags;
+	if (!decode_ino(ino, &node) || node.is_dir)
+		return reply_err(req, reason(ENOTSUP, "setxattr %s: directories have none", name));
+	field = xattr_field_name(node.kind, name);
+	if (!field || !find_xattr(node.kind, field))
+		return reply_err(req, reason(ENOTSUP, "setxattr %s: not an ipcfs attribute", name));
+	if (!node.kind->setxattr)
+		return reply_err(req, reason(EPERM, "setxattr %s: read-only", name));
+	err = node_object(&node, &obj);
+	if (err)
+		return reply_err(req, err);
+	caller_from_req(&caller, req);
+	err = node.kind->setxattr(&caller, &obj, field, value, size);
+	caller_clear(&caller);
+	reply_err(req, err);
+}
+
+static void ipcfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	(void)ino;
+	reply_err(req, reason(EPERM, "removexattr %s: attributes of IPC objects are fixed", name));
+}
+
+static void ipcfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	(void)ino;
+	(void)nlookup;
+	/* Nodeids are computed, so there is nothing to forget. */
+	fuse_reply_none(req);
+}
+
+static void ipcfs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	(void)count;
+	(void)forgets;
+	fuse_reply_none(req);
+}
+
+static void ipcfs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* open(O_TRUNC) arrives as a flag: `echo x > sem/...` must not reset anything. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* ls -l gets names and attributes in one request, and never asks again. */
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
+	/* Permissions are ours to decide, with SysV rules. */
+	conn->want &= ~(unsigned)FUSE_CAP_POSIX_ACL;
+	for (unsigned i = 0; i < NKINDS; i++)
+		if (kinds[i]->init)
+			kinds[i]->init(conn);
+}
+
+int fs_setup(void)
+{
+	for (unsigned i = 0; i < NKINDS; i++) {
+		int err = kinds[i]->setup ? kinds[i]->setup() : 0;
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+void fs_teardown(void)
+{
+	for (unsigned i = 0; i < NKINDS; i++)
+		if (kinds[i]->teardown)
+			kinds[i]->teardown();
+}
+
+static void ipcfs_destroy(void *userdata)
+{
+	(void)userdata;
+}
+
+const struct fuse_lowlevel_ops ipcfs_ops = {
+	.init = ipcfs_init,
+	.destroy = ipcfs_destroy,
+	.lookup = ipcfs_lookup,
+	.forget = ipcfs_forget,
+	.forget_multi = ipcfs_forget_multi,
+	.getattr = ipcfs_getattr,
+	.setattr = ipcfs_setattr,
+	.mknod = refuse_mknod,
+	.mkdir = refuse_mkdir,
+	.unlink = ipcfs_unlink,
+	.rmdir = refuse_rmdir,
+	.symlink = refuse_symlink,
+	.rename = refuse_rename,
+	.link = refuse_link,
+	.open = ipcfs_open,
+	.create = ipcfs_create,
+	.read = ipcfs_read,
+	.write = ipcfs_write,
+	.flush = ipcfs_flush,
+	.fsync = ipcfs_fsync,
+	.release = ipcfs_release,
+	.opendir = ipcfs_opendir,
+	.readdir = ipcfs_readdir,
+	.readdirplus = ipcfs_readdirplus,
+	.releasedir = ipcfs_releasedir,
+	.getxattr = ipcfs_getxattr,
+	.listxattr = ipcfs_listxattr,
+	.setxattr = ipcfs_setxattr,
+	.removexattr = ipcfs_removexattr,
+	.poll = ipcfs_poll,
+	.lseek = ipcfs_lseek,
+};

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The kind table.  The tree and dispatch code (fs.c) knows nothing about
+ * SysV: every directory under the root is one struct ipcfs_kind, and adding a
+ * kind means adding one file that fills this table.
+ *
+ * Conventions: functions returning int give 0 (or a count) on success and
+ * -errno on failure, with the reason already logged.  read/write/poll reply
+ * to the request themselves, because they may finish it later from a waiter
+ * thread (see block.h).  Permission checks are done by fs.c before any of
+ * these run, with the caller's credentials.
+ */
+#pragma once
+
+#include "config.h"
+#include <fuse_lowlevel.h>
+#include <glib.h>
+
+#include "attr.h"
+#include "ipcobj.h"
+#include "perm.h"
+
+struct ipcfs_kind;
+
+/* One open file description. */
+struct ipcfs_file {
+	const struct ipcfs_kind *kind;
+	struct ipc_obj obj;	/* the object as it was at open */
+	unsigned variant;	/* kind-specific view of the object; 0 is the plain file */
+	int flags;		/* open(2) flags */
+	void *priv;		/* the kind's own state */
+};
+
+struct ipcfs_kind {
+	const char *name;	/* the directory under the root */
+	mode_t dir_mode;
+	const char *xattr_prefix;		/* "user.ipc." */
+	const struct xattr_field *xattrs;	/* beyond attr_common_fields; NULL-terminated */
+	bool sysv;		/* has the common fields id, key, cuid, cgid */
+
+	/* Before mounting (may refuse the mount), at FUSE init, and at exit. */
+	int (*setup)(void);
+	void (*init)(struct fuse_conn_info *conn);
+	void (*teardown)(void);
+
+	/* Listing and naming. */
+	int (*list)(GArray *objs);	/* append every object as struct ipc_obj */
+	void (*format_name)(const struct ipc_obj *obj, char *out, size_t size);
+	int (*lookup)(const struct ipcfs_kind *kind, const char *name, struct ipc_obj *obj,
+		      unsigned *variant);
+	int (*stat)(int id, struct ipc_obj *obj);	/* live attributes; -ENOENT once gone */
+
+	/* Used by the shared SysV naming code (sysv.c). */
+	int (*find_key)(key_t key, int *id);
+	int (*parse_variant)(const char *suffix, unsigned *variant);
+	int (*create_key)(struct caller *caller, key_t key, mode_t mode, struct ipc_obj *obj);
+
+	/* Changes to the object. */
+	int (*create)(const struct ipcfs_kind *kind, struct caller *caller, const char *name,
+		      mode_t mode, struct ipc_obj *obj, unsigned *variant);
+	int (*remove)(const struct ipc_obj *obj);
+	int (*set_owner)(const struct ipc_obj *obj, mode_t mode, uid_t uid, gid_t gid);
+	int (*truncate)(struct caller *caller, struct ipc_obj *obj, off_t size,
+			struct ipcfs_file *file);
+	int (*setxattr)(struct caller *caller, const struct ipc_obj *obj, const char *field,
+			const char *value, size_t size);
+
+	/* Open files. */
+	int (*open)(struct ipcfs_file *file, struct fuse_file_info *fi);
+	void (*read)(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off);
+	void (*write)(fuse_req_t req, struct ipcfs_file *file, const char *buf, size_t size,
+		      off_t off);
+	void (*poll)(fuse_req_t req, struct ipcfs_file *file, struct fuse_pollhandle *ph);
+	off_t (*lseek)(struct ipcfs_file *file, off_t off, int whence);
+	void (*release)(struct ipcfs_file *file);
+};
+
+extern const struct ipcfs_kind kind_shm, kind_sem, kind_msg, kind_chan;
+
+/* The caller of a request, for permission decisions. */
+void caller_from_req(struct caller *caller, fuse_req_t req);

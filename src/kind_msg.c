@@ -1,0 +1,626 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * /msg/<key>: a message queue.  One write sends one message, one read
+ * receives one.  /msg/<key>@<T> chooses the type; @framed views put the type
+ * in front of each message.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/msg.h>
+
+#include "block.h"
+#include "kind.h"
+#include "log.h"
+#include "sysv.h"
+
+#ifndef MSG_COPY
+#define MSG_COPY 040000
+#endif
+
+/* The framed header: the message type, as a native-endian int64. */
+#define FRAME_HEADER sizeof(int64_t)
+
+/* A view of a queue chosen by a name suffix; view 0 is the plain file. */
+struct msg_view {
+	long type;	/* msgtyp for reads, mtype for writes (0: any / 1) */
+	bool framed;
+};
+
+static GMutex views_lock;
+static GPtrArray *views;	/* index = variant number */
+static GHashTable *view_index;	/* "type/framed" -> variant number */
+#define MAX_VIEWS 0xffffff
+
+static struct msg_view view_of(unsigned variant)
+{
+	struct msg_view v = { 0, false };
+
+	g_mutex_lock(&views_lock);
+	if (variant && views && variant < views->len)
+		v = *(struct msg_view *)g_ptr_array_index(views, variant);
+	g_mutex_unlock(&views_lock);
+	return v;
+}
+
+static int intern_view(struct msg_view v, unsigned *variant)
+{
+	g_autofree char *key = g_strdup_printf("%ld/%d", v.type, v.framed);
+	gpointer found;
+	int err = 0;
+
+	g_mutex_lock(&views_lock);
+	if (!views) {
+		views = g_ptr_array_new_with_free_func(g_free);
+		g_ptr_array_add(views, NULL);	/* variant 0 is the plain file */
+		view_index = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	}
+	if (g_hash_table_lookup_extended(view_index, key, NULL, &found)) {
+		*variant = GPOINTER_TO_UINT(found);
+	} else if (views->len >= MAX_VIEWS) {
+		err = reason(ENOSPC, "msg: too many distinct @ views");
+	} else {
+		*variant = views->len;
+		g_ptr_array_add(views, g_memdup2(&v, sizeof(v)));
+		g_hash_table_insert(view_index, g_steal_pointer(&key), GUINT_TO_POINTER(*variant));
+	}
+	g_mutex_unlock(&views_lock);
+	return err;
+}
+
+/* "<T>", "framed" or "<T>.framed", T a decimal long (negative allowed). */
+static int msg_parse_variant(const char *suffix, unsigned *variant)
+{
+	struct msg_view v = { 0, false };
+	const char *type_end = suffix + strlen(suffix);
+	const char *dot = strchr(suffix, '.');
+
+	if (strcmp(suffix, "framed") == 0)
+		return intern_view((struct msg_view){ 0, true }, variant);
+	if (dot) {
+		if (strcmp(dot, ".framed") != 0)
+			return reason(ENOENT, "msg view @%s: expected @T, @framed or @T.framed", suffix);
+		v.framed = true;
+		type_end = dot;
+	}
+	{
+		g_autofree char *digits = g_strndup(suffix, (gsize)(type_end - suffix));
+		const char *p = digits + (*digits == '-' || *digits == '+');
+		char *end;
+
+		if (!*p || strspn(p, "0123456789") != strlen(p))
+			return reason(ENOENT, "msg view @%s: T is not a decimal number", suffix);
+		errno = 0;
+		v.type = strtol(digits, &end, 10);
+		if (errno == ERANGE)
+			return reason(ENOENT, "msg view @%s: T does not fit in a long", suffix);
+	}
+	return intern_view(v, variant);
+}
+
+static void msg_from_ds(int id, const struct msqid_ds *ds, struct ipc_obj *obj)
+{
+	memset(obj, 0, sizeof(*obj));
+	obj->id = id;
+	obj->key = ds->msg_perm.__key;
+	obj->mode = ds->msg_perm.mode;
+	obj->uid = ds->msg_perm.uid;
+	obj->gid = ds->msg_perm.gid;
+	obj->cuid = ds->msg_perm.cuid;
+	obj->cgid = ds->msg_perm.cgid;
+	obj->size = ds->__msg_cbytes;
+	obj->qnum = ds->msg_qnum;
+	obj->qbytes = ds->msg_qbytes;
+	obj->lspid = ds->msg_lspid;
+	obj->lrpid = ds->msg_lrpid;
+	obj->atime = ds->msg_rtime;
+	obj->mtime = ds->msg_stime;
+	obj->ctime = ds->msg_ctime;
+}
+
+static int msg_stat(int id, struct ipc_obj *obj)
+{
+	struct msqid_ds ds;
+
+	if (id < 0 || msgctl(sysv_id_to_index(id), MSG_STAT_ANY, &ds) != id)
+		return -ENOENT;
+	msg_from_ds(id, &ds, obj);
+	return 0;
+}
+
+static int msg_find_key(key_t key, int *id)
+{
+	*id = msgget(key, 0);
+	return *id < 0 ? -ENOENT : 0;
+}
+
+/* /proc/sysvipc/msg: key msqid perms cbytes qnum lspid lrpid uid gid cuid cgid stime rtime ctime */
+static bool msg_parse_line(const char *line, struct ipc_obj *obj)
+{
+	long long stime, rtime, ctime;
+	unsigned mode, uid, gid, cuid, cgid;
+	unsigned long long cbytes;
+	int key, lspid, lrpid;
+
+	if (sscanf(line, "%d %d %o %llu %lu %d %d %u %u %u %u %lld %lld %lld", &key, &obj->id, &mode,
+		   &cbytes, &obj->qnum, &lspid, &lrpid, &uid, &gid, &cuid, &cgid, &stime, &rtime,
+		   &ctime) != 14)
+		return false;
+	obj->key = key;
+	obj->mode = mode;
+	obj->size = cbytes;
+	obj->lspid = lspid;
+	obj->lrpid = lrpid;
+	obj->uid = uid;
+	obj->gid = gid;
+	obj->cuid = cuid;
+	obj->cgid = cgid;
+	obj->mtime = (time_t)stime;
+	obj->atime = (time_t)rtime;
+	obj->ctime = (time_t)ctime;
+	return true;
+}
+
+static int msg_list(GArray *objs)
+{
+	return sysv_read_proc("/proc/sysvipc/msg", msg_parse_line, objs);
+}
+
+static int msg_create_key(struct caller *caller, key_t key, mode_t mode, struct ipc_obj *obj)
+{
+	int err = sysv_become_caller(caller);
+	int id;
+
+	if (err)
+		return err;
+	id = msgget(key, IPC_CREAT | IPC_EXCL | (int)mode);
+	err = errno;
+	sysv_become_daemon();
+	if (id < 0)
+		return reason(err, "msgget(0x%08x): cannot create", (unsigned)key);
+	return msg_stat(id, obj);
+}
+
+static int msg_remove(const struct ipc_obj *obj)
+{
+	if (msgctl(obj->id, IPC_RMID, NULL) != 0)
+		return reason(errno, "IPC_RMID of msg id %d", obj->id);
+	return 0;
+}
+
+/* IPC_SET carries qbytes too: send the current value back unchanged. */
+static int msg_ipc_set(int id, mode_t mode, uid_t uid, gid_t gid, unsigned long qbytes)
+{
+	struct msqid_ds ds = { 0 };
+
+	ds.msg_perm.mode = mode;
+	ds.msg_perm.uid = uid;
+	ds.msg_perm.gid = gid;
+	ds.msg_qbytes = qbytes;
+	if (msgctl(id, IPC_SET, &ds) != 0)
+		return reason(errno, "IPC_SET of msg id %d", id);
+	return 0;
+}
+
+static int msg_set_owner(const struct ipc_obj *obj, mode_t mode, uid_t uid, gid_t gid)
+{
+	return msg_ipc_set(obj->id, mode, uid, gid, obj->qbytes);
+}
+
+/* Truncate to 0 purges the queue; any other size is meaningless. */
+static int msg_truncate(struct caller *caller, struct ipc_obj *obj, off_t size,
+			struct ipcfs_file *file)
+{
+	g_autofree char *buf = NULL;
+	unsigned purged = 0;
+
+	(void)caller;
+	(void)file;
+	if (size != 0)
+		return reason(EINVAL, "truncate msg id %d to %lld: only 0 (purge) is allowed",
+			      obj->id, (long long)size);
+	buf = g_malloc(sizeof(long) + 1);
+	/* MSG_NOERROR: a 1-byte buffer takes any message; the body is discarded anyway. */
+	while (msgrcv(obj->id, buf, 1, 0, IPC_NOWAIT | MSG_NOERROR) >= 0)
+		purged++;
+	if (errno != ENOMSG)
+		return reason(errno == EINVAL ? EIDRM : errno, "purge msg id %d", obj->id);
+	log_debug("truncate msg id %d: purged %u messages", obj->id, purged);
+	return 0;
+}
+
+static int msg_setxattr(struct caller *caller, const struct ipc_obj *obj, const char *field,
+			const char *value, size_t size)
+{
+	g_autofree char *text = g_strndup(value, size);
+	char *end;
+	unsigned long long qbytes;
+
+	if (strcmp(field, "qbytes") != 0)
+		return reason(EPERM, "setxattr user.ipc.%s: read-only", field);
+	if (!perm_may_control(caller, obj))
+		return reason(EPERM, "IPC_SET of msg id %d: uid %u is neither owner nor creator",
+			      obj->id, (unsigned)caller->uid);
+	g_strstrip(text);
+	errno = 0;
+	qbytes = g_ascii_strtoull(text, &end, 10);
+	if (!*text || *end || !g_ascii_isdigit(*text) || errno || qbytes > ULONG_MAX)
+		return reason(EINVAL, "setxattr user.ipc.qbytes=%s: not a number", text);
+	/* Raising qbytes above msgmnb needs CAP_SYS_RESOURCE: the caller's, not ours. */
+	if (qbytes > obj->qbytes && !perm_has_cap(caller, 24 /* CAP_SYS_RESOURCE */)) {
+		g_autofree char *mnb = NULL;
+
+		if (g_file_get_contents("/proc/sys/kernel/msgmnb", &mnb, NULL, NULL) &&
+		    qbytes > g_ascii_strtoull(mnb, NULL, 10))
+			return reason(EPERM, "qbytes %llu is above msgmnb", qbytes);
+	}
+	return msg_ipc_set(obj->id, obj->mode & 0777, obj->uid, obj->gid, (unsigned long)qbytes);
+}
+
+/* ---- Reading and writing ---- */
+
+struct msg_io {
+	struct blocking_call call;
+	int id;
+	struct msg_view view;
+	bool framed_write_type;
+	size_t size;		/* read: caller's buffer; write: body length */
+	struct msgbuf *msg;	/* mtype followed by the body */
+};
+
+static struct msg_io *msg_io_new(const struct ipcfs_file *file, size_t body)
+{
+	struct msg_io *io = g_new0(struct msg_io, 1);
+
+	io->id = file->obj.id;
+	io->view = view_of(file->variant);
+	io->size = body;
+	io->msg = g_malloc(sizeof(long) + body + 1);
+	return io;
+}
+
+static void msg_io_free(struct msg_io *io)
+{
+	g_free(io->msg);
+	g_free(io);
+}
+
+static int io_errno(int id, int err)
+{
+	if (err == EINVAL || err == EIDRM) {
+		struct ipc_obj obj;
+
+		if (msg_stat(id, &obj) != 0)
+			return EIDRM;
+	}
+	return err;
+}
+
+static void reply_received(fuse_req_t req, struct msg_io *io, ssize_t n)
+{
+	if (io->view.framed) {
+		struct iovec iov[2];
+		int64_t type = io->msg->mtype;
+
+		iov[0].iov_base = &type;
+		iov[0].iov_len = FRAME_HEADER;
+		iov[1].iov_base = io->msg->mtext;
+		iov[1].iov_len = (size_t)n;
+		fuse_reply_iov(req, iov, 2);
+	} else {
+		fuse_reply_buf(req, io->msg->mtext, (size_t)n);
+	}
+}
+
+static void msg_read_in_waiter(struct blocking_call *call)
+{
+	struct msg_io *io = (struct msg_io *)call;
+	ssize_t n = -1;
+	int err = EINTR;
+
+	while (!blocking_interrupted(call)) {
+		n = msgrcv(io->id, io->msg, io->size, io->view.type, 0);
+		if (n >= 0 || errno != EINTR) {
+			err = errno;
+			break;
+		}
+	}
+	blocking_finish(call);
+	/* A message already taken is always delivered, interrupted or not. */
+	if (n >= 0)
+		reply_received(call->req, io, n);
+	else
+		fuse_reply_err(call->req, io_errno(io->id, err));
+	msg_io_free(io);
+}
+
+static void msg_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off)
+{
+	struct msg_io *io;
+	ssize_t n;
+
+	(void)off;
+	if (view_of(file->variant).framed) {
+		if (size < FRAME_HEADER) {
+			fuse_reply_err(req, -reason(E2BIG, "read msg: framed reads need %zu bytes",
+						    FRAME_HEADER));
+			return;
+		}
+		size -= FRAME_HEADER;
+	}
+	io = msg_io_new(file, size);
+	n = msgrcv(io->id, io->msg, size, io->view.type, IPC_NOWAIT);
+	if (n >= 0) {
+		reply_received(req, io, n);
+		msg_io_free(io);
+		return;
+	}
+	if (errno == ENOMSG && !(file->flags & O_NONBLOCK)) {
+		blocking_start(&io->call, req, msg_read_in_waiter);
+		return;
+	}
+	if (errno == ENOMSG)
+		errno = EAGAIN;
+	fuse_reply_err(req, -reason(io_errno(io->id, errno), "msgrcv msg id %d type %ld", io->id,
+				    io->view.type));
+	msg_io_free(io);
+}
+
+static void msg_write_in_waiter(struct blocking_call *call)
+{
+	struct msg_io *io = (struct msg_io *)call;
+	int err = EINTR;
+
+	while (!blocking_interrupted(call)) {
+		if (msgsnd(io->id, io->msg, io->size, 0) == 0) {
+			err = 0;
+			break;
+		}
+		if (errno != EINTR) {
+			err = errno;
+			break;
+		}
+	}
+	blocking_finish(call);
+	if (err)
+		fuse_reply_err(call->req, io_errno(io->id, err));
+	else
+		fuse_reply_write(call->req, io->size + (io->view.framed ? FRAME_HEADER : 0));
+	msg_io_free(io);
+}
+
+static void msg_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, size_t size,
+		      off_t off)
+{
+	struct msg_view view = view_of(file->variant);
+	struct msg_io *io;
+	long type = view.type ? view.type : 1;
+	int err;
+
+	(void)off;
+	if (size == 0) {
+		fuse_reply_write(req, 0);
+		return;
+	}
+	if (view.framed) {
+		int64_t framed_type;
+
+		if (size < FRAME_HEADER) {
+			fuse_reply_err(req, -reason(EINVAL, "write msg: a framed message needs its %zu-byte type",
+						    FRAME_HEADER));
+			return;
+		}
+		memcpy(&framed_type, buf, FRAME_HEADER);
+		type = (long)framed_type;
+		buf += FRAME_HEADER;
+		size -= FRAME_HEADER;
+	}
+	if (type <= 0) {
+		fuse_reply_err(req, -reason(EINVAL, "write msg id %d: type %ld is not positive",
+					    file->obj.id, type));
+		return;
+	}
+	io = msg_io_new(file, size);
+	io->msg->mtype = type;
+	memcpy(io->msg->mtext, buf, size);
+	if (msgsnd(io->id, io->msg, size, IPC_NOWAIT) == 0) {
+		fuse_reply_write(req, size + (view.framed ? FRAME_HEADER : 0));
+		msg_io_free(io);
+		return;
+	}
+	if (errno == EAGAIN && !(file->flags & O_NONBLOCK)) {
+		blocking_start(&io->call, req, msg_write_in_waiter);
+		return;
+	}
+	err = io_errno(io->id, errno);
+	/* EINVAL for a live queue and a positive type can only mean "above msgmax". */
+	if (err == EINVAL)
+		err = EMSGSIZE;
+	fuse_reply_err(req, -reason(err, "msgsnd msg id %d, %zu bytes", io->id, size));
+	msg_io_free(io);
+}
+
+/* ---- poll ----
+ *
+ * The kernel has no wake-ups for SysV queues, so a watcher thread looks at
+ * every polled queue every POLL_INTERVAL while anyone waits in poll, and
+ * sleeps otherwise.
+ */
+#define POLL_INTERVAL_US 5000
+
+struct msg_poller {
+	struct fuse_pollhandle *ph;
+	int id;
+	long type;
+	unsigned events;
+};
+
+static GMutex poll_lock;
+static GCond poll_cond;
+static GPtrArray *pollers;	/* struct msg_poller * */
+static GThread *poll_thread;
+static bool poll_stop;
+
+/* Is a message of this read type in the queue?  MSG_COPY peeks without taking. */
+static bool type_available(int id, long type, unsigned long qnum)
+{
+	struct { long mtype; char mtext[1]; } peek;
+
+	if (type == 0)
+		return qnum > 0;
+	for (unsigned long i = 0; i < qnum; i++) {
+		if (msgrcv(id, &peek, sizeof(peek.mtext), (long)i,
+			   IPC_NOWAIT | MSG_COPY | MSG_NOERROR) < 0)
+			return false;
+		if (type > 0 ? peek.mtype == type : peek.mtype <= -type)
+			return true;
+	}
+	return false;
+}
+
+static unsigned msg_readiness(int id, long type)
+{
+	struct ipc_obj obj;
+	unsigned revents = 0;
+
+	if (msg_stat(id, &obj) != 0)
+		return POLLERR | POLLHUP;
+	if (type_available(id, type, obj.qnum))
+		revents |= POLLIN | POLLRDNORM;
+	/* msgsnd's test for a 1-byte message: bytes and count both below qbytes. */
+	if (obj.size + 1 <= obj.qbytes && obj.qnum + 1 <= obj.qbytes)
+		revents |= POLLOUT | POLLWRNORM;
+	return revents;
+}
+
+static gpointer poll_watcher(gpointer data)
+{
+	(void)data;
+	g_mutex_lock(&poll_lock);
+	while (!poll_stop) {
+		if (pollers->len == 0) {
+			g_cond_wait(&poll_cond, &poll_lock);
+			continue;
+		}
+		for (guint i = 0; i < pollers->len;) {
+			struct msg_poller *p = g_ptr_array_index(pollers, i);
+
+			if (msg_readiness(p->id, p->type) & (p->events | POLLERR | POLLHUP)) {
+				fuse_lowlevel_notify_poll(p->ph);
+				fuse_pollhandle_destroy(p->ph);
+				g_ptr_array_remove_index_fast(pollers, i);
+			} else {
+				i++;
+			}
+		}
+		g_mutex_unlock(&poll_lock);
+		g_usleep(POLL_INTERVAL_US);
+		g_mutex_lock(&poll_lock);
+	}
+	g_mutex_unlock(&poll_lock);
+	return NULL;
+}
+
+static void msg_poll(fuse_req_t req, struct ipcfs_file *file, struct fuse_pollhandle *ph)
+{
+	struct msg_view view = view_of(file->variant);
+	unsigned revents = msg_readiness(file->obj.id, view.type);
+
+	if (ph) {
+		struct msg_poller *p = g_new0(struct msg_poller, 1);
+
+		p->ph = ph;
+		p->id = file->obj.id;
+		p->type = view.type;
+		p->events = POLLIN | POLLOUT;
+		g_mutex_lock(&poll_lock);
+		g_ptr_array_add(pollers, p);
+		if (!poll_thread)
+			poll_thread = g_thread_new("msg-poll", poll_watcher, NULL);
+		g_cond_signal(&poll_cond);
+		g_mutex_unlock(&poll_lock);
+	}
+	fuse_reply_poll(req, revents);
+}
+
+static int msg_setup(void)
+{
+	pollers = g_ptr_array_new_with_free_func(g_free);
+	return 0;
+}
+
+static void msg_teardown(void)
+{
+	g_mutex_lock(&poll_lock);
+	poll_stop = true;
+	g_cond_signal(&poll_cond);
+	g_mutex_unlock(&poll_lock);
+	if (poll_thread)
+		g_thread_join(poll_thread);
+	for (guint i = 0; i < pollers->len; i++)
+		fuse_pollhandle_destroy(((struct msg_poller *)g_ptr_array_index(pollers, i))->ph);
+	g_ptr_array_unref(pollers);
+}
+
+/* ---- Extended attributes ---- */
+
+static int format_qnum(const struct ipc_obj *obj, GString *out)
+{
+	g_string_append_printf(out, "%lu", obj->qnum);
+	return 0;
+}
+
+static int format_qbytes(const struct ipc_obj *obj, GString *out)
+{
+	g_string_append_printf(out, "%lu", obj->qbytes);
+	return 0;
+}
+
+static int format_lspid(const struct ipc_obj *obj, GString *out)
+{
+	g_string_append_printf(out, "%d", (int)obj->lspid);
+	return 0;
+}
+
+static int format_lrpid(const struct ipc_obj *obj, GString *out)
+{
+	g_string_append_printf(out, "%d", (int)obj->lrpid);
+	return 0;
+}
+
+static const struct xattr_field msg_xattrs[] = {
+	{ "qnum", format_qnum, 0 },
+	{ "qbytes", format_qbytes, 0 },
+	{ "lspid", format_lspid, 0 },
+	{ "lrpid", format_lrpid, 0 },
+	{ NULL, NULL, 0 },
+};
+
+const struct ipcfs_kind kind_msg = {
+	.name = "msg",
+	.dir_mode = 01777,
+	.xattr_prefix = "user.ipc.",
+	.xattrs = msg_xattrs,
+	.sysv = true,
+	.setup = msg_setup,
+	.teardown = msg_teardown,
+	.list = msg_list,
+	.format_name = sysv_format_name,
+	.lookup = sysv_lookup,
+	.stat = msg_stat,
+	.find_key = msg_find_key,
+	.parse_variant = msg_parse_variant,
+	.create_key = msg_create_key,
+	.create = sysv_create,
+	.remove = msg_remove,
+	.set_owner = msg_set_owner,
+	.truncate = msg_truncate,
+	.setxattr = msg_setxattr,
+	.read = msg_read,
+	.write = msg_write,
+	.poll = msg_poll,
+};

@@ -1,0 +1,621 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * /sem/<key>: a semaphore set.  Reading gives the values ("3 0 1\n"); each
+ * written line is one command (semcmd.h); "undo" operations are reverted
+ * when the open file description goes away.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/sem.h>
+#include <time.h>
+
+#include "block.h"
+#include "kind.h"
+#include "log.h"
+#include "semcmd.h"
+#include "sysv.h"
+
+union semun {
+	int val;
+	struct semid_ds *buf;
+	unsigned short *array;
+};
+
+/* Per open file: the read snapshot, and the undo record of "undo" operations. */
+struct sem_file {
+	GMutex lock;
+	GString *snapshot;	/* what a read at offset 0 saw */
+	int undo_id;		/* the set the record is for, or -1 */
+	int undo_nsems;
+	int *undo_adj;		/* what to add back at release, per semaphore */
+};
+
+static void sem_from_ds(int id, const struct semid_ds *ds, struct ipc_obj *obj)
+{
+	memset(obj, 0, sizeof(*obj));
+	obj->id = id;
+	obj->key = ds->sem_perm.__key;
+	obj->mode = ds->sem_perm.mode;
+	obj->uid = ds->sem_perm.uid;
+	obj->gid = ds->sem_perm.gid;
+	obj->cuid = ds->sem_perm.cuid;
+	obj->cgid = ds->sem_perm.cgid;
+	obj->nsems = ds->sem_nsems;
+	obj->size = ds->sem_nsems;
+	obj->atime = obj->mtime = ds->sem_otime;
+	obj->ctime = ds->sem_ctime;
+}
+
+static int sem_stat(int id, struct ipc_obj *obj)
+{
+	struct semid_ds ds;
+	union semun arg = { .buf = &ds };
+
+	if (id < 0 || semctl(sysv_id_to_index(id), 0, SEM_STAT_ANY, arg) != id)
+		return -ENOENT;
+	sem_from_ds(id, &ds, obj);
+	return 0;
+}
+
+static int sem_find_key(key_t key, int *id)
+{
+	*id = semget(key, 0, 0);
+	return *id < 0 ? -ENOENT : 0;
+}
+
+/* /proc/sysvipc/sem: key semid perms nsems uid gid cuid cgid otime ctime */
+static bool sem_parse_line(const char *line, struct ipc_obj *obj)
+{
+	long long otime, ctime;
+	unsigned mode, uid, gid, cuid, cgid;
+	unsigned long nsems;
+	int key;
+
+	if (sscanf(line, "%d %d %o %lu %u %u %u %u %lld %lld", &key, &obj->id, &mode, &nsems, &uid,
+		   &gid, &cuid, &cgid, &otime, &ctime) != 10)
+		return false;
+	obj->key = key;
+	obj->mode = mode;
+	obj->uid = uid;
+	obj->gid = gid;
+	obj->cuid = cuid;
+	obj->cgid = cgid;
+	obj->nsems = obj->size = nsems;
+	obj->atime = obj->mtime = (time_t)otime;
+	obj->ctime = (time_t)ctime;
+	return true;
+}
+
+static int sem_list(GArray *objs)
+{
+	return sysv_read_proc("/proc/sysvipc/sem", sem_parse_line, objs);
+}
+
+static int sem_create_sized(struct caller *caller, key_t key, mode_t mode, int nsems,
+			    struct ipc_obj *obj)
+{
+	int err = sysv_become_caller(caller);
+	int id;
+
+	if (err)
+		return err;
+	id = semget(key, nsems, IPC_CREAT | IPC_EXCL | (int)mode);
+	err = errno;
+	sysv_become_daemon();
+	if (id < 0)
+		return reason(err, "semget(0x%08x, %d): cannot create", (unsigned)key, nsems);
+	return sem_stat(id, obj);
+}
+
+static int sem_create_key(struct caller *caller, key_t key, mode_t mode, struct ipc_obj *obj)
+{
+	return sem_create_sized(caller, key, mode, 1, obj);
+}
+
+static int sem_remove(const struct ipc_obj *obj)
+{
+	if (semctl(obj->id, 0, IPC_RMID) != 0)
+		return reason(errno, "IPC_RMID of sem id %d", obj->id);
+	return 0;
+}
+
+static int sem_set_owner(const struct ipc_obj *obj, mode_t mode, uid_t uid, gid_t gid)
+{
+	struct semid_ds ds = { 0 };
+	union semun arg = { .buf = &ds };
+
+	ds.sem_perm.mode = mode;
+	ds.sem_perm.uid = uid;
+	ds.sem_perm.gid = gid;
+	if (semctl(obj->id, 0, IPC_SET, arg) != 0)
+		return reason(errno, "IPC_SET of sem id %d", obj->id);
+	return 0;
+}
+
+static int get_values(int id, int nsems, unsigned short *values)
+{
+	union semun arg = { .array = values };
+
+	(void)nsems;
+	if (semctl(id, 0, GETALL, arg) != 0)
+		return errno == EINVAL ? -EIDRM : -errno;
+	return 0;
+}
+
+/* truncate -s N: the same key, mode and owner, N semaphores, values kept. */
+static int sem_truncate(struct caller *caller, struct ipc_obj *obj, off_t size,
+			struct ipcfs_file *file)
+{
+	int old_nsems = (int)obj->nsems;
+	g_autofree unsigned short *old_values = g_new0(unsigned short, old_nsems);
+	g_autofree unsigned short *new_values = NULL;
+	struct ipc_obj created;
+	union semun arg;
+	int err;
+
+	(void)caller;
+	if (size <= 0 || size > 32000)
+		return reason(EINVAL, "truncate sem id %d to %lld: not 1..SEMMSL", obj->id,
+			      (long long)size);
+	if (size == old_nsems)
+		return 0;
+	for (int i = 0; i < old_nsems; i++) {
+		if (semctl(obj->id, i, GETNCNT) != 0 || semctl(obj->id, i, GETZCNT) != 0)
+			return reason(EBUSY, "truncate sem id %d: processes wait on semaphore %d",
+				      obj->id, i);
+	}
+	err = get_values(obj->id, old_nsems, old_values);
+	if (err)
+		return err;
+	new_values = g_new0(unsigned short, size);
+	memcpy(new_values, old_values, sizeof(*new_values) * (size_t)MIN(old_nsems, size));
+
+	/* The kernel cannot resize a set: remove it and create it again. */
+	if (semctl(obj->id, 0, IPC_RMID) != 0)
+		return reason(errno, "truncate sem id %d: IPC_RMID", obj->id);
+	{
+		struct caller owner;
+
+		/* Create as the old owner, so that the creator does not change hands. */
+		caller_init(&owner, obj->cuid, obj->cgid, 0);
+		err = sem_create_sized(&owner, obj->key, obj->mode & 0777, (int)size, &created);
+		caller_clear(&owner);
+	}
+	if (err)
+		return reason(-err, "truncate sem 0x%08x: the set was removed but not re-created",
+			      (unsigned)obj->key);
+	err = sem_set_owner(&created, obj->mode & 0777, obj->uid, obj->gid);
+	arg.array = new_values;
+	if (!err && semctl(created.id, 0, SETALL, arg) != 0)
+		err = reason(errno, "truncate sem id %d: SETALL", created.id);
+	log_debug("truncate sem 0x%08x: id %d (%d semaphores) is now id %d (%lld)",
+		  (unsigned)obj->key, obj->id, old_nsems, created.id, (long long)size);
+	if (file)
+		file->obj = created;
+	*obj = created;
+	return err;
+}
+
+/* ---- Reading ---- */
+
+static int format_values(int id, int nsems, GString *out)
+{
+	g_autofree unsigned short *values = g_new0(unsigned short, nsems);
+	int err = get_values(id, nsems, values);
+
+	if (err)
+		return err;
+	for (int i = 0; i < nsems; i++)
+		g_string_append_printf(out, i ? " %u" : "%u", values[i]);
+	g_string_append_c(out, '\n');
+	return 0;
+}
+
+static void sem_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off)
+{
+	struct sem_file *sf = file->priv;
+	struct ipc_obj obj;
+	int err = 0;
+
+	g_mutex_lock(&sf->lock);
+	/* Offset 0 takes a fresh snapshot; later offsets continue it, as in /proc. */
+	if (off == 0 || !sf->snapshot) {
+		if (!sf->snapshot)
+			sf->snapshot = g_string_new(NULL);
+		g_string_truncate(sf->snapshot, 0);
+		err = sem_stat(file->obj.id, &obj);
+		if (err)
+			err = -EIDRM;
+		else
+			err = format_values(obj.id, (int)obj.nsems, sf->snapshot);
+	}
+	if (err) {
+		g_mutex_unlock(&sf->lock);
+		fuse_reply_err(req, -err);
+		return;
+	}
+	if ((size_t)off >= sf->snapshot->len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, sf->snapshot->str + off, MIN(size, sf->snapshot->len - (size_t)off));
+	g_mutex_unlock(&sf->lock);
+}
+
+/* ---- Writing ---- */
+
+/* One write: its parsed lines, run in order, possibly finishing in a waiter thread. */
+struct sem_write {
+	struct blocking_call call;
+	struct ipcfs_file *file;
+	int id;
+	struct semcmd *cmds;
+	size_t ncmds, next;
+	size_t size;		/* bytes to acknowledge */
+	bool nonblock;		/* O_NONBLOCK: nowait on every line */
+};
+
+static void sem_write_free(struct sem_write *w)
+{
+	for (size_t i = 0; i < w->ncmds; i++)
+		semcmd_clear(&w->cmds[i]);
+	g_free(w->cmds);
+	g_free(w);
+}
+
+static void record_undo(struct sem_file *sf, int id, int nsems, const struct semcmd *cmd)
+{
+	g_mutex_lock(&sf->lock);
+	if (sf->undo_id != id) {
+		/* A record for a set that was re-created (truncate) no longer applies. */
+		g_free(sf->undo_adj);
+		sf->undo_adj = g_new0(int, nsems);
+		sf->undo_id = id;
+		sf->undo_nsems = nsems;
+	}
+	for (size_t i = 0; i < cmd->nops; i++)
+		if (cmd->ops[i].sem_num < sf->undo_nsems)
+			sf->undo_adj[cmd->ops[i].sem_num] -= cmd->ops[i].sem_op;
+	g_mutex_unlock(&sf->lock);
+}
+
+static int run_setter(int id, const struct semcmd *cmd)
+{
+	union semun arg;
+
+	if (cmd->type == SEMCMD_SETVAL) {
+		arg.val = cmd->value;
+		if (semctl(id, cmd->semnum, SETVAL, arg) != 0)
+			return reason(errno == EINVAL ? EIDRM : errno, "SETVAL sem id %d", id);
+	} else {
+		arg.array = cmd->values;
+		if (semctl(id, 0, SETALL, arg) != 0)
+			return reason(errno == EINVAL ? EIDRM : errno, "SETALL sem id %d", id);
+	}
+	return 0;
+}
+
+static int semop_errno(int id, int err)
+{
+	/* The id is gone: for an open file that is "removed", not "invalid". */
+	if (err == EINVAL) {
+		struct ipc_obj obj;
+
+		if (sem_stat(id, &obj) != 0)
+			return EIDRM;
+	}
+	return err;
+}
+
+/* Absolute CLOCK_MONOTONIC deadline of a timeout=... line. */
+static struct timespec deadline_after(const struct timespec *timeout)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	now.tv_sec += timeout->tv_sec;
+	now.tv_nsec += timeout->tv_nsec;
+	if (now.tv_nsec >= 1000000000L) {
+		now.tv_sec++;
+		now.tv_nsec -= 1000000000L;
+	}
+	return now;
+}
+
+static bool time_left(const struct timespec *deadline, struct timespec *left)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	left->tv_sec = deadline->tv_sec - now.tv_sec;
+	left->tv_nsec = deadline->tv_nsec - now.tv_nsec;
+	if (left->tv_nsec < 0) {
+		left->tv_sec--;
+		left->tv_nsec += 1000000000L;
+	}
+	return left->tv_sec >= 0;
+}
+
+/* Wait for one operation line in a waiter thread; 0 or -errno. */
+static int wait_ops(struct sem_write *w, struct semcmd *cmd)
+{
+	struct timespec deadline, left;
+
+	if (cmd->has_timeout)
+		deadline = deadline_after(&cmd->timeout);
+	for (;;) {
+		int r;
+
+		if (blocking_interrupted(&w->call))
+			return -EINTR;
+		if (cmd->has_timeout) {
+			if (!time_left(&deadline, &left))
+				return -EAGAIN;
+			r = semtimedop(w->id, cmd->ops, cmd->nops, &left);
+		} else {
+			r = semop(w->id, cmd->ops, cmd->nops);
+		}
+		if (r == 0)
+			return 0;
+		if (errno != EINTR)
+			return -semop_errno(w->id, errno);
+	}
+}
+
+/*
+ * Run lines from w->next on.  In a FUSE worker (call_started false), an
+ * operation that would wait hands the rest of the write to a waiter thread
+ * and returns false; otherwise it runs to the end and returns true with *err.
+ */
+static bool run_lines(struct sem_write *w, bool in_waiter, int *err)
+{
+	struct sem_file *sf = w->file->priv;
+
+	*err = 0;
+	for (; w->next < w->ncmds; w->next++) {
+		struct semcmd *cmd = &w->cmds[w->next];
+		bool nowait = cmd->nowait || w->nonblock;
+
+		if (cmd->type == SEMCMD_EMPTY)
+			continue;
+		if (cmd->type != SEMCMD_OPS) {
+			*err = run_setter(w->id, cmd);
+		} else if (!in_waiter || nowait) {
+			/* Try without waiting: the common, uncontended case costs one semop. */
+			for (size_t i = 0; i < cmd->nops; i++)
+				cmd->ops[i].sem_flg = IPC_NOWAIT;
+			if (semop(w->id, cmd->ops, cmd->nops) != 0) {
+				int e = errno;
+
+				if (e == EAGAIN && !nowait)
+					return false;	/* must wait: go to a waiter thread */
+				*err = e == EAGAIN ? reason(EAGAIN, "semop sem id %d: would wait (nowait)", w->id)
+						   : reason(semop_errno(w->id, e), "semop sem id %d", w->id);
+			}
+		} else {
+			for (size_t i = 0; i < cmd->nops; i++)
+				cmd->ops[i].sem_flg = 0;
+			*err = wait_ops(w, cmd);
+		}
+		if (*err)
+			return true;
+		if (cmd->type == SEMCMD_OPS && cmd->undo)
+			record_undo(sf, w->id, (int)w->file->obj.nsems, cmd);
+	}
+	return true;
+}
+
+static void finish_write(fuse_req_t req, struct sem_write *w, int err)
+{
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_write(req, w->size);
+	sem_write_free(w);
+}
+
+static void sem_write_in_waiter(struct blocking_call *call)
+{
+	struct sem_write *w = (struct sem_write *)call;
+	int err;
+
+	run_lines(w, true, &err);
+	blocking_finish(call);
+	finish_write(call->req, w, err);
+}
+
+static void sem_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, size_t size,
+		      off_t off)
+{
+	struct sem_write *w = g_new0(struct sem_write, 1);
+	g_autoptr(GArray) cmds = g_array_new(FALSE, TRUE, sizeof(struct semcmd));
+	struct ipc_obj obj;
+	const char *line = buf, *end = buf + size;
+	int err;
+
+	(void)off;
+	w->file = file;
+	w->size = size;
+	w->nonblock = file->flags & O_NONBLOCK;
+	err = sem_stat(file->obj.id, &obj);
+	if (err) {
+		sem_write_free(w);
+		fuse_reply_err(req, EIDRM);
+		return;
+	}
+	w->id = obj.id;
+	file->obj.nsems = obj.nsems;
+
+	/* Parse every line before running any: a syntax error applies nothing. */
+	while (line < end) {
+		const char *nl = memchr(line, '\n', (size_t)(end - line));
+		size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
+		struct semcmd cmd;
+
+		err = semcmd_parse(line, len, (int)obj.nsems, &cmd);
+		if (err) {
+			reason(-err, "write sem id %d: bad line \"%.*s\"", obj.id, (int)MIN(len, 80),
+			       line);
+			break;
+		}
+		g_array_append_val(cmds, cmd);
+		line += len + (nl ? 1 : 0);
+	}
+	w->ncmds = cmds->len;
+	w->cmds = (struct semcmd *)(void *)g_array_free(g_steal_pointer(&cmds), FALSE);
+	if (err) {
+		sem_write_free(w);
+		fuse_reply_err(req, -err);
+		return;
+	}
+	if (run_lines(w, false, &err))
+		finish_write(req, w, err);
+	else
+		blocking_start(&w->call, req, sem_write_in_waiter);
+}
+
+/* ---- Undo on close ---- */
+
+/* Add delta to one semaphore without waiting, clamped to 0..SEMVMX as exit_sem() does. */
+static void undo_one(int id, int semnum, int delta)
+{
+	for (int attempt = 0; attempt < 100 && delta != 0; attempt++) {
+		struct sembuf op = { .sem_num = (unsigned short)semnum, .sem_flg = IPC_NOWAIT };
+		int value = semctl(id, semnum, GETVAL);
+
+		if (value < 0)
+			return;
+		if (delta < 0 && value + delta < 0)
+			op.sem_op = (short)-value;
+		else if (delta > 0 && value + delta > SEMCMD_SEMVMX)
+			op.sem_op = (short)(SEMCMD_SEMVMX - value);
+		else
+			op.sem_op = (short)delta;
+		if (op.sem_op == 0 || semop(id, &op, 1) == 0)
+			return;
+		if (errno != EAGAIN && errno != ERANGE)
+			return;
+		/* The value changed under us: look again. */
+	}
+}
+
+static void apply_undo(struct sem_file *sf)
+{
+	g_autofree struct sembuf *ops = g_new0(struct sembuf, sf->undo_nsems);
+	size_t nops = 0;
+
+	for (int i = 0; i < sf->undo_nsems; i++) {
+		int adj = sf->undo_adj[i];
+
+		if (adj == 0)
+			continue;
+		ops[nops].sem_num = (unsigned short)i;
+		ops[nops].sem_op = (short)CLAMP(adj, -SEMCMD_SEMVMX, SEMCMD_SEMVMX);
+		ops[nops].sem_flg = IPC_NOWAIT;
+		nops++;
+	}
+	if (nops == 0)
+		return;
+	/* All at once if the values allow it, else one by one with clamping. */
+	if (semop(sf->undo_id, ops, nops) == 0) {
+		log_debug("undo on close: sem id %d, %zu semaphores restored", sf->undo_id, nops);
+		return;
+	}
+	if (errno != EAGAIN && errno != ERANGE) {
+		log_debug("undo on close: sem id %d is gone, record dropped", sf->undo_id);
+		return;
+	}
+	for (size_t i = 0; i < nops; i++)
+		undo_one(sf->undo_id, ops[i].sem_num, sf->undo_adj[ops[i].sem_num]);
+	log_debug("undo on close: sem id %d, restored with clamping", sf->undo_id);
+}
+
+static int sem_open(struct ipcfs_file *file, struct fuse_file_info *fi)
+{
+	struct sem_file *sf = g_new0(struct sem_file, 1);
+
+	(void)fi;
+	g_mutex_init(&sf->lock);
+	sf->undo_id = -1;
+	file->priv = sf;
+	return 0;
+}
+
+static void sem_release(struct ipcfs_file *file)
+{
+	struct sem_file *sf = file->priv;
+
+	if (sf->undo_adj)
+		apply_undo(sf);
+	if (sf->snapshot)
+		g_string_free(sf->snapshot, TRUE);
+	g_free(sf->undo_adj);
+	g_mutex_clear(&sf->lock);
+	g_free(sf);
+}
+
+/* ---- Extended attributes ---- */
+
+static int format_nsems(const struct ipc_obj *obj, GString *out)
+{
+	g_string_append_printf(out, "%lu", obj->nsems);
+	return 0;
+}
+
+static int format_per_sem(const struct ipc_obj *obj, GString *out, int cmd)
+{
+	for (unsigned long i = 0; i < obj->nsems; i++) {
+		int v = semctl(obj->id, (int)i, cmd);
+
+		if (v < 0)
+			return -EIDRM;
+		g_string_append_printf(out, i ? " %d" : "%d", v);
+	}
+	return 0;
+}
+
+static int format_ncnt(const struct ipc_obj *obj, GString *out)
+{
+	return format_per_sem(obj, out, GETNCNT);
+}
+
+static int format_zcnt(const struct ipc_obj *obj, GString *out)
+{
+	return format_per_sem(obj, out, GETZCNT);
+}
+
+static int format_pids(const struct ipc_obj *obj, GString *out)
+{
+	return format_per_sem(obj, out, GETPID);
+}
+
+static const struct xattr_field sem_xattrs[] = {
+	{ "nsems", format_nsems, 0 },
+	{ "ncnt", format_ncnt, PERM_READ },
+	{ "zcnt", format_zcnt, PERM_READ },
+	{ "pids", format_pids, PERM_READ },
+	{ NULL, NULL, 0 },
+};
+
+const struct ipcfs_kind kind_sem = {
+	.name = "sem",
+	.dir_mode = 01777,
+	.xattr_prefix = "user.ipc.",
+	.xattrs = sem_xattrs,
+	.sysv = true,
+	.list = sem_list,
+	.format_name = sysv_format_name,
+	.lookup = sysv_lookup,
+	.stat = sem_stat,
+	.find_key = sem_find_key,
+	.create_key = sem_create_key,
+	.create = sysv_create,
+	.remove = sem_remove,
+	.set_owner = sem_set_owner,
+	.truncate = sem_truncate,
+	.open = sem_open,
+	.read = sem_read,
+	.write = sem_write,
+	.release = sem_release,
+};

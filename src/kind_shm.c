@@ -1,0 +1,546 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * /shm/<key>: a shared memory segment, read and written in place.
+ *
+ * The daemon reaches a segment's memory through the segment's own shmem
+ * file: it attaches once, opens /proc/self/map_files/<start>-<end> (which
+ * needs CAP_SYS_ADMIN) and detaches again.  That descriptor does not count
+ * in nattch, so ipcs shows the same nattch with or without ipcfs.  Without
+ * the capability, each operation attaches and detaches around its copy.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <unistd.h>
+
+#include "kind.h"
+#include "log.h"
+#include "options.h"
+#include "shm_backing.h"
+#include "sysv.h"
+
+/* ---- Names that are not segments yet ----
+ *
+ * The kernel fixes a segment's size at creation, so open(O_CREAT) makes a
+ * placeholder: a 0-byte file that ipcs does not list.  The first write or
+ * truncate to a size above 0 creates the segment.  Placeholders have
+ * negative ids.
+ */
+struct pending {
+	int id;
+	key_t key;
+	mode_t mode;
+	uid_t uid, cuid;
+	gid_t gid, cgid;
+	time_t ctime;
+};
+
+static GMutex pending_lock;
+static GHashTable *pending_by_id;	/* int id -> struct pending */
+static int pending_next_id = -1;
+
+static void pending_to_obj(const struct pending *p, struct ipc_obj *obj)
+{
+	memset(obj, 0, sizeof(*obj));
+	obj->id = p->id;
+	obj->key = p->key;
+	obj->mode = p->mode;
+	obj->uid = p->uid;
+	obj->gid = p->gid;
+	obj->cuid = p->cuid;
+	obj->cgid = p->cgid;
+	obj->ctime = p->ctime;
+	obj->pending = true;
+}
+
+static struct pending *pending_find_key(key_t key)
+{
+	GHashTableIter iter;
+	gpointer value;
+
+	g_hash_table_iter_init(&iter, pending_by_id);
+	while (g_hash_table_iter_next(&iter, NULL, &value))
+		if (((struct pending *)value)->key == key)
+			return value;
+	return NULL;
+}
+
+static void pending_add(const struct ipc_obj *like, struct ipc_obj *obj)
+{
+	struct pending *p = g_new0(struct pending, 1);
+
+	g_mutex_lock(&pending_lock);
+	p->id = pending_next_id--;
+	p->key = like->key;
+	p->mode = like->mode & 0777;
+	p->uid = like->uid;
+	p->gid = like->gid;
+	p->cuid = like->cuid;
+	p->cgid = like->cgid;
+	p->ctime = time(NULL);
+	g_hash_table_insert(pending_by_id, GINT_TO_POINTER(p->id), p);
+	pending_to_obj(p, obj);
+	g_mutex_unlock(&pending_lock);
+}
+
+static void pending_remove(int id)
+{
+	g_mutex_lock(&pending_lock);
+	g_hash_table_remove(pending_by_id, GINT_TO_POINTER(id));
+	g_mutex_unlock(&pending_lock);
+}
+
+/* ---- Objects ---- */
+
+static void shm_from_ds(int id, const struct shmid_ds *ds, struct ipc_obj *obj)
+{
+	memset(obj, 0, sizeof(*obj));
+	obj->id = id;
+	obj->key = ds->shm_perm.__key;
+	obj->mode = ds->shm_perm.mode;
+	obj->uid = ds->shm_perm.uid;
+	obj->gid = ds->shm_perm.gid;
+	obj->cuid = ds->shm_perm.cuid;
+	obj->cgid = ds->shm_perm.cgid;
+	obj->size = ds->shm_segsz;
+	obj->cpid = ds->shm_cpid;
+	obj->lpid = ds->shm_lpid;
+	obj->nattch = ds->shm_nattch;
+	obj->atime = ds->shm_atime;
+	obj->mtime = ds->shm_dtime;
+	obj->ctime = ds->shm_ctime;
+}
+
+static int shm_stat(int id, struct ipc_obj *obj)
+{
+	struct shmid_ds ds;
+
+	if (id < 0) {
+		struct pending *p;
+		int err = -ENOENT;
+
+		g_mutex_lock(&pending_lock);
+		p = g_hash_table_lookup(pending_by_id, GINT_TO_POINTER(id));
+		if (p) {
+			pending_to_obj(p, obj);
+			err = 0;
+		}
+		g_mutex_unlock(&pending_lock);
+		return err;
+	}
+	if (shmctl(sysv_id_to_index(id), SHM_STAT_ANY, &ds) != id)
+		return -ENOENT;
+	shm_from_ds(id, &ds, obj);
+	return 0;
+}
+
+static int shm_find_key(key_t key, int *id)
+{
+	struct pending *p;
+
+	*id = shmget(key, 0, 0);
+	if (*id >= 0)
+		return 0;
+	g_mutex_lock(&pending_lock);
+	p = pending_find_key(key);
+	if (p)
+		*id = p->id;
+	g_mutex_unlock(&pending_lock);
+	return p ? 0 : -ENOENT;
+}
+
+/* /proc/sysvipc/shm: key shmid perms size cpid lpid nattch uid gid cuid cgid atime dtime ctime ... */
+static bool shm_parse_line(const char *line, struct ipc_obj *obj)
+{
+	long long atime, dtime, ctime;
+	unsigned mode, uid, gid, cuid, cgid;
+	unsigned long long size;
+	int key, cpid, lpid;
+
+	if (sscanf(line, "%d %d %o %llu %d %d %lu %u %u %u %u %lld %lld %lld", &key, &obj->id, &mode,
+		   &size, &cpid, &lpid, &obj->nattch, &uid, &gid, &cuid, &cgid, &atime, &dtime,
+		   &ctime) != 14)
+		return false;
+	obj->key = key;
+	obj->mode = mode;
+	obj->size = size;
+	obj->cpid = cpid;
+	obj->lpid = lpid;
+	obj->uid = uid;
+	obj->gid = gid;
+	obj->cuid = cuid;
+	obj->cgid = cgid;
+	obj->atime = (time_t)atime;
+	obj->mtime = (time_t)dtime;
+	obj->ctime = (time_t)ctime;
+	return true;
+}
+
+static int shm_list(GArray *objs)
+{
+	GHashTableIter iter;
+	gpointer value;
+	int err = sysv_read_proc("/proc/sysvipc/shm", shm_parse_line, objs);
+
+	g_mutex_lock(&pending_lock);
+	g_hash_table_iter_init(&iter, pending_by_id);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		struct ipc_obj obj;
+
+		pending_to_obj(value, &obj);
+		g_array_append_val(objs, obj);
+	}
+	g_mutex_unlock(&pending_lock);
+	return err;
+}
+
+static int shm_create_key(struct caller *caller, key_t key, mode_t mode, struct ipc_obj *obj)
+{
+	struct ipc_obj like = { .key = key, .mode = mode, .uid = caller->uid, .cuid = caller->uid,
+				.gid = caller->gid, .cgid = caller->gid };
+
+	pending_add(&like, obj);
+	log_debug("create shm 0x%08x: a 0-byte placeholder until its size is known", (unsigned)key);
+	return 0;
+}
+
+static int shm_remove(const struct ipc_obj *obj)
+{
+	if (obj->pending) {
+		pending_remove(obj->id);
+		return 0;
+	}
+	if (shmctl(obj->id, IPC_RMID, NULL) != 0)
+		return reason(errno, "IPC_RMID of shm id %d", obj->id);
+	shm_backing_forget(obj->id);
+	return 0;
+}
+
+static int shm_set_owner(const struct ipc_obj *obj, mode_t mode, uid_t uid, gid_t gid)
+{
+	struct shmid_ds ds = { 0 };
+
+	if (obj->pending) {
+		struct pending *p;
+
+		g_mutex_lock(&pending_lock);
+		p = g_hash_table_lookup(pending_by_id, GINT_TO_POINTER(obj->id));
+		if (p) {
+			p->mode = mode;
+			p->uid = uid;
+			p->gid = gid;
+			p->ctime = time(NULL);
+		}
+		g_mutex_unlock(&pending_lock);
+		return p ? 0 : -ENOENT;
+	}
+	ds.shm_perm.mode = mode;
+	ds.shm_perm.uid = uid;
+	ds.shm_perm.gid = gid;
+	if (shmctl(obj->id, IPC_SET, &ds) != 0)
+		return reason(errno, "IPC_SET of shm id %d", obj->id);
+	return 0;
+}
+
+/* ---- Sizes ---- */
+
+static unsigned long long read_limit(const char *path)
+{
+	g_autofree char *text = NULL;
+
+	if (!g_file_get_contents(path, &text, NULL, NULL))
+		return G_MAXUINT64;
+	return g_ascii_strtoull(text, NULL, 10);
+}
+
+/* Would the kernel accept a segment of this size?  Checked before anything changes. */
+static int check_size(uint64_t size, uint64_t freed)
+{
+	struct shm_info info;
+	unsigned long long shmall, page = (unsigned long long)sysconf(_SC_PAGESIZE);
+	unsigned long long pages = (size + page - 1) / page;
+
+	if (size > read_limit("/proc/sys/kernel/shmmax"))
+		return reason(EFBIG, "shm size %llu is above shmmax", (unsigned long long)size);
+	shmall = read_limit("/proc/sys/kernel/shmall");
+	if (shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&info) >= 0 &&
+	    (unsigned long long)info.shm_tot - (freed + page - 1) / page + pages > shmall)
+		return reason(ENOSPC, "shm size %llu would exceed shmall", (unsigned long long)size);
+	return 0;
+}
+
+/* Create a segment as the object's creator, then give it the object's owner. */
+static int create_segment(const struct ipc_obj *like, uint64_t size, struct ipc_obj *created)
+{
+	struct caller creator;
+	int id, err;
+
+	caller_init(&creator, like->cuid, like->cgid, 0);
+	err = sysv_become_caller(&creator);
+	caller_clear(&creator);
+	if (err)
+		return err;
+	id = shmget(like->key, size, IPC_CREAT | IPC_EXCL | (int)(like->mode & 0777));
+	err = errno;
+	sysv_become_daemon();
+	if (id < 0)
+		return reason(err, "shmget(0x%08x, %llu)", (unsigned)like->key,
+			      (unsigned long long)size);
+	err = shm_stat(id, created);
+	if (!err && (created->uid != like->uid || created->gid != like->gid))
+		err = shm_set_owner(created, like->mode & 0777, like->uid, like->gid);
+	if (!err)
+		err = shm_stat(id, created);
+	return err;
+}
+
+/*
+ * Give obj a new size: a placeholder becomes a segment; a segment nobody has
+ * attached is re-created under the same key, mode and owner, its contents
+ * carried over up to the new size.  The id changes.
+ */
+static int resize(struct ipc_obj *obj, uint64_t size)
+{
+	struct ipc_obj created;
+	void *old_map = NULL, *new_map;
+	int err;
+
+	if (size == obj->size)
+		return 0;
+	if (!obj->pending && obj->nattch > 0)
+		return reason(EBUSY, "resize shm id %d: attached by %lu processes", obj->id,
+			      obj->nattch);
+	err = check_size(size, obj->pending ? 0 : obj->size);
+	if (err)
+		return err;
+	if (obj->pending) {
+		err = create_segment(obj, size, &created);
+		if (err)
+			return err;
+		pending_remove(obj->id);
+		log_debug("shm 0x%08x: placeholder became id %d (%llu bytes)", (unsigned)obj->key,
+			  created.id, (unsigned long long)size);
+		*obj = created;
+		return 0;
+	}
+	if (obj->key == 0)
+		return reason(EBUSY, "resize shm id %d: a private segment cannot be re-created",
+			      obj->id);
+
+	/* Hold the old memory, free the key, create the new segment, copy. */
+	old_map = shmat(obj->id, NULL, SHM_RDONLY);
+	if (old_map == (void *)-1)
+		return reason(errno == EINVAL ? EIDRM : errno, "resize shm id %d: shmat", obj->id);
+	if (shmctl(obj->id, IPC_RMID, NULL) != 0) {
+		err = reason(errno, "resize shm id %d: IPC_RMID", obj->id);
+		shmdt(old_map);
+		return err;
+	}
+	shm_backing_forget(obj->id);
+	err = create_segment(obj, size, &created);
+	if (err) {
+		log_debug("resize shm 0x%08x: the old segment is gone, the new one failed",
+			  (unsigned)obj->key);
+		shmdt(old_map);
+		return err;
+	}
+	new_map = shmat(created.id, NULL, 0);
+	if (new_map == (void *)-1) {
+		err = reason(errno, "resize shm id %d: shmat of the new segment", created.id);
+	} else {
+		memcpy(new_map, old_map, MIN(size, obj->size));
+		shmdt(new_map);
+	}
+	shmdt(old_map);
+	log_debug("resize shm 0x%08x: id %d (%llu bytes) is now id %d (%llu bytes)",
+		  (unsigned)obj->key, obj->id, (unsigned long long)obj->size, created.id,
+		  (unsigned long long)size);
+	shm_stat(created.id, obj);
+	return err;
+}
+
+/* An unattached segment becomes a 0-byte placeholder with the same key, mode and owner. */
+static int truncate_to_zero(struct ipc_obj *obj)
+{
+	struct ipc_obj placeholder;
+
+	if (obj->pending)
+		return 0;
+	if (obj->nattch > 0)
+		return reason(EBUSY, "truncate shm id %d to 0: attached by %lu processes", obj->id,
+			      obj->nattch);
+	if (obj->key == 0)
+		return reason(EBUSY, "truncate shm id %d to 0: a private segment has no key to keep",
+			      obj->id);
+	if (shmctl(obj->id, IPC_RMID, NULL) != 0)
+		return reason(errno, "truncate shm id %d: IPC_RMID", obj->id);
+	shm_backing_forget(obj->id);
+	pending_add(obj, &placeholder);
+	*obj = placeholder;
+	return 0;
+}
+
+static int shm_truncate(struct caller *caller, struct ipc_obj *obj, off_t size,
+			struct ipcfs_file *file)
+{
+	int err;
+
+	(void)caller;
+	if (size < 0)
+		return -EINVAL;
+	err = size == 0 ? truncate_to_zero(obj) : resize(obj, (uint64_t)size);
+	if (!err && file)
+		file->obj = *obj;
+	return err;
+}
+
+/* ---- Open files ---- */
+
+static int shm_file_open(struct ipcfs_file *file, struct fuse_file_info *fi)
+{
+	struct ipc_obj *obj = &file->obj;
+	int err;
+
+	shm_backing_log_mode();
+	/* O_TRUNC: the file becomes what is written next; nothing old shows through. */
+	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY && !obj->pending) {
+		if (obj->nattch == 0 && obj->key != 0) {
+			err = truncate_to_zero(obj);
+		} else {
+			err = shm_backing_zero(obj->id, obj->size);
+			log_debug("open shm id %d with O_TRUNC: attached, so zeroed and kept at %llu bytes",
+				  obj->id, (unsigned long long)obj->size);
+		}
+		if (err)
+			return err;
+	}
+	return shm_backing_open(file, fi);
+}
+
+static void shm_file_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off)
+{
+	struct ipc_obj obj;
+	int err = shm_stat(file->obj.id, &obj);
+
+	if (err) {
+		shm_backing_forget(file->obj.id);
+		fuse_reply_err(req, -reason(EIDRM, "read shm id %d: the segment is gone",
+					    file->obj.id));
+		return;
+	}
+	if (obj.pending || (uint64_t)off >= obj.size) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	shm_backing_read(req, obj.id, MIN(size, obj.size - (uint64_t)off), off);
+}
+
+static void shm_file_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, size_t size,
+		      off_t off)
+{
+	struct ipc_obj obj;
+	uint64_t end = (uint64_t)off + size;
+	int err = shm_stat(file->obj.id, &obj);
+
+	if (err) {
+		shm_backing_forget(file->obj.id);
+		fuse_reply_err(req, -reason(EIDRM, "write shm id %d: the segment is gone",
+					    file->obj.id));
+		return;
+	}
+	if (end > obj.size) {
+		if (obj.pending || obj.nattch == 0) {
+			err = resize(&obj, end);
+			if (err) {
+				fuse_reply_err(req, -err);
+				return;
+			}
+			file->obj = obj;
+		} else if ((uint64_t)off >= obj.size) {
+			fuse_reply_err(req, -reason(ENOSPC, "write shm id %d at %lld: past the end of an attached segment",
+						    obj.id, (long long)off));
+			return;
+		} else {
+			/* Attached: write what fits, like a full device. */
+			size = (size_t)(obj.size - (uint64_t)off);
+		}
+	}
+	shm_backing_write(req, obj.id, buf, size, off);
+}
+
+/* ---- Extended attributes ---- */
+
+static int format_cpid(const struct ipc_obj *obj, GString *out)
+{
+	g_string_append_printf(out, "%d", (int)obj->cpid);
+	return 0;
+}
+
+static int format_lpid(const struct ipc_obj *obj, GString *out)
+{
+	g_string_append_printf(out, "%d", (int)obj->lpid);
+	return 0;
+}
+
+static int format_nattch(const struct ipc_obj *obj, GString *out)
+{
+	g_string_append_printf(out, "%lu", obj->nattch);
+	return 0;
+}
+
+static int format_status(const struct ipc_obj *obj, GString *out)
+{
+	if (obj->mode & IPC_MODE_SHM_DEST)
+		g_string_append(out, "dest");
+	if (obj->mode & IPC_MODE_SHM_LOCKED)
+		g_string_append(out, out->len ? ",locked" : "locked");
+	return 0;
+}
+
+static const struct xattr_field shm_xattrs[] = {
+	{ "cpid", format_cpid, 0 },
+	{ "lpid", format_lpid, 0 },
+	{ "nattch", format_nattch, 0 },
+	{ "status", format_status, 0 },
+	{ NULL, NULL, 0 },
+};
+
+static int shm_setup(void)
+{
+	pending_by_id = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+	return shm_backing_setup();
+}
+
+static void shm_teardown(void)
+{
+	shm_backing_teardown();
+	g_hash_table_unref(pending_by_id);
+}
+
+const struct ipcfs_kind kind_shm = {
+	.name = "shm",
+	.dir_mode = 01777,
+	.xattr_prefix = "user.ipc.",
+	.xattrs = shm_xattrs,
+	.sysv = true,
+	.setup = shm_setup,
+	.init = shm_backing_init,
+	.teardown = shm_teardown,
+	.list = shm_list,
+	.format_name = sysv_format_name,
+	.lookup = sysv_lookup,
+	.stat = shm_stat,
+	.find_key = shm_find_key,
+	.create_key = shm_create_key,
+	.create = sysv_create,
+	.remove = shm_remove,
+	.set_owner = shm_set_owner,
+	.truncate = shm_truncate,
+	.open = shm_file_open,
+	.read = shm_file_read,
+	.write = shm_file_write,
+	.release = shm_backing_release,
+};

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "shm_backing.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "options.h"
+
+/*
+ * Descriptors of segments' shmem files, by segment id.  Bounded: beyond
+ * SEG_CACHE_MAX entries, unused ones are closed.  An entry is dropped as soon
+ * as its segment is seen to be gone, so the daemon never keeps a destroyed
+ * segment's memory alive.
+ */
+#define SEG_CACHE_MAX 64
+
+struct seg_fd {
+	int id;
+	int fd;
+	int refs;	/* the cache's own reference counts as one */
+};
+
+static GMutex cache_lock;
+static GHashTable *cache;	/* int id -> struct seg_fd */
+static bool map_files_works = true;	/* false once /proc/self/map_files is refused */
+static bool passthrough;		/* chosen at FUSE init */
+
+static void seg_fd_unref(struct seg_fd *s)
+{
+	if (--s->refs == 0) {
+		close(s->fd);
+		g_free(s);
+	}
+}
+
+/* Attach, open the attachment's map_files entry, detach: the fd is the segment itself. */
+static int open_segment_file(int id)
+{
+	struct shmid_ds ds;
+	char path[80];
+	void *addr;
+	size_t len;
+	int fd, err;
+
+	if (shmctl(id, IPC_STAT, &ds) != 0)
+		return -(errno == EINVAL ? EIDRM : errno);
+	addr = shmat(id, NULL, 0);
+	if (addr == (void *)-1)
+		return -(errno == EINVAL ? EIDRM : errno);
+	len = (ds.shm_segsz + (size_t)sysconf(_SC_PAGESIZE) - 1) & ~((size_t)sysconf(_SC_PAGESIZE) - 1);
+	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", (unsigned long)addr,
+		 (unsigned long)addr + len);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	err = errno;
+	shmdt(addr);
+	if (fd < 0)
+		return -err;
+	return fd;
+}
+
+/* A referenced descriptor for the segment, or NULL to use shmat per operation. */
+static struct seg_fd *seg_fd_get(int id)
+{
+	struct seg_fd *s;
+	int fd;
+
+	g_mutex_lock(&cache_lock);
+	s = g_hash_table_lookup(cache, GINT_TO_POINTER(id));
+	if (s || !map_files_works)
+		goto out;
+	fd = open_segment_file(id);
+	if (fd == -EPERM || fd == -EACCES) {
+		map_files_works = false;
+		log_debug("shm: /proc/self/map_files refused (%s): without CAP_SYS_ADMIN, each read and write attaches the segment for its duration",
+			  strerror(-fd));
+		goto out;
+	}
+	if (fd < 0)
+		goto out;
+	if (g_hash_table_size(cache) >= SEG_CACHE_MAX) {
+		GHashTableIter iter;
+		gpointer value;
+
+		g_hash_table_iter_init(&iter, cache);
+		while (g_hash_table_iter_next(&iter, NULL, &value))
+			if (((struct seg_fd *)value)->refs == 1)
+				g_hash_table_iter_remove(&iter);
+	}
+	s = g_new0(struct seg_fd, 1);
+	s->id = id;
+	s->fd = fd;
+	s->refs = 1;
+	g_hash_table_insert(cache, GINT_TO_POINTER(id), s);
+out:
+	if (s)
+		s->refs++;
+	g_mutex_unlock(&cache_lock);
+	return s;
+}
+
+static void seg_fd_put(struct seg_fd *s)
+{
+	g_mutex_lock(&cache_lock);
+	seg_fd_unref(s);
+	g_mutex_unlock(&cache_lock);
+}
+
+void shm_backing_forget(int id)
+{
+	g_mutex_lock(&cache_lock);
+	g_hash_table_remove(cache, GINT_TO_POINTER(id));
+	g_mutex_unlock(&cache_lock);
+}
+
+static void cache_value_unref(gpointer value)
+{
+	seg_fd_unref(value);
+}
+
+int shm_backing_setup(void)
+{
+	cache = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, cache_value_unref);
+	return 0;
+}
+
+void shm_backing_teardown(void)
+{
+	g_hash_table_unref(cache);
+}
+
+void shm_backing_init(struct fuse_conn_info *conn)
+{
+	(void)conn;
+	passthrough = false;
+}
+
+void shm_backing_log_mode(void)
+{
+	static gsize logged;
+
+	if (g_once_init_enter(&logged)) {
+		log_debug("shm: classic mode%s: reads and writes go through the daemon with direct I/O; a MAP_SHARED mmap fails with ENODEV (FUSE cannot keep it coherent), MAP_PRIVATE gives a private copy",
+			  ipcfs_options.classic ? " (-o classic)" : " (no FUSE passthrough)");
+		g_once_init_leave(&logged, 1);
+	}
+}
+
+int shm_backing_open(struct ipcfs_file *file, struct fuse_file_info *fi)
+{
+	(void)file;
+	(void)fi;
+	return 0;
+}
+
+void shm_backing_release(struct ipcfs_file *file)
+{
+	(void)file;
+}
+
+/* Copy through a temporary attachment, for daemons without CAP_SYS_ADMIN. */
+static int copy_attached(int id, void *to, const void *from, size_t size, off_t off)
+{
+	char *addr = shmat(id, NULL, from ? 0 : SHM_RDONLY);
+
+	if (addr == (void *)-1)
+		return -(errno == EINVAL ? EIDRM : errno);
+	memcpy(from ? addr + off : to, from ? from : addr + off, size);
+	shmdt(addr);
+	return 0;
+}
+
+void shm_backing_read(fuse_req_t req, int id, size_t size, off_t off)
+{
+	g_autofree char *buf = g_malloc(size);
+	struct seg_fd *s = seg_fd_get(id);
+	ssize_t n;
+	int err;
+
+	if (s) {
+		n = pread(s->fd, buf, size, off);
+		err = n < 0 ? -errno : 0;
+		seg_fd_put(s);
+	} else {
+		err = copy_attached(id, buf, NULL, size, off);
+		n = (ssize_t)size;
+	}
+	if (err)
+		fuse_reply_err(req, -reason(-err, "read shm id %d", id));
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+void shm_backing_write(fuse_req_t req, int id, const char *buf, size_t size, off_t off)
+{
+	struct seg_fd *s = seg_fd_get(id);
+	ssize_t n;
+	int err;
+
+	if (s) {
+		n = pwrite(s->fd, buf, size, off);
+		err = n < 0 ? -errno : 0;
+		seg_fd_put(s);
+	} else {
+		err = copy_attached(id, NULL, buf, size, off);
+		n = (ssize_t)size;
+	}
+	if (err)
+		fuse_reply_err(req, -reason(-err, "write shm id %d", id));
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+int shm_backing_zero(int id, uint64_t size)
+{
+	struct seg_fd *s = seg_fd_get(id);
+	char *addr;
+	int err = 0;
+
+	if (s) {
+		/* Punching a hole in shmem zeroes the range for every attached process. */
+		if (fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)size) != 0)
+			err = reason(errno, "zero shm id %d", id);
+		seg_fd_put(s);
+		return err;
+	}
+	addr = shmat(id, NULL, 0);
+	if (addr == (void *)-1)
+		return reason(errno == EINVAL ? EIDRM : errno, "zero shm id %d", id);
+	memset(addr, 0, size);
+	shmdt(addr);
+	return 0;
+}

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "sysv.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "names.h"
+
+static int split_name(const struct ipcfs_kind *kind, const char *name, struct ipc_name *parsed,
+		      unsigned *variant)
+{
+	const char *at = strchr(name, '@');
+	size_t len = at ? (size_t)(at - name) : strlen(name);
+
+	*variant = 0;
+	if (!ipc_name_parse(name, len, parsed))
+		return reason(ENOENT, "%s/%s: not a key or id-<id> name", kind->name, name);
+	if (at) {
+		if (!kind->parse_variant)
+			return reason(ENOENT, "%s/%s: this kind has no @ views", kind->name, name);
+		return kind->parse_variant(at + 1, variant);
+	}
+	return 0;
+}
+
+int sysv_lookup(const struct ipcfs_kind *kind, const char *name, struct ipc_obj *obj,
+		unsigned *variant)
+{
+	struct ipc_name parsed;
+	int id, err;
+
+	err = split_name(kind, name, &parsed, variant);
+	if (err)
+		return err;
+	if (parsed.form == IPC_NAME_ID)
+		return kind->stat(parsed.id, obj);
+	err = kind->find_key(parsed.key, &id);
+	if (err)
+		return err;
+	return kind->stat(id, obj);
+}
+
+int sysv_create(const struct ipcfs_kind *kind, struct caller *caller, const char *name,
+		mode_t mode, struct ipc_obj *obj, unsigned *variant)
+{
+	struct ipc_name parsed;
+	int err = split_name(kind, name, &parsed, variant);
+
+	if (err)
+		return -EINVAL;
+	if (parsed.form != IPC_NAME_KEY)
+		return reason(EINVAL, "create %s/%s: only a key name can be created", kind->name,
+			      name);
+	return kind->create_key(caller, parsed.key, mode & 0777, obj);
+}
+
+void sysv_format_name(const struct ipc_obj *obj, char *out, size_t size)
+{
+	char name[IPC_NAME_MAX];
+
+	ipc_name_format(obj->key, obj->id, name);
+	g_strlcpy(out, name, size);
+}
+
+int sysv_read_proc(const char *path, bool (*parse_line)(const char *line, struct ipc_obj *obj),
+		   GArray *objs)
+{
+	g_autofree gchar *text = NULL;
+	g_autoptr(GError) error = NULL;
+	char *line, *next;
+
+	if (!g_file_get_contents(path, &text, NULL, &error))
+		return reason(EIO, "cannot read %s: %s", path, error->message);
+	/* The first line is the header. */
+	line = strchr(text, '\n');
+	for (; line && *line; line = next) {
+		struct ipc_obj obj = { 0 };
+
+		line++;
+		next = strchr(line, '\n');
+		if (next)
+			*next = '\0';
+		if (*line && parse_line(line, &obj))
+			g_array_append_val(objs, obj);
+		if (!next)
+			break;
+		*next = '\n';
+	}
+	return 0;
+}
+
+int sysv_id_to_index(int id)
+{
+	/* ipcid_to_idx(): the low 15 bits, unless the kernel runs with ipcmni_extend. */
+	return id & 0x7fff;
+}
+
+int sysv_become_caller(const struct caller *caller)
+{
+	if (geteuid() == caller->uid && getegid() == caller->gid)
+		return 0;
+	if (syscall(SYS_setresgid, -1, caller->gid, -1) != 0)
+		return reason(EPERM, "cannot act as gid %u: the daemon lacks the right",
+			      (unsigned)caller->gid);
+	if (syscall(SYS_setresuid, -1, caller->uid, -1) != 0) {
+		int err = errno;
+
+		sysv_become_daemon();
+		return reason(err, "cannot act as uid %u", (unsigned)caller->uid);
+	}
+	return 0;
+}
+
+void sysv_become_daemon(void)
+{
+	/* The real ids were never changed: they are the daemon's. */
+	syscall(SYS_setresuid, -1, getuid(), -1);
+	syscall(SYS_setresgid, -1, getgid(), -1);
+}

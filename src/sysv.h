@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* What the three SysV kinds share: names, listings from /proc/sysvipc, creating as the caller. */
+#pragma once
+
+#include "kind.h"
+
+/* Lookup of "<key>", "id-<id>" or either with "@<variant>". */
+int sysv_lookup(const struct ipcfs_kind *kind, const char *name, struct ipc_obj *obj,
+		unsigned *variant);
+
+/* O_CREAT of a key name (with an optional variant) that does not exist yet. */
+int sysv_create(const struct ipcfs_kind *kind, struct caller *caller, const char *name,
+		mode_t mode, struct ipc_obj *obj, unsigned *variant);
+
+void sysv_format_name(const struct ipc_obj *obj, char *out, size_t size);
+
+/*
+ * Read a /proc/sysvipc file (one read, like ipcs) and append one struct
+ * ipc_obj per line that parse_line understands.
+ */
+int sysv_read_proc(const char *path, bool (*parse_line)(const char *line, struct ipc_obj *obj),
+		   GArray *objs);
+
+/*
+ * The *_STAT_ANY commands take an index, not an id, and need no read
+ * permission, like /proc/sysvipc.  Returns the index to pass for an id.
+ */
+int sysv_id_to_index(int id);
+
+/*
+ * Run the calling thread with the caller's effective uid and gid, so that
+ * objects it creates have the caller as creator and owner.  Only this thread
+ * changes (raw syscalls, not the glibc wrappers that change every thread).
+ */
+int sysv_become_caller(const struct caller *caller);
+void sysv_become_daemon(void);
