@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* ipcfs: System V IPC objects as files. */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stddef.h>
@@ -214,10 +215,9 @@ int main(int argc, char *argv[])
 		goto out_teardown;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_session;
-	if (fuse_session_mount(se, opts.mountpoint) != 0) {
-		fprintf(stderr, "ipcfs: cannot mount on %s\n", opts.mountpoint);
+	/* On failure libfuse (or fusermount3) has printed the one-line reason. */
+	if (fuse_session_mount(se, opts.mountpoint) != 0)
 		goto out_signals;
-	}
 	/* Detach only now, so that a parent that waits for us knows the mount is ready. */
 	if (fuse_daemonize(opts.foreground) != 0)
 		goto out_unmount;
@@ -228,8 +228,11 @@ int main(int argc, char *argv[])
 	} else {
 		loop_config = fuse_loop_cfg_create();
 		fuse_loop_cfg_set_clone_fd(loop_config, opts.clone_fd);
-		fuse_loop_cfg_set_max_threads(loop_config, opts.max_threads);
-		fuse_loop_cfg_set_idle_threads(loop_config, opts.max_idle_threads);
+		/* UINT_MAX means "not given": keep libfuse's defaults then. */
+		if (opts.max_threads != UINT_MAX)
+			fuse_loop_cfg_set_max_threads(loop_config, opts.max_threads);
+		if (opts.max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(loop_config, opts.max_idle_threads);
 		ret = fuse_session_loop_mt(se, loop_config);
 		fuse_loop_cfg_destroy(loop_config);
 	}

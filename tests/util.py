@@ -1,0 +1,239 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Mounting ipcfs for tests, and independent views of the kernel's IPC state."""
+import contextlib
+import errno
+import os
+import random
+import select
+import signal
+import subprocess
+import tempfile
+
+import sysv_ipc
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("IPCFS_BUILD", os.path.join(REPO, "build"))
+IPCFS = os.environ.get("IPCFS_BIN", os.path.join(BUILD, "src", "ipcfs"))
+HELPERS = os.path.join(BUILD, "tests", "helpers")
+
+
+def helper(name):
+    return os.path.join(HELPERS, name)
+
+
+def is_mounted(path):
+    path = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
+
+
+def wait_for_mount_change(path, want_mounted, proc=None):
+    """Block until path is (or is no longer) a mount point.
+
+    Waits on events, not time: /proc/self/mountinfo signals POLLPRI whenever
+    the mount table changes, and a pidfd signals POLLIN when the daemon exits.
+    """
+    with open("/proc/self/mountinfo") as mounts:
+        poller = select.poll()
+        poller.register(mounts, select.POLLPRI | select.POLLERR)
+        pidfd = None
+        if proc is not None:
+            pidfd = os.pidfd_open(proc.pid)
+            poller.register(pidfd, select.POLLIN)
+        try:
+            while True:
+                mounts.seek(0)
+                mounts.read()
+                if is_mounted(path) == want_mounted:
+                    return True
+                if proc is not None and proc.poll() is not None:
+                    return False
+                poller.poll()
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+
+
+class Mount:
+    """One ipcfs daemon in the foreground, mounted on a temporary directory."""
+
+    def __init__(self, options=(), debug=False, mountpoint=None, binary=None):
+        self.tmp = None
+        if mountpoint is None:
+            self.tmp = tempfile.mkdtemp(prefix="ipcfs-mnt-")
+            mountpoint = self.tmp
+        self.path = mountpoint
+        self.debug = debug
+        self.log = tempfile.NamedTemporaryFile(prefix="ipcfs-log-", mode="w+")
+        cmd = [binary or IPCFS, "-f", self.path]
+        if debug:
+            cmd.append("-d")
+        for opt in options:
+            cmd += ["-o", opt]
+        env = dict(os.environ, G_DEBUG="fatal-warnings")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        if not wait_for_mount_change(self.path, True, self.proc):
+            raise RuntimeError("ipcfs did not mount:\n" + self.output())
+
+    def p(self, *parts):
+        return os.path.join(self.path, *parts)
+
+    def output(self):
+        self.log.flush()
+        with open(self.log.name, errors="replace") as f:
+            return f.read()
+
+    def unmount(self):
+        """Unmount with fusermount3 -u; return the daemon's exit status."""
+        if self.proc.poll() is None:
+            subprocess.run(["fusermount3", "-u", self.path], check=True)
+        status = self.proc.wait()
+        if self.tmp:
+            os.rmdir(self.tmp)
+        return status
+
+    def problems(self):
+        """Lines of daemon output that are warnings or errors."""
+        out = self.output()
+        if not self.debug:
+            return [line for line in out.splitlines() if line.strip()]
+        bad = ("WARNING **", "CRITICAL **", "fuse: ", "ERROR:", "AddressSanitizer")
+        return [line for line in out.splitlines() if any(b in line for b in bad)]
+
+
+class IpcRegistry:
+    """Every IPC object a test creates, so that it is removed even if the test fails."""
+
+    def __init__(self):
+        self.objects = []   # (kind, id)
+
+    @staticmethod
+    def fresh_key():
+        while True:
+            key = random.randint(0x10000, 0x7FFFFFFF)
+            if all(_exists(kind, key) is False for kind in ("shm", "sem", "msg")):
+                return key
+
+    def track(self, kind, ident):
+        self.objects.append((kind, ident))
+        return ident
+
+    def shm(self, key=None, size=4096, mode=0o600):
+        key = self.fresh_key() if key is None else key
+        seg = sysv_ipc.SharedMemory(key, sysv_ipc.IPC_CREX, mode=mode, size=size)
+        self.track("shm", seg.id)
+        seg.detach()    # sysv_ipc attaches on creation; tests attach when they mean to
+        return seg
+
+    def sem(self, key=None, nsems=1, mode=0o600, value=0):
+        key = self.fresh_key() if key is None else key
+        if nsems == 1:
+            sem = sysv_ipc.Semaphore(key, sysv_ipc.IPC_CREX, mode=mode, initial_value=value)
+            self.track("sem", sem.id)
+            return sem
+        out = subprocess.run(["ipcmk", "-S", str(nsems), "-p", oct(mode)[2:]],
+                             check=True, capture_output=True, text=True).stdout
+        ident = int(out.split(":")[1])
+        return self.track("sem", ident)
+
+    def msg(self, key=None, mode=0o600):
+        key = self.fresh_key() if key is None else key
+        q = sysv_ipc.MessageQueue(key, sysv_ipc.IPC_CREX, mode=mode)
+        self.track("msg", q.id)
+        return q
+
+    def track_key(self, kind, key):
+        """Track an object that something else (ipcfs) created under key."""
+        ident = _id_of(kind, key)
+        if ident is not None:
+            self.track(kind, ident)
+        return ident
+
+    def cleanup(self):
+        for kind, ident in self.objects:
+            remove(kind, ident)
+
+
+def _id_of(kind, key):
+    """The id of the object with this key, from the kernel's table (no attach)."""
+    for ident, row in proc_sysvipc(kind).items():
+        if int(row["key"]) & 0xffffffff == key & 0xffffffff:
+            return ident
+    return None
+
+
+def _exists(kind, key):
+    return _id_of(kind, key) is not None
+
+
+def remove(kind, ident):
+    try:
+        {"shm": sysv_ipc.remove_shared_memory, "sem": sysv_ipc.remove_semaphore,
+         "msg": sysv_ipc.remove_message_queue}[kind](ident)
+    except (sysv_ipc.ExistentialError, sysv_ipc.Error):
+        pass
+
+
+def proc_sysvipc(kind):
+    """The kernel's own table, as ipcs reads it: {id: {column: value}}."""
+    with open(f"/proc/sysvipc/{kind}") as f:
+        header = f.readline().split()
+        rows = {}
+        for line in f:
+            fields = line.split()
+            row = dict(zip(header, fields))
+            rows[int(fields[1])] = row
+        return rows
+
+
+def name_of(key, ident=None):
+    return f"id-{ident}" if key == 0 else f"0x{key & 0xffffffff:08x}"
+
+
+def run_as(uid, gid, code, groups=None, check=False):
+    """Run Python code as another uid/gid; returns the CompletedProcess."""
+    cmd = ["setpriv", f"--reuid={uid}", f"--regid={gid}"]
+    cmd += [f"--groups={','.join(map(str, groups))}"] if groups else ["--clear-groups"]
+    cmd += ["/usr/bin/python3", "-c", code]
+    return subprocess.run(cmd, capture_output=True, text=True, check=check)
+
+
+def errno_of(uid, gid, code, groups=None):
+    """Run code as uid; return 'OK' or the errno name of the OSError it raised."""
+    wrapped = ("import os, sys, errno\ntry:\n" +
+               "".join("    " + line + "\n" for line in code.strip().splitlines()) +
+               "    print('OK')\nexcept OSError as e:\n    print(errno.errorcode[e.errno])\n")
+    r = run_as(uid, gid, wrapped, groups)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip().splitlines()[-1]
+
+
+def oserror(fn, *args):
+    """The errno name fn(*args) fails with, or 'OK'."""
+    try:
+        fn(*args)
+        return "OK"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+
+
+def open_close(path, flags, mode=0o600):
+    """open(2) and close at once; for oserror(open_close, ...) checks that may succeed."""
+    os.close(os.open(path, flags, mode))
+
+
+@contextlib.contextmanager
+def child(cmd, **kw):
+    """A subprocess that is killed at the end whatever happens."""
+    p = subprocess.Popen(cmd, **kw)
+    try:
+        yield p
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
+
+def kill_and_reap(p, sig=signal.SIGKILL):
+    p.send_signal(sig)
+    return p.wait()
