@@ -8,7 +8,8 @@
  *
  * Object nodeids are computed, not allocated, so the daemon keeps no table of
  * them: an id names one object for its whole life (the kernel puts a sequence
- * number in every id), and the same object always gets the same inode.
+ * number in every id), and the same object always gets the same inode.  The
+ * one exception, alias nodeids for writers that wait, is explained below.
  * Every lookup and getattr asks the kernel again (timeouts of 0), so
  * listings, names and attributes are always live.
  */
@@ -29,6 +30,29 @@
 
 static const struct ipcfs_kind *const kinds[] = { &kind_shm, &kind_sem, &kind_msg, &kind_chan };
 #define NKINDS G_N_ELEMENTS(kinds)
+
+/*
+ * Writers that wait.  While a WRITE request is outstanding the kernel holds
+ * the FUSE inode's lock, exclusively for a write that ends past i_size, and
+ * every command written to /sem does (its size is nsems).  A second writer of
+ * the same inode would wait for that lock in D state, unkillable, behind a
+ * writer that may wait for ever.  So for kinds whose writes can wait, an open
+ * for writing retires the inode it opened: the next lookup of the object
+ * hands out a fresh alias nodeid, and the next writer gets an inode, and a
+ * lock, of its own.  st_ino stays the object's, so stat(2) cannot tell.
+ */
+#define ALIAS_BIT (1ull << 63)
+#define CURRENT_MAX 4096
+
+struct alias {
+	fuse_ino_t base;
+	uint64_t nlookup;
+};
+
+static GMutex alias_lock;
+static GHashTable *aliases;	/* alias nodeid -> struct alias */
+static GHashTable *current;	/* base nodeid -> nodeid lookups hand out; 0: a fresh one */
+static uint64_t next_alias = 1;
 
 struct node {
 	const struct ipcfs_kind *kind;	/* NULL for the root */
@@ -51,11 +75,91 @@ static fuse_ino_t object_ino(const struct ipcfs_kind *kind, unsigned variant, in
 	g_assert_not_reached();
 }
 
+static fuse_ino_t base_ino(fuse_ino_t ino)
+{
+	struct alias *a;
+
+	if (!(ino & ALIAS_BIT))
+		return ino;
+	g_mutex_lock(&alias_lock);
+	a = g_hash_table_lookup(aliases, &ino);
+	ino = a ? a->base : 0;
+	g_mutex_unlock(&alias_lock);
+	return ino;
+}
+
+/* The nodeid a lookup of the object with this base nodeid replies with. */
+static fuse_ino_t lookup_ino(const struct ipcfs_kind *kind, fuse_ino_t base)
+{
+	gpointer value;
+	fuse_ino_t ino = base;
+
+	if (!kind->writes_wait)
+		return base;
+	g_mutex_lock(&alias_lock);
+	if (g_hash_table_lookup_extended(current, &base, NULL, &value))
+		ino = *(fuse_ino_t *)value;
+	if (ino == 0) {
+		struct alias *a = g_new0(struct alias, 1);
+
+		a->base = base;
+		ino = ALIAS_BIT | next_alias++;
+		g_hash_table_insert(aliases, g_memdup2(&ino, sizeof(ino)), a);
+		g_hash_table_insert(current, g_memdup2(&base, sizeof(base)),
+				    g_memdup2(&ino, sizeof(ino)));
+	}
+	if (ino & ALIAS_BIT)
+		((struct alias *)g_hash_table_lookup(aliases, &ino))->nlookup++;
+	g_mutex_unlock(&alias_lock);
+	return ino;
+}
+
+/* ino was opened for writing: later lookups must not hand it out again. */
+static void retire_ino(const struct ipcfs_kind *kind, fuse_ino_t ino)
+{
+	fuse_ino_t base = base_ino(ino), none = 0;
+	gpointer value;
+
+	if (!kind->writes_wait || base == 0)
+		return;
+	g_mutex_lock(&alias_lock);
+	if (!g_hash_table_lookup_extended(current, &base, NULL, &value) ||
+	    *(fuse_ino_t *)value == ino) {
+		if (g_hash_table_size(current) >= CURRENT_MAX)
+			g_hash_table_remove_all(current);	/* objects long gone, mostly */
+		g_hash_table_insert(current, g_memdup2(&base, sizeof(base)),
+				    g_memdup2(&none, sizeof(none)));
+	}
+	g_mutex_unlock(&alias_lock);
+}
+
+static void forget_ino(fuse_ino_t ino, uint64_t nlookup)
+{
+	struct alias *a;
+
+	if (!(ino & ALIAS_BIT))
+		return;	/* object nodeids are computed: nothing to forget */
+	g_mutex_lock(&alias_lock);
+	a = g_hash_table_lookup(aliases, &ino);
+	if (a && (a->nlookup -= MIN(nlookup, a->nlookup)) == 0) {
+		gpointer value;
+		fuse_ino_t base = a->base, none = 0;
+
+		if (g_hash_table_lookup_extended(current, &base, NULL, &value) &&
+		    *(fuse_ino_t *)value == ino)
+			g_hash_table_insert(current, g_memdup2(&base, sizeof(base)),
+					    g_memdup2(&none, sizeof(none)));
+		g_hash_table_remove(aliases, &ino);
+	}
+	g_mutex_unlock(&alias_lock);
+}
+
 static bool decode_ino(fuse_ino_t ino, struct node *node)
 {
 	unsigned kind_index;
 
 	memset(node, 0, sizeof(*node));
+	ino = base_ino(ino);
 	if (ino == ROOT_INO) {
 		node->is_dir = true;
 		return true;
@@ -97,12 +201,12 @@ static void object_attr(const struct ipcfs_kind *kind, unsigned variant,
 	/* Views (msg types) are aliases: st_size is the object's, nlink stays 1. */
 }
 
-static void reply_entry(fuse_req_t req, const struct stat *st)
+static void reply_entry(fuse_req_t req, fuse_ino_t ino, const struct stat *st)
 {
 	struct fuse_entry_param e;
 
 	memset(&e, 0, sizeof(e));
-	e.ino = st->st_ino;
+	e.ino = ino;
 	e.attr = *st;
 	/* Timeouts of 0: the next stat or path walk asks again. */
 	e.attr_timeout = 0;
@@ -144,7 +248,7 @@ static void ipcfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		for (unsigned i = 0; i < NKINDS; i++) {
 			if (strcmp(name, kinds[i]->name) == 0) {
 				kind_dir_attr(i, &st);
-				return reply_entry(req, &st);
+				return reply_entry(req, st.st_ino, &st);
 			}
 		}
 		return reply_err(req, -ENOENT);
@@ -153,7 +257,7 @@ static void ipcfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (err)
 		return reply_err(req, err == -EINVAL ? -ENOENT : err);
 	object_attr(dir.kind, variant, &obj, &st);
-	reply_entry(req, &st);
+	reply_entry(req, lookup_ino(dir.kind, st.st_ino), &st);
 }
 
 static void ipcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -443,6 +547,8 @@ static void ipcfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	caller_clear(&caller);
 	if (err)
 		return reply_err(req, err);
+	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+		retire_ino(node.kind, ino);
 	/* -ENOENT: the caller was interrupted meanwhile and will never see the file. */
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		release_file(file_of(fi));
@@ -485,8 +591,10 @@ static void ipcfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 
 	object_attr(dir.kind, variant, &obj, &st);
 	memset(&e, 0, sizeof(e));
-	e.ino = st.st_ino;
+	e.ino = lookup_ino(dir.kind, st.st_ino);
 	e.attr = st;
+	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+		retire_ino(dir.kind, e.ino);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
 		release_file(file_of(fi));
 }
@@ -759,16 +867,14 @@ static void ipcfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 static void ipcfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	(void)ino;
-	(void)nlookup;
-	/* Nodeids are computed, so there is nothing to forget. */
+	forget_ino(ino, nlookup);
 	fuse_reply_none(req);
 }
 
 static void ipcfs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
-	(void)count;
-	(void)forgets;
+	for (size_t i = 0; i < count; i++)
+		forget_ino(forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -791,6 +897,8 @@ static void ipcfs_init(void *userdata, struct fuse_conn_info *conn)
 
 int fs_setup(void)
 {
+	aliases = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+	current = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
 	for (unsigned i = 0; i < NKINDS; i++) {
 		int err = kinds[i]->setup ? kinds[i]->setup() : 0;
 
@@ -802,6 +910,8 @@ int fs_setup(void)
 
 void fs_teardown(void)
 {
+	g_clear_pointer(&aliases, g_hash_table_unref);
+	g_clear_pointer(&current, g_hash_table_unref);
 	for (unsigned i = 0; i < NKINDS; i++)
 		if (kinds[i]->teardown)
 			kinds[i]->teardown();

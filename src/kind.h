@@ -37,6 +37,7 @@ struct ipcfs_kind {
 	const char *xattr_prefix;		/* "user.ipc." */
 	const struct xattr_field *xattrs;	/* beyond attr_common_fields; NULL-terminated */
 	bool sysv;		/* has the common fields id, key, cuid, cgid */
+	bool writes_wait;	/* a write may block for long (see "Writers that wait" in fs.c) */
 
 	/* Before mounting (may refuse the mount), at FUSE init, and at exit. */
 	int (*setup)(void);

@@ -606,6 +606,7 @@ const struct ipcfs_kind kind_msg = {
 	.xattr_prefix = "user.ipc.",
 	.xattrs = msg_xattrs,
 	.sysv = true,
+	.writes_wait = true,
 	.setup = msg_setup,
 	.teardown = msg_teardown,
 	.list = msg_list,

@@ -604,6 +604,7 @@ const struct ipcfs_kind kind_sem = {
 	.xattr_prefix = "user.ipc.",
 	.xattrs = sem_xattrs,
 	.sysv = true,
+	.writes_wait = true,
 	.list = sem_list,
 	.format_name = sysv_format_name,
 	.lookup = sysv_lookup,

@@ -237,3 +237,67 @@ def child(cmd, **kw):
 def kill_and_reap(p, sig=signal.SIGKILL):
     p.send_signal(sig)
     return p.wait()
+
+
+def wait_until(predicate):
+    """Wait for a condition the kernel gives no event for (a waiter count, a
+    process entering a wait).  No time limit: the test runner's own timeout is
+    the backstop, and speed is measured in tests/bench, not asserted here."""
+    import time
+    delay = 0.0005
+    while not predicate():
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
+def fuse_waiting(pid):
+    """Is process pid blocked waiting for a FUSE reply?"""
+    try:
+        with open(f"/proc/{pid}/wchan") as f:
+            return f.read().strip() in ("request_wait_answer", "fuse_wait_answer")
+    except FileNotFoundError:
+        return False
+
+
+def io(*args, **kw):
+    """Start tests/helpers/ipcfs-io with a line-buffered stdout pipe."""
+    return subprocess.Popen([helper("ipcfs-io"), *map(str, args)], stdout=subprocess.PIPE,
+                            stdin=subprocess.PIPE, text=True, **kw)
+
+
+def sem_values(ident):
+    """The kernel's values of a set, read independently of ipcfs (GETALL)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    nsems = int(proc_sysvipc("sem")[ident]["nsems"])
+    arr = (ctypes.c_ushort * nsems)()
+    if libc.semctl(ident, 0, 13, arr) != 0:     # GETALL
+        raise OSError(ctypes.get_errno(), "semctl GETALL")
+    return list(arr)
+
+
+def sem_setall(ident, values):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    arr = (ctypes.c_ushort * len(values))(*values)
+    if libc.semctl(ident, 0, 17, arr) != 0:     # SETALL
+        raise OSError(ctypes.get_errno(), "semctl SETALL")
+
+
+def semop(ident, ops, nowait=False):
+    """Independent semop: ops is [(semnum, op)]."""
+    import ctypes
+
+    class Sembuf(ctypes.Structure):
+        _fields_ = [("sem_num", ctypes.c_ushort), ("sem_op", ctypes.c_short),
+                    ("sem_flg", ctypes.c_short)]
+    libc = ctypes.CDLL(None, use_errno=True)
+    arr = (Sembuf * len(ops))(*[Sembuf(n, o, 0o4000 if nowait else 0) for n, o in ops])
+    if libc.semop(ident, arr, len(ops)) != 0:
+        raise OSError(ctypes.get_errno(), "semop")
+
+
+def sem_ncnt(ident, semnum=0):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.semctl(ident, semnum, 14)       # GETNCNT

@@ -1,0 +1,362 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""/sem/<key>: values by read, commands by write, blocking, interruption, undo on close."""
+import errno
+import os
+import signal
+import subprocess
+import threading
+
+import pytest
+
+from util import (errno_of, fuse_waiting, io, oserror, proc_sysvipc, sem_ncnt, sem_setall,
+                  sem_values, semop, wait_until)
+
+
+def write(path, text, flags=os.O_WRONLY):
+    fd = os.open(path, flags)
+    try:
+        return os.write(fd, text.encode() if isinstance(text, str) else text)
+    finally:
+        os.close(fd)
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+@pytest.fixture
+def sem3(mnt, ipc):
+    ident = ipc.sem(nsems=3)
+    return ident, mnt.p("sem", f"id-{ident}")
+
+
+@pytest.fixture
+def sem1(mnt, ipc):
+    s = ipc.sem(value=0)
+    return s.id, mnt.p("sem", f"0x{s.key:08x}")
+
+
+def test_read_gives_values(sem3):
+    ident, path = sem3
+    sem_setall(ident, [3, 0, 1])
+    assert read(path) == b"3 0 1\n"
+    sem_setall(ident, [32767, 7, 0])
+    assert read(path) == b"32767 7 0\n"
+
+
+def test_reads_continue_one_snapshot(sem3):
+    ident, path = sem3
+    sem_setall(ident, [1, 2, 3])
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert os.read(fd, 2) == b"1 "
+        sem_setall(ident, [4, 5, 6])
+        assert os.read(fd, 100) == b"2 3\n"     # the same snapshot
+        assert os.read(fd, 100) == b""
+        assert os.pread(fd, 100, 0) == b"4 5 6\n"   # offset 0: a fresh one
+    finally:
+        os.close(fd)
+
+
+def test_grammar(sem3, sem1):
+    ident, path = sem3
+    write(path, "1 0 4\n")
+    assert sem_values(ident) == [1, 0, 4]
+    write(path, "2=7")
+    assert sem_values(ident) == [1, 0, 7]
+    write(path, "+1\n")
+    assert sem_values(ident) == [2, 0, 7]
+    write(path, "-2\n")
+    assert sem_values(ident) == [0, 0, 7]
+    write(path, "2:-3\n1:+4\n")
+    assert sem_values(ident) == [0, 4, 4]
+    write(path, "0:0\n")                    # wait for zero: already zero
+    write(path, "0:+1 1:-1 2:-4\n")         # one atomic semop
+    assert sem_values(ident) == [1, 3, 0]
+    write(path, "1:-1 nowait timeout=2.5\n")
+    assert sem_values(ident) == [1, 2, 0]
+    s1, p1 = sem1
+    write(p1, "5\n")
+    assert sem_values(s1) == [5]
+    write(p1, "-3\n-1\n")                   # several lines, in order
+    assert sem_values(s1) == [1]
+
+
+def test_o_trunc_never_resets(mnt, sem1):
+    ident, path = sem1
+    sem_setall(ident, [4])
+    # What `echo +1 > file` does: O_WRONLY|O_CREAT|O_TRUNC.
+    subprocess.run(["sh", "-c", f"echo +1 > {path}"], check=True)
+    assert sem_values(ident) == [5]
+
+
+@pytest.mark.parametrize("line,err", [
+    ("5", "EINVAL"),            # 1 value on a 3-set
+    ("1 2", "EINVAL"),          # neither 1 nor nsems values
+    ("1 -1 0", "EINVAL"),       # values and operations mixed
+    ("0:-1 5", "EINVAL"),
+    ("3:-1", "EFBIG"),          # index out of range
+    ("0:-1 3:+1", "EFBIG"),
+    ("7=1", "EFBIG"),
+    ("0=32768", "ERANGE"),      # above SEMVMX
+    ("+32768", "ERANGE"),
+    ("1 2 99999", "ERANGE"),
+    ("bogus", "EINVAL"),
+    ("1:1", "EINVAL"),
+    ("-1 timeout=never", "EINVAL"),
+    ("nowait", "EINVAL"),
+    ("1 1 1 nowait", "EINVAL"),
+])
+def test_bad_input_applies_nothing(sem3, line, err):
+    ident, path = sem3
+    sem_setall(ident, [5, 5, 5])
+    assert oserror(write, path, line + "\n") == err
+    assert sem_values(ident) == [5, 5, 5]
+    # A bad line anywhere in a write applies none of the write's lines.
+    assert oserror(write, path, "0:-1\n" + line + "\n") == err
+    assert sem_values(ident) == [5, 5, 5]
+
+
+def test_a_failing_line_stops_the_rest(sem1):
+    ident, path = sem1
+    sem_setall(ident, [1])
+    # Line 1 applies, line 2 would wait (nowait): EAGAIN, line 3 never runs.
+    assert oserror(write, path, "-1\n-1 nowait\n+5\n") == "EAGAIN"
+    assert sem_values(ident) == [0]
+
+
+def test_nowait_and_o_nonblock(sem1):
+    ident, path = sem1
+    assert oserror(write, path, "-1 nowait\n") == "EAGAIN"
+    assert oserror(write, path, "-1\n", os.O_WRONLY | os.O_NONBLOCK) == "EAGAIN"
+    assert sem_values(ident) == [0]
+
+
+def test_timeout_gives_eagain(sem1):
+    ident, path = sem1
+    assert oserror(write, path, "-1 timeout=0.05\n") == "EAGAIN"
+    assert sem_values(ident) == [0]
+    assert sem_ncnt(ident) == 0
+
+
+def test_blocked_p_is_released_by_an_independent_v(sem1):
+    ident, path = sem1
+    p = io("write", path, "-1\n")
+    try:
+        wait_until(lambda: sem_ncnt(ident) == 1)
+        assert p.poll() is None
+        semop(ident, [(0, 1)])              # V from this process, not through ipcfs
+        assert p.stdout.readline().split() == ["OK", "3"]
+        assert sem_values(ident) == [0]
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_multi_op_lines_are_atomic(sem3):
+    ident, path = sem3
+    sem_setall(ident, [0, 1, 0])
+    p = io("write", path, "0:-1 1:-1 2:+1\n")   # needs sem 0; must not take sem 1 meanwhile
+    try:
+        wait_until(lambda: sem_ncnt(ident, 0) == 1)
+        assert sem_values(ident) == [0, 1, 0]   # nothing partially applied while waiting
+        semop(ident, [(0, 1)])
+        assert p.stdout.readline().startswith("OK")
+        assert sem_values(ident) == [0, 0, 1]
+    finally:
+        p.kill()
+        p.wait()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_ends_a_blocked_write_with_eintr(sem3, sig):
+    ident, path = sem3
+    sem_setall(ident, [0, 2, 0])
+    p = io("write", path, "1:-1 0:-1\n")
+    try:
+        wait_until(lambda: sem_ncnt(ident, 0) == 1)
+        p.send_signal(sig)
+        assert p.stdout.readline().split() == ["ERR", "EINTR"]
+        assert p.wait() == 1
+        assert sem_values(ident) == [0, 2, 0]
+        wait_until(lambda: sem_ncnt(ident, 0) == 0)  # the daemon stopped waiting too
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_sigkill_of_a_blocked_writer(sem1):
+    ident, path = sem1
+    p = io("write", path, "-1\n")
+    wait_until(lambda: sem_ncnt(ident) == 1)
+    p.kill()
+    assert p.wait() == -signal.SIGKILL        # not stuck in D state
+    wait_until(lambda: sem_ncnt(ident) == 0)
+    semop(ident, [(0, 1)])
+    assert sem_values(ident) == [1]             # nothing taken by the dead writer
+
+
+def test_undo_after_close(sem1):
+    ident, path = sem1
+    sem_setall(ident, [2])
+    fd = os.open(path, os.O_WRONLY)
+    os.write(fd, b"-1 undo\n")
+    os.write(fd, b"-1\n")                       # not undone
+    assert sem_values(ident) == [0]
+    os.close(fd)
+    semop(ident, [(0, -1)])                     # blocks until the undo gave one back
+    assert sem_values(ident) == [0]
+
+
+def test_undo_after_exit_and_sigkill(sem1):
+    ident, path = sem1
+    sem_setall(ident, [1])
+    for how in ("exit", "kill"):
+        p = io("hold", path, "-1 undo\n")
+        assert p.stdout.readline().strip() == "HELD"
+        assert sem_values(ident) == [0]
+        if how == "exit":
+            p.stdin.close()
+        else:
+            p.kill()
+        p.wait()
+        semop(ident, [(0, -1)])                 # released by the undo, whenever it lands
+        semop(ident, [(0, 1)])
+        assert sem_values(ident) == [1]
+
+
+def test_undo_in_a_shell_lock(sem1):
+    ident, path = sem1
+    sem_setall(ident, [1])
+    script = f"exec 3>{path}; echo '-1 undo' >&3; echo locked; read x"
+    p = subprocess.Popen(["bash", "-c", script], stdout=subprocess.PIPE, stdin=subprocess.PIPE,
+                         text=True)
+    assert p.stdout.readline().strip() == "locked"
+    assert sem_values(ident) == [0]
+    p.kill()
+    p.wait()
+    semop(ident, [(0, -1)])
+    assert sem_values(ident) == [0]
+
+
+def test_undo_clamps_like_exit(sem1):
+    ident, path = sem1
+    sem_setall(ident, [3])
+    fd = os.open(path, os.O_WRONLY)
+    os.write(fd, b"+2 undo\n")                  # undo will subtract 2
+    sem_setall(ident, [1])                      # someone else consumed meanwhile
+    os.close(fd)
+    wait_until(lambda: sem_values(ident) == [0])  # clamped at 0, not refused
+
+
+def test_create_and_resize(mnt, ipc):
+    key = ipc.fresh_key()
+    path = mnt.p("sem", f"0x{key:08x}")
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o640)
+    os.close(fd)
+    ident = ipc.track_key("sem", key)
+    assert sem_values(ident) == [0]
+    assert os.stat(path).st_size == 1
+    write(path, "4\n")
+    os.chown(path, 1234, 5678)
+    os.truncate(path, 3)
+    new = ipc.track_key("sem", key)
+    assert new != ident
+    row = proc_sysvipc("sem")[new]
+    assert (row["perms"], row["uid"], row["gid"], row["nsems"]) == ("640", "1234", "5678", "3")
+    assert sem_values(new) == [4, 0, 0]
+    assert os.stat(path).st_size == 3
+    write(path, "1 2 3\n")
+    os.truncate(path, 2)
+    assert sem_values(ipc.track_key("sem", key)) == [1, 2]
+    assert oserror(os.truncate, path, 0) == "EINVAL"
+    assert oserror(os.truncate, path, 100000) == "EINVAL"
+    assert sem_values(ipc.track_key("sem", key)) == [1, 2]
+
+
+def test_resize_refused_while_someone_waits(sem1):
+    ident, path = sem1
+    p = io("write", path, "-1\n")
+    try:
+        wait_until(lambda: sem_ncnt(ident) == 1)
+        assert oserror(os.truncate, path, 2) == "EBUSY"
+        assert ident in proc_sysvipc("sem")
+        semop(ident, [(0, 1)])
+        assert p.stdout.readline().startswith("OK")
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_ncnt_zcnt_pids_xattrs(sem3):
+    ident, path = sem3
+    sem_setall(ident, [0, 1, 0])
+    p = io("write", path, "0:-1\n")
+    q = io("write", path, "1:0\n")
+    try:
+        wait_until(lambda: os.getxattr(path, "user.ipc.ncnt") == b"1 0 0" and
+                   os.getxattr(path, "user.ipc.zcnt") == b"0 1 0")
+        semop(ident, [(0, 1), (1, -1)])
+        assert p.stdout.readline().startswith("OK")
+        assert q.stdout.readline().startswith("OK")
+    finally:
+        for x in (p, q):
+            x.kill()
+            x.wait()
+    pids = os.getxattr(path, "user.ipc.pids").split()
+    assert len(pids) == 3 and all(x.isdigit() for x in pids)
+
+
+def test_permissions(mnt, ipc):
+    s = ipc.sem(mode=0o604)
+    path = mnt.p("sem", f"0x{s.key:08x}")
+    # Other may read (4) but not alter (needs write).
+    code_read = f"open({path!r}, 'rb').read()"
+    code_alter = f"fd = os.open({path!r}, os.O_WRONLY); os.write(fd, b'+1')"
+    assert errno_of(2003, 2003, code_read) == "OK"
+    assert errno_of(2003, 2003, code_alter) == "EACCES"
+    assert errno_of(2003, 2003, f"os.getxattr({path!r}, 'user.ipc.ncnt')") == "OK"
+    os.chmod(path, 0o600)
+    assert errno_of(2003, 2003, code_read) == "EACCES"
+    assert errno_of(2003, 2003, f"os.getxattr({path!r}, 'user.ipc.ncnt')") == "EACCES"
+    assert sem_values(s.id) == [0]
+
+
+def test_500_blocked_writers_do_not_stall_the_daemon(mnt, ipc):
+    one = ipc.sem(nsems=1).id
+    many = [ipc.sem() for _ in range(50)]
+    paths = [mnt.p("sem", f"id-{one}")] * 250 + \
+        [mnt.p("sem", f"0x{s.key:08x}") for s in many for _ in range(5)]
+    results = []
+
+    def blocked_write(fd):
+        try:
+            results.append(os.write(fd, b"-1\n"))
+        except OSError as e:
+            results.append(errno.errorcode[e.errno])
+        finally:
+            os.close(fd)
+
+    # 500 writers, each with its own open file, as 500 processes would have.
+    fds = [os.open(path, os.O_WRONLY) for path in paths]
+    threads = [threading.Thread(target=blocked_write, args=(fd,)) for fd in fds]
+    for t in threads:
+        t.start()
+    try:
+        wait_until(lambda: sem_ncnt(one) == 250 and all(sem_ncnt(s.id) == 5 for s in many))
+        # Everyone else is still served: listing, reads, writes and xattrs of other sets.
+        other = ipc.sem(nsems=2)
+        opath = mnt.p("sem", f"id-{other}")
+        write(opath, "3 4\n")
+        assert read(opath) == b"3 4\n"
+        assert len(os.listdir(mnt.p("sem"))) >= 52
+        assert os.getxattr(mnt.p("sem", f"id-{one}"), "user.ipc.ncnt") == b"250"
+    finally:
+        semop(one, [(0, 250)])
+        for s in many:
+            semop(s.id, [(0, 5)])
+        for t in threads:
+            t.join()
+    assert results.count(3) == 500
+    assert sem_values(one) == [0]
