@@ -142,48 +142,37 @@ def test_timeout_gives_eagain(sem1):
 
 def test_blocked_p_is_released_by_an_independent_v(sem1):
     ident, path = sem1
-    p = io("write", path, "-1\n")
-    try:
+    with io("write", path, "-1\n") as p:
         wait_until(lambda: sem_ncnt(ident) == 1)
         assert p.poll() is None
         semop(ident, [(0, 1)])              # V from this process, not through ipcfs
         assert p.stdout.readline().split() == ["OK", "3"]
         assert sem_values(ident) == [0]
-    finally:
-        p.kill()
-        p.wait()
 
 
 def test_multi_op_lines_are_atomic(sem3):
     ident, path = sem3
     sem_setall(ident, [0, 1, 0])
-    p = io("write", path, "0:-1 1:-1 2:+1\n")   # needs sem 0; must not take sem 1 meanwhile
-    try:
+    # Needs sem 0; must not take sem 1 meanwhile.
+    with io("write", path, "0:-1 1:-1 2:+1\n") as p:
         wait_until(lambda: sem_ncnt(ident, 0) == 1)
         assert sem_values(ident) == [0, 1, 0]   # nothing partially applied while waiting
         semop(ident, [(0, 1)])
         assert p.stdout.readline().startswith("OK")
         assert sem_values(ident) == [0, 0, 1]
-    finally:
-        p.kill()
-        p.wait()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_ends_a_blocked_write_with_eintr(sem3, sig):
     ident, path = sem3
     sem_setall(ident, [0, 2, 0])
-    p = io("write", path, "1:-1 0:-1\n")
-    try:
+    with io("write", path, "1:-1 0:-1\n") as p:
         wait_until(lambda: sem_ncnt(ident, 0) == 1)
         p.send_signal(sig)
         assert p.stdout.readline().split() == ["ERR", "EINTR"]
         assert p.wait() == 1
         assert sem_values(ident) == [0, 2, 0]
         wait_until(lambda: sem_ncnt(ident, 0) == 0)  # the daemon stopped waiting too
-    finally:
-        p.kill()
-        p.wait()
 
 
 def test_sigkill_of_a_blocked_writer(sem1):
@@ -277,33 +266,23 @@ def test_create_and_resize(mnt, ipc):
 
 def test_resize_refused_while_someone_waits(sem1):
     ident, path = sem1
-    p = io("write", path, "-1\n")
-    try:
+    with io("write", path, "-1\n") as p:
         wait_until(lambda: sem_ncnt(ident) == 1)
         assert oserror(os.truncate, path, 2) == "EBUSY"
         assert ident in proc_sysvipc("sem")
         semop(ident, [(0, 1)])
         assert p.stdout.readline().startswith("OK")
-    finally:
-        p.kill()
-        p.wait()
 
 
 def test_ncnt_zcnt_pids_xattrs(sem3):
     ident, path = sem3
     sem_setall(ident, [0, 1, 0])
-    p = io("write", path, "0:-1\n")
-    q = io("write", path, "1:0\n")
-    try:
+    with io("write", path, "0:-1\n") as p, io("write", path, "1:0\n") as q:
         wait_until(lambda: os.getxattr(path, "user.ipc.ncnt") == b"1 0 0" and
                    os.getxattr(path, "user.ipc.zcnt") == b"0 1 0")
         semop(ident, [(0, 1), (1, -1)])
         assert p.stdout.readline().startswith("OK")
         assert q.stdout.readline().startswith("OK")
-    finally:
-        for x in (p, q):
-            x.kill()
-            x.wait()
     pids = os.getxattr(path, "user.ipc.pids").split()
     assert len(pids) == 3 and all(x.isdigit() for x in pids)
 

@@ -1,6 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """Mounting ipcfs for tests, and independent views of the kernel's IPC state."""
-import contextlib
 import errno
 import os
 import random
@@ -222,18 +221,6 @@ def open_close(path, flags, mode=0o600):
     os.close(os.open(path, flags, mode))
 
 
-@contextlib.contextmanager
-def child(cmd, **kw):
-    """A subprocess that is killed at the end whatever happens."""
-    p = subprocess.Popen(cmd, **kw)
-    try:
-        yield p
-    finally:
-        if p.poll() is None:
-            p.kill()
-        p.wait()
-
-
 def kill_and_reap(p, sig=signal.SIGKILL):
     p.send_signal(sig)
     return p.wait()
@@ -259,10 +246,19 @@ def fuse_waiting(pid):
         return False
 
 
+class Child(subprocess.Popen):
+    """A subprocess that, used with `with`, is killed at the end whatever happens."""
+
+    def __exit__(self, *exc):
+        if self.poll() is None:
+            self.kill()
+        return super().__exit__(*exc)
+
+
 def io(*args, **kw):
     """Start tests/helpers/ipcfs-io with a line-buffered stdout pipe."""
-    return subprocess.Popen([helper("ipcfs-io"), *map(str, args)], stdout=subprocess.PIPE,
-                            stdin=subprocess.PIPE, text=True, **kw)
+    return Child([helper("ipcfs-io"), *map(str, args)], stdout=subprocess.PIPE,
+                 stdin=subprocess.PIPE, text=True, **kw)
 
 
 def sem_values(ident):
