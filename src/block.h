@@ -44,5 +44,12 @@ void blocking_start(struct blocking_call *call, fuse_req_t req,
 /* Check before each (re)try of the blocking system call. */
 bool blocking_interrupted(struct blocking_call *call);
 
+/*
+ * Is the caller being killed?  A fatal signal (SIGKILL, or a signal whose
+ * default action kills) makes the kernel wait for our reply and then discard
+ * it: anything the reply would carry is lost unless the kind puts it back.
+ */
+bool blocking_caller_dying(struct blocking_call *call);
+
 /* Detach interrupt handling; call once, before replying to call->req. */
 void blocking_finish(struct blocking_call *call);

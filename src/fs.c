@@ -36,23 +36,40 @@ static const struct ipcfs_kind *const kinds[] = { &kind_shm, &kind_sem, &kind_ms
  * the FUSE inode's lock, exclusively for a write that ends past i_size, and
  * every command written to /sem does (its size is nsems).  A second writer of
  * the same inode would wait for that lock in D state, unkillable, behind a
- * writer that may wait for ever.  So for kinds whose writes can wait, an open
- * for writing retires the inode it opened: the next lookup of the object
- * hands out a fresh alias nodeid, and the next writer gets an inode, and a
- * lock, of its own.  st_ino stays the object's, so stat(2) cannot tell.
+ * writer that may wait for ever.  So for kinds whose writes can wait, every
+ * calling thread gets an inode of its own: lookups and readdirplus hand out an
+ * alias nodeid per (object, caller thread id).  Two writers never share an
+ * inode lock, and a thread cannot block in two writes at once.  st_ino stays
+ * the object's, so stat(2) cannot tell.  Aliases live until the kernel
+ * forgets them.
  */
 #define ALIAS_BIT (1ull << 63)
-#define CURRENT_MAX 4096
 
 struct alias {
+	fuse_ino_t ino;
 	fuse_ino_t base;
+	pid_t tid;
 	uint64_t nlookup;
 };
 
 static GMutex alias_lock;
-static GHashTable *aliases;	/* alias nodeid -> struct alias */
-static GHashTable *current;	/* base nodeid -> nodeid lookups hand out; 0: a fresh one */
+static GHashTable *aliases;		/* alias nodeid -> struct alias */
+static GHashTable *alias_by_caller;	/* (base, tid) -> the same struct alias */
 static uint64_t next_alias = 1;
+
+static guint caller_key_hash(gconstpointer key)
+{
+	const struct alias *a = key;
+
+	return g_int64_hash(&a->base) ^ (guint)a->tid;
+}
+
+static gboolean caller_key_equal(gconstpointer x, gconstpointer y)
+{
+	const struct alias *a = x, *b = y;
+
+	return a->base == b->base && a->tid == b->tid;
+}
 
 struct node {
 	const struct ipcfs_kind *kind;	/* NULL for the root */
@@ -88,49 +105,26 @@ static fuse_ino_t base_ino(fuse_ino_t ino)
 	return ino;
 }
 
-/* The nodeid a lookup of the object with this base nodeid replies with. */
-static fuse_ino_t lookup_ino(const struct ipcfs_kind *kind, fuse_ino_t base)
+/* The nodeid a lookup (or readdirplus entry) of this object replies with; counts one lookup. */
+static fuse_ino_t lookup_ino(const struct ipcfs_kind *kind, fuse_ino_t base, fuse_req_t req)
 {
-	gpointer value;
-	fuse_ino_t ino = base;
+	struct alias key = { .base = base, .tid = fuse_req_ctx(req)->pid }, *a;
+	fuse_ino_t ino;
 
 	if (!kind->writes_wait)
 		return base;
 	g_mutex_lock(&alias_lock);
-	if (g_hash_table_lookup_extended(current, &base, NULL, &value))
-		ino = *(fuse_ino_t *)value;
-	if (ino == 0) {
-		struct alias *a = g_new0(struct alias, 1);
-
-		a->base = base;
-		ino = ALIAS_BIT | next_alias++;
-		g_hash_table_insert(aliases, g_memdup2(&ino, sizeof(ino)), a);
-		g_hash_table_insert(current, g_memdup2(&base, sizeof(base)),
-				    g_memdup2(&ino, sizeof(ino)));
+	a = g_hash_table_lookup(alias_by_caller, &key);
+	if (!a) {
+		a = g_memdup2(&key, sizeof(key));
+		a->ino = ALIAS_BIT | next_alias++;
+		g_hash_table_insert(aliases, &a->ino, a);
+		g_hash_table_insert(alias_by_caller, a, a);
 	}
-	if (ino & ALIAS_BIT)
-		((struct alias *)g_hash_table_lookup(aliases, &ino))->nlookup++;
+	a->nlookup++;
+	ino = a->ino;
 	g_mutex_unlock(&alias_lock);
 	return ino;
-}
-
-/* ino was opened for writing: later lookups must not hand it out again. */
-static void retire_ino(const struct ipcfs_kind *kind, fuse_ino_t ino)
-{
-	fuse_ino_t base = base_ino(ino), none = 0;
-	gpointer value;
-
-	if (!kind->writes_wait || base == 0)
-		return;
-	g_mutex_lock(&alias_lock);
-	if (!g_hash_table_lookup_extended(current, &base, NULL, &value) ||
-	    *(fuse_ino_t *)value == ino) {
-		if (g_hash_table_size(current) >= CURRENT_MAX)
-			g_hash_table_remove_all(current);	/* objects long gone, mostly */
-		g_hash_table_insert(current, g_memdup2(&base, sizeof(base)),
-				    g_memdup2(&none, sizeof(none)));
-	}
-	g_mutex_unlock(&alias_lock);
 }
 
 static void forget_ino(fuse_ino_t ino, uint64_t nlookup)
@@ -142,14 +136,8 @@ static void forget_ino(fuse_ino_t ino, uint64_t nlookup)
 	g_mutex_lock(&alias_lock);
 	a = g_hash_table_lookup(aliases, &ino);
 	if (a && (a->nlookup -= MIN(nlookup, a->nlookup)) == 0) {
-		gpointer value;
-		fuse_ino_t base = a->base, none = 0;
-
-		if (g_hash_table_lookup_extended(current, &base, NULL, &value) &&
-		    *(fuse_ino_t *)value == ino)
-			g_hash_table_insert(current, g_memdup2(&base, sizeof(base)),
-					    g_memdup2(&none, sizeof(none)));
-		g_hash_table_remove(aliases, &ino);
+		g_hash_table_remove(alias_by_caller, a);
+		g_hash_table_remove(aliases, &ino);	/* frees a */
 	}
 	g_mutex_unlock(&alias_lock);
 }
@@ -257,7 +245,7 @@ static void ipcfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (err)
 		return reply_err(req, err == -EINVAL ? -ENOENT : err);
 	object_attr(dir.kind, variant, &obj, &st);
-	reply_entry(req, lookup_ino(dir.kind, st.st_ino), &st);
+	reply_entry(req, lookup_ino(dir.kind, st.st_ino, req), &st);
 }
 
 static void ipcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -435,13 +423,16 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 		size_t len;
 
 		if (plus) {
-			struct fuse_entry_param e = { .ino = st.st_ino, .attr = st };
+			struct fuse_entry_param e = { .attr = st };
 
-			/* "." and ".." carry no entry: the kernel only wants their names. */
-			if (i < 2)
-				e.ino = 0;
-			len = fuse_add_direntry_plus(req, buf + used, size - used, name, &e,
-						     (off_t)i + 1);
+			/* Only an entry that fits counts as a lookup. */
+			len = fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
+			if (len > size - used)
+				break;
+			/* "." and ".." carry no entry (ino 0): the kernel only wants their names. */
+			if (i >= 2)
+				e.ino = dh->kind ? lookup_ino(dh->kind, st.st_ino, req) : st.st_ino;
+			fuse_add_direntry_plus(req, buf + used, size - used, name, &e, (off_t)i + 1);
 		} else {
 			len = fuse_add_direntry(req, buf + used, size - used, name, &st,
 						(off_t)i + 1);
@@ -547,8 +538,6 @@ static void ipcfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	caller_clear(&caller);
 	if (err)
 		return reply_err(req, err);
-	if ((fi->flags & O_ACCMODE) != O_RDONLY)
-		retire_ino(node.kind, ino);
 	/* -ENOENT: the caller was interrupted meanwhile and will never see the file. */
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		release_file(file_of(fi));
@@ -591,10 +580,8 @@ static void ipcfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 
 	object_attr(dir.kind, variant, &obj, &st);
 	memset(&e, 0, sizeof(e));
-	e.ino = lookup_ino(dir.kind, st.st_ino);
+	e.ino = lookup_ino(dir.kind, st.st_ino, req);
 	e.attr = st;
-	if ((fi->flags & O_ACCMODE) != O_RDONLY)
-		retire_ino(dir.kind, e.ino);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
 		release_file(file_of(fi));
 }
@@ -647,6 +634,7 @@ static void ipcfs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct ipcfs_file *file = file_of(fi);
 
 	(void)ino;
+	file->poll_events = fi->poll_events;
 	if (!file->kind->poll) {
 		/* Like a regular file: always ready. */
 		if (ph)
@@ -897,8 +885,8 @@ static void ipcfs_init(void *userdata, struct fuse_conn_info *conn)
 
 int fs_setup(void)
 {
-	aliases = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
-	current = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+	aliases = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, g_free);
+	alias_by_caller = g_hash_table_new(caller_key_hash, caller_key_equal);
 	for (unsigned i = 0; i < NKINDS; i++) {
 		int err = kinds[i]->setup ? kinds[i]->setup() : 0;
 
@@ -910,8 +898,8 @@ int fs_setup(void)
 
 void fs_teardown(void)
 {
+	g_clear_pointer(&alias_by_caller, g_hash_table_unref);
 	g_clear_pointer(&aliases, g_hash_table_unref);
-	g_clear_pointer(&current, g_hash_table_unref);
 	for (unsigned i = 0; i < NKINDS; i++)
 		if (kinds[i]->teardown)
 			kinds[i]->teardown();

@@ -28,6 +28,7 @@ struct ipcfs_file {
 	struct ipc_obj obj;	/* the object as it was at open */
 	unsigned variant;	/* kind-specific view of the object; 0 is the plain file */
 	int flags;		/* open(2) flags */
+	unsigned poll_events;	/* what the last poll(2) on this file waits for */
 	void *priv;		/* the kind's own state */
 };
 

@@ -263,12 +263,15 @@ static int msg_setxattr(struct caller *caller, const struct ipc_obj *obj, const 
 
 /* ---- Reading and writing ---- */
 
+/* Reads receive into at most this much, and grow only for a message that needs more. */
+#define READ_BUFFER_START 65536
+
 struct msg_io {
 	struct blocking_call call;
 	int id;
 	struct msg_view view;
-	bool framed_write_type;
-	size_t size;		/* read: caller's buffer; write: body length */
+	size_t size;		/* read: buffer now; write: body length */
+	size_t wanted;		/* read: the caller's buffer */
 	struct msgbuf *msg;	/* mtype followed by the body */
 };
 
@@ -278,9 +281,31 @@ static struct msg_io *msg_io_new(const struct ipcfs_file *file, size_t body)
 
 	io->id = file->obj.id;
 	io->view = view_of(file->variant);
+	io->wanted = body;
 	io->size = body;
 	io->msg = g_malloc(sizeof(long) + body + 1);
 	return io;
+}
+
+static struct msg_io *msg_reader_new(const struct ipcfs_file *file, size_t wanted)
+{
+	struct msg_io *io = msg_io_new(file, MIN(wanted, READ_BUFFER_START));
+
+	io->wanted = wanted;
+	return io;
+}
+
+/* msgrcv into io; E2BIG only if the caller's whole buffer is too small. */
+static ssize_t receive(struct msg_io *io, int flags)
+{
+	ssize_t n = msgrcv(io->id, io->msg, io->size, io->view.type, flags);
+
+	if (n < 0 && errno == E2BIG && io->size < io->wanted) {
+		io->size = io->wanted;
+		io->msg = g_realloc(io->msg, sizeof(long) + io->size + 1);
+		n = msgrcv(io->id, io->msg, io->size, io->view.type, flags);
+	}
+	return n;
 }
 
 static void msg_io_free(struct msg_io *io)
@@ -323,14 +348,26 @@ static void msg_read_in_waiter(struct blocking_call *call)
 	int err = EINTR;
 
 	while (!blocking_interrupted(call)) {
-		n = msgrcv(io->id, io->msg, io->size, io->view.type, 0);
+		n = receive(io, 0);
 		if (n >= 0 || errno != EINTR) {
 			err = errno;
 			break;
 		}
 	}
+	/*
+	 * A message already taken is delivered, interrupted or not, unless the
+	 * caller is being killed: then nobody would see it, so it goes back
+	 * into the queue (at the tail: the only place msgsnd can put it).
+	 */
+	if (n >= 0 && blocking_interrupted(call) && blocking_caller_dying(call)) {
+		if (msgsnd(io->id, io->msg, (size_t)n, IPC_NOWAIT) == 0) {
+			log_debug("msgrcv msg id %d: the reader was killed; message of %zd bytes requeued",
+				  io->id, n);
+			n = -1;
+			err = EINTR;
+		}
+	}
 	blocking_finish(call);
-	/* A message already taken is always delivered, interrupted or not. */
 	if (n >= 0)
 		reply_received(call->req, io, n);
 	else
@@ -352,8 +389,8 @@ static void msg_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t
 		}
 		size -= FRAME_HEADER;
 	}
-	io = msg_io_new(file, size);
-	n = msgrcv(io->id, io->msg, size, io->view.type, IPC_NOWAIT);
+	io = msg_reader_new(file, size);
+	n = receive(io, IPC_NOWAIT);
 	if (n >= 0) {
 		reply_received(req, io, n);
 		msg_io_free(io);
@@ -398,7 +435,8 @@ static void msg_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, 
 {
 	struct msg_view view = view_of(file->variant);
 	struct msg_io *io;
-	long type = view.type ? view.type : 1;
+	/* Without a suffix, type 1; with one, exactly the type it names. */
+	long type = file->variant ? view.type : 1;
 	int err;
 
 	(void)off;
@@ -453,6 +491,7 @@ static void msg_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, 
 #define POLL_INTERVAL_US 5000
 
 struct msg_poller {
+	const struct ipcfs_file *file;	/* only compared, never followed */
 	struct fuse_pollhandle *ph;
 	int id;
 	long type;
@@ -461,24 +500,51 @@ struct msg_poller {
 
 static GMutex poll_lock;
 static GCond poll_cond;
-static GPtrArray *pollers;	/* struct msg_poller * */
+static GPtrArray *pollers;	/* struct msg_poller *, at most one per open file */
 static GThread *poll_thread;
 static bool poll_stop;
 
-/* Is a message of this read type in the queue?  MSG_COPY peeks without taking. */
+/* The kernel's msgmax, re-read when a message turns out to be larger. */
+static size_t read_msgmax(void)
+{
+	g_autofree char *text = NULL;
+
+	if (!g_file_get_contents("/proc/sys/kernel/msgmax", &text, NULL, NULL))
+		return 8192;
+	return (size_t)g_ascii_strtoull(text, NULL, 10);
+}
+
+/*
+ * Is a message of this read type in the queue?  MSG_COPY peeks without
+ * taking, but ignores MSG_NOERROR: the buffer must hold the whole message.
+ */
 static bool type_available(int id, long type, unsigned long qnum)
 {
-	struct { long mtype; char mtext[1]; } peek;
+	static size_t peek_size;
+	size_t size = __atomic_load_n(&peek_size, __ATOMIC_RELAXED);
+	g_autofree struct msgbuf *peek = NULL;
 
 	if (type == 0)
 		return qnum > 0;
-	for (unsigned long i = 0; i < qnum; i++) {
-		if (msgrcv(id, &peek, sizeof(peek.mtext), (long)i,
-			   IPC_NOWAIT | MSG_COPY | MSG_NOERROR) < 0)
-			return false;
-		if (type > 0 ? peek.mtype == type : peek.mtype <= -type)
+	if (size == 0)
+		size = read_msgmax();
+	peek = g_malloc(sizeof(long) + size);
+	for (unsigned long i = 0; i < qnum;) {
+		if (msgrcv(id, peek, size, (long)i, IPC_NOWAIT | MSG_COPY) < 0) {
+			size_t msgmax = read_msgmax();
+
+			if (errno != EINVAL || msgmax <= size)
+				return false;
+			/* msgmax was raised since: grow and look at this message again. */
+			size = msgmax;
+			peek = g_realloc(peek, sizeof(long) + size);
+			continue;
+		}
+		if (type > 0 ? peek->mtype == type : peek->mtype <= -type)
 			return true;
+		i++;
 	}
+	__atomic_store_n(&peek_size, size, __ATOMIC_RELAXED);
 	return false;
 }
 
@@ -511,7 +577,6 @@ static gpointer poll_watcher(gpointer data)
 
 			if (msg_readiness(p->id, p->type) & (p->events | POLLERR | POLLHUP)) {
 				fuse_lowlevel_notify_poll(p->ph);
-				fuse_pollhandle_destroy(p->ph);
 				g_ptr_array_remove_index_fast(pollers, i);
 			} else {
 				i++;
@@ -525,6 +590,25 @@ static gpointer poll_watcher(gpointer data)
 	return NULL;
 }
 
+static void poller_free(gpointer data)
+{
+	struct msg_poller *p = data;
+
+	fuse_pollhandle_destroy(p->ph);
+	g_free(p);
+}
+
+/* Forget the file's poller; call with poll_lock held. */
+static void drop_poller(const struct ipcfs_file *file)
+{
+	for (guint i = 0; i < pollers->len; i++) {
+		if (((struct msg_poller *)g_ptr_array_index(pollers, i))->file == file) {
+			g_ptr_array_remove_index_fast(pollers, i);
+			return;
+		}
+	}
+}
+
 static void msg_poll(fuse_req_t req, struct ipcfs_file *file, struct fuse_pollhandle *ph)
 {
 	struct msg_view view = view_of(file->variant);
@@ -533,11 +617,14 @@ static void msg_poll(fuse_req_t req, struct ipcfs_file *file, struct fuse_pollha
 	if (ph) {
 		struct msg_poller *p = g_new0(struct msg_poller, 1);
 
+		p->file = file;
 		p->ph = ph;
 		p->id = file->obj.id;
 		p->type = view.type;
-		p->events = POLLIN | POLLOUT;
+		p->events = file->poll_events ? file->poll_events : POLLIN | POLLOUT;
 		g_mutex_lock(&poll_lock);
+		/* poll(2) registers anew on every call: the newest handle replaces the old. */
+		drop_poller(file);
 		g_ptr_array_add(pollers, p);
 		if (!poll_thread)
 			poll_thread = g_thread_new("msg-poll", poll_watcher, NULL);
@@ -547,9 +634,16 @@ static void msg_poll(fuse_req_t req, struct ipcfs_file *file, struct fuse_pollha
 	fuse_reply_poll(req, revents);
 }
 
+static void msg_release(struct ipcfs_file *file)
+{
+	g_mutex_lock(&poll_lock);
+	drop_poller(file);
+	g_mutex_unlock(&poll_lock);
+}
+
 static int msg_setup(void)
 {
-	pollers = g_ptr_array_new_with_free_func(g_free);
+	pollers = g_ptr_array_new_with_free_func(poller_free);
 	return 0;
 }
 
@@ -561,8 +655,6 @@ static void msg_teardown(void)
 	g_mutex_unlock(&poll_lock);
 	if (poll_thread)
 		g_thread_join(poll_thread);
-	for (guint i = 0; i < pollers->len; i++)
-		fuse_pollhandle_destroy(((struct msg_poller *)g_ptr_array_index(pollers, i))->ph);
 	g_ptr_array_unref(pollers);
 }
 
@@ -624,4 +716,5 @@ const struct ipcfs_kind kind_msg = {
 	.read = msg_read,
 	.write = msg_write,
 	.poll = msg_poll,
+	.release = msg_release,
 };

@@ -309,7 +309,9 @@ def test_500_blocked_writers_do_not_stall_the_daemon(mnt, ipc):
         [mnt.p("sem", f"0x{s.key:08x}") for s in many for _ in range(5)]
     results = []
 
-    def blocked_write(fd):
+    def blocked_write(path):
+        # Each writer opens its own file, as 500 processes would.
+        fd = os.open(path, os.O_WRONLY)
         try:
             results.append(os.write(fd, b"-1\n"))
         except OSError as e:
@@ -317,9 +319,7 @@ def test_500_blocked_writers_do_not_stall_the_daemon(mnt, ipc):
         finally:
             os.close(fd)
 
-    # 500 writers, each with its own open file, as 500 processes would have.
-    fds = [os.open(path, os.O_WRONLY) for path in paths]
-    threads = [threading.Thread(target=blocked_write, args=(fd,)) for fd in fds]
+    threads = [threading.Thread(target=blocked_write, args=(p,)) for p in paths]
     for t in threads:
         t.start()
     try:

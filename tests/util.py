@@ -62,8 +62,11 @@ class Mount:
             self.tmp = tempfile.mkdtemp(prefix="ipcfs-mnt-")
             mountpoint = self.tmp
         self.path = mountpoint
-        self.debug = debug
-        self.log = tempfile.NamedTemporaryFile(prefix="ipcfs-log-", mode="w+")
+        # IPCFS_TEST_DEBUG=1: every daemon runs with -d and keeps its log in /tmp.
+        keep = bool(os.environ.get("IPCFS_TEST_DEBUG"))
+        self.debug = debug or keep
+        debug = self.debug
+        self.log = tempfile.NamedTemporaryFile(prefix="ipcfs-log-", mode="w+", delete=not keep)
         cmd = [binary or IPCFS, "-f", self.path]
         if debug:
             cmd.append("-d")
@@ -137,7 +140,7 @@ class IpcRegistry:
 
     def msg(self, key=None, mode=0o600):
         key = self.fresh_key() if key is None else key
-        q = sysv_ipc.MessageQueue(key, sysv_ipc.IPC_CREX, mode=mode)
+        q = sysv_ipc.MessageQueue(key, sysv_ipc.IPC_CREX, mode=mode, max_message_size=1 << 20)
         self.track("msg", q.id)
         return q
 
@@ -237,6 +240,12 @@ def wait_until(predicate):
         delay = min(delay * 2, 0.02)
 
 
+def wait_blocked(p):
+    """Wait until process p is blocked in a FUSE request; fail if it exits instead."""
+    wait_until(lambda: fuse_waiting(p.pid) or p.poll() is not None)
+    assert p.poll() is None, f"exited with {p.returncode}: {p.stdout.read() if p.stdout else ''}"
+
+
 def fuse_waiting(pid):
     """Is process pid blocked waiting for a FUSE reply?"""
     try:
@@ -256,9 +265,15 @@ class Child(subprocess.Popen):
 
 
 def io(*args, **kw):
-    """Start tests/helpers/ipcfs-io with a line-buffered stdout pipe."""
-    return Child([helper("ipcfs-io"), *map(str, args)], stdout=subprocess.PIPE,
-                 stdin=subprocess.PIPE, text=True, **kw)
+    """Start tests/helpers/ipcfs-io; return once its file is open."""
+    p = Child([helper("ipcfs-io"), *map(str, args)], stdout=subprocess.PIPE,
+              stdin=subprocess.PIPE, text=True, **kw)
+    first = p.stdout.readline()
+    if first != "OPEN\n":
+        p.kill()
+        p.wait()
+        raise AssertionError(f"ipcfs-io {args}: open failed: {first.strip()}")
+    return p
 
 
 def sem_values(ident):

@@ -8,6 +8,8 @@
  *   ipcfs-io hold PATH DATA               open O_WRONLY, one write, print "HELD", then wait
  *                                         for stdin to close (or to be killed) before exiting
  *
+ * Each mode prints "OPEN" once the file is open, so that a parent waiting for
+ * the process to block knows it blocks in the read or write, not in open.
  * SIGINT and SIGTERM interrupt a blocked call (handler without SA_RESTART).
  * Output is flushed after every line, so a parent can follow it.
  */
@@ -53,6 +55,7 @@ int main(int argc, char **argv)
 		fd = open(argv[2], flags);
 		if (fd < 0)
 			return report_error();
+		printf("OPEN\n");
 		n = write(fd, argv[3], strlen(argv[3]));
 		if (n < 0)
 			return report_error();
@@ -74,6 +77,7 @@ int main(int argc, char **argv)
 		fd = open(argv[2], O_RDONLY);
 		if (fd < 0)
 			return report_error();
+		printf("OPEN\n");
 		for (long i = 0; count == 0 || i < count; i++) {
 			ssize_t n = read(fd, buf, size);
 
