@@ -108,6 +108,7 @@ class IpcRegistry:
 
     def __init__(self):
         self.objects = []   # (kind, id)
+        self.keys = []      # (kind, key): whatever holds the key at the end goes too
 
     @staticmethod
     def fresh_key():
@@ -146,12 +147,17 @@ class IpcRegistry:
 
     def track_key(self, kind, key):
         """Track an object that something else (ipcfs) created under key."""
+        self.keys.append((kind, key))
         ident = _id_of(kind, key)
         if ident is not None:
             self.track(kind, ident)
         return ident
 
     def cleanup(self):
+        for kind, key in self.keys:
+            ident = _id_of(kind, key)
+            if ident is not None:
+                remove(kind, ident)
         for kind, ident in self.objects:
             remove(kind, ident)
 
