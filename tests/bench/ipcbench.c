@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * ipcfs against the native System V calls, measured in the same run.
+ *
+ *   ipcbench MOUNTPOINT [--quick]
+ *
+ * Prints one line per measure: the ipcfs figure, the native figure, their
+ * ratio, and the goal from the issues.  Each figure is the median of REPS
+ * repetitions; min and max are shown.  A program, not a test: it asserts
+ * nothing about speed.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REPS 5
+
+static const char *mnt;
+static int quick;
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what)
+{
+	perror(what);
+	exit(1);
+}
+
+static int open_obj(const char *kind, int id, int flags)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s/id-%d", mnt, kind, id);
+	fd = open(path, flags);
+	if (fd < 0)
+		die(path);
+	return fd;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+struct figure {
+	double median, min, max;
+};
+
+/* Run fn REPS times; each returns a rate (higher is better). */
+static struct figure measure(double (*fn)(void *), void *arg)
+{
+	double v[REPS];
+	struct figure f;
+
+	for (int i = 0; i < REPS; i++)
+		v[i] = fn(arg);
+	qsort(v, REPS, sizeof(double), cmp_double);
+	f.median = v[REPS / 2];
+	f.min = v[0];
+	f.max = v[REPS - 1];
+	return f;
+}
+
+static void report(const char *name, const char *unit, struct figure ipcfs, struct figure native,
+		   double goal)
+{
+	double ratio = ipcfs.median / native.median;
+
+	printf("%-28s %12.0f %-8s [%.0f-%.0f]  native %12.0f [%.0f-%.0f]  ratio %5.2f  goal %.2f  %s\n",
+	       name, ipcfs.median, unit, ipcfs.min, ipcfs.max, native.median, native.min, native.max,
+	       ratio, goal, ratio >= goal ? "pass" : "FAIL");
+	fflush(stdout);
+}
+
+/* ---- shm: sequential read and write ---- */
+
+struct shm_args {
+	int id;
+	size_t size, block;
+	int write;
+	char *buf;
+};
+
+static double shm_ipcfs(void *p)
+{
+	struct shm_args *a = p;
+	int fd = open_obj("shm", a->id, a->write ? O_WRONLY : O_RDONLY);
+	double t = now();
+
+	for (size_t off = 0; off < a->size; off += a->block) {
+		ssize_t n = a->write ? pwrite(fd, a->buf, a->block, (off_t)off)
+				     : pread(fd, a->buf, a->block, (off_t)off);
+		if (n != (ssize_t)a->block)
+			die("shm io");
+	}
+	t = now() - t;
+	close(fd);
+	return (double)a->size / t / 1e6;
+}
+
+static double shm_native(void *p)
+{
+	struct shm_args *a = p;
+	char *seg = shmat(a->id, NULL, 0);
+	double t = now();
+
+	for (size_t off = 0; off < a->size; off += a->block) {
+		if (a->write)
+			memcpy(seg + off, a->buf, a->block);
+		else
+			memcpy(a->buf, seg + off, a->block);
+	}
+	t = now() - t;
+	shmdt(seg);
+	return (double)a->size / t / 1e6;
+}
+
+static void bench_shm(void)
+{
+	struct shm_args a = { .size = quick ? (64u << 20) : (1u << 30) };
+	static const size_t blocks[] = { 4096, 65536, 1 << 20 };
+	char name[64];
+
+	a.id = shmget(IPC_PRIVATE, a.size, IPC_CREAT | 0600);
+	if (a.id < 0)
+		die("shmget");
+	a.buf = malloc(1 << 20);
+	memset(a.buf, 'x', 1 << 20);
+	for (size_t i = 0; i < 3; i++) {
+		a.block = blocks[i];
+		for (a.write = 0; a.write < 2; a.write++) {
+			snprintf(name, sizeof(name), "shm %s %zuK", a.write ? "write" : "read",
+				 a.block / 1024);
+			report(name, "MB/s", measure(shm_ipcfs, &a), measure(shm_native, &a),
+			       a.block == (1 << 20) ? (a.write ? 0.4 : 0.5) : 0);
+		}
+	}
+	free(a.buf);
+	shmctl(a.id, IPC_RMID, NULL);
+}
+
+/* ---- sem ---- */
+
+static int sem_id;
+static long sem_ops;
+
+static double sem_pv_ipcfs(void *p)
+{
+	int fd = open_obj("sem", sem_id, O_WRONLY);
+	double t = now();
+
+	(void)p;
+	for (long i = 0; i < sem_ops; i++) {
+		if (write(fd, "-1\n", 3) != 3 || write(fd, "+1\n", 3) != 3)
+			die("sem write");
+	}
+	t = now() - t;
+	close(fd);
+	return (double)sem_ops / t;
+}
+
+static double sem_pv_native(void *p)
+{
+	struct sembuf P = { 0, -1, 0 }, V = { 0, 1, 0 };
+	double t = now();
+
+	(void)p;
+	for (long i = 0; i < sem_ops; i++)
+		if (semop(sem_id, &P, 1) || semop(sem_id, &V, 1))
+			die("semop");
+	return (double)sem_ops / (now() - t);
+}
+
+/* Hand-off: the parent posts sem 0 and waits on sem 1; the child the reverse. */
+static double handoff(int through_ipcfs)
+{
+	long rounds = sem_ops / 4;
+	int fd = -1;
+	pid_t child;
+	double t;
+
+	child = fork();
+	if (child == 0) {
+		struct sembuf P = { 0, -1, 0 }, V = { 1, 1, 0 };
+
+		if (through_ipcfs)
+			fd = open_obj("sem", sem_id, O_WRONLY);
+		for (long i = 0; i < rounds; i++) {
+			if (through_ipcfs ? write(fd, "0:-1\n", 5) != 5 || write(fd, "1:+1\n", 5) != 5
+					  : semop(sem_id, &P, 1) || semop(sem_id, &V, 1))
+				_exit(1);
+		}
+		_exit(0);
+	}
+	if (through_ipcfs)
+		fd = open_obj("sem", sem_id, O_WRONLY);
+	t = now();
+	for (long i = 0; i < rounds; i++) {
+		struct sembuf V = { 0, 1, 0 }, P = { 1, -1, 0 };
+
+		if (through_ipcfs ? write(fd, "0:+1\n", 5) != 5 || write(fd, "1:-1\n", 5) != 5
+				  : semop(sem_id, &V, 1) || semop(sem_id, &P, 1))
+			die("handoff");
+	}
+	t = now() - t;
+	waitpid(child, NULL, 0);
+	if (fd >= 0)
+		close(fd);
+	return (double)rounds / t;
+}
+
+static double handoff_ipcfs(void *p)
+{
+	(void)p;
+	return handoff(1);
+}
+
+static double handoff_native(void *p)
+{
+	(void)p;
+	return handoff(0);
+}
+
+static void bench_sem(void)
+{
+	union { int val; unsigned short *array; } arg;
+	unsigned short one[2] = { 1, 0 };
+
+	sem_ops = quick ? 5000 : 50000;
+	sem_id = semget(IPC_PRIVATE, 2, IPC_CREAT | 0600);
+	arg.array = one;
+	semctl(sem_id, 0, SETALL, arg);
+	report("sem P+V uncontended", "pairs/s", measure(sem_pv_ipcfs, NULL),
+	       measure(sem_pv_native, NULL), 0.1);
+	one[0] = 0;
+	semctl(sem_id, 0, SETALL, arg);
+	report("sem hand-off", "rounds/s", measure(handoff_ipcfs, NULL), measure(handoff_native, NULL),
+	       0.5);
+	semctl(sem_id, 0, IPC_RMID);
+}
+
+/* ---- msg ---- */
+
+static int q_ping, q_pong;
+static long msg_count;
+
+struct msg64 {
+	long mtype;
+	char mtext[64];
+};
+
+static int msg_send(int through, int fd, int q, struct msg64 *m)
+{
+	return through ? write(fd, m->mtext, 64) != 64 : msgsnd(q, m, 64, 0);
+}
+
+static int msg_recv(int through, int fd, int q, struct msg64 *m)
+{
+	return through ? read(fd, m->mtext, 64) != 64 : msgrcv(q, m, 64, 0, 0) != 64;
+}
+
+static double pingpong(int through)
+{
+	long rounds = msg_count / 4;
+	struct msg64 m = { 1, { 0 } };
+	pid_t child = fork();
+	int in, out;
+	double t;
+
+	if (child == 0) {
+		in = through ? open_obj("msg", q_ping, O_RDONLY) : -1;
+		out = through ? open_obj("msg", q_pong, O_WRONLY) : -1;
+		for (long i = 0; i < rounds; i++)
+			if (msg_recv(through, in, q_ping, &m) || msg_send(through, out, q_pong, &m))
+				_exit(1);
+		_exit(0);
+	}
+	out = through ? open_obj("msg", q_ping, O_WRONLY) : -1;
+	in = through ? open_obj("msg", q_pong, O_RDONLY) : -1;
+	t = now();
+	for (long i = 0; i < rounds; i++)
+		if (msg_send(through, out, q_ping, &m) || msg_recv(through, in, q_pong, &m))
+			die("pingpong");
+	t = now() - t;
+	waitpid(child, NULL, 0);
+	if (through) {
+		close(in);
+		close(out);
+	}
+	return (double)rounds / t;
+}
+
+static double stream(int through)
+{
+	struct msg64 m = { 1, { 0 } };
+	pid_t child = fork();
+	int fd;
+	double t;
+
+	if (child == 0) {
+		fd = through ? open_obj("msg", q_ping, O_WRONLY) : -1;
+		for (long i = 0; i < msg_count; i++)
+			if (msg_send(through, fd, q_ping, &m))
+				_exit(1);
+		_exit(0);
+	}
+	fd = through ? open_obj("msg", q_ping, O_RDONLY) : -1;
+	t = now();
+	for (long i = 0; i < msg_count; i++)
+		if (msg_recv(through, fd, q_ping, &m))
+			die("stream");
+	t = now() - t;
+	waitpid(child, NULL, 0);
+	if (through)
+		close(fd);
+	return (double)msg_count / t;
+}
+
+static double pingpong_ipcfs(void *p) { (void)p; return pingpong(1); }
+static double pingpong_native(void *p) { (void)p; return pingpong(0); }
+static double stream_ipcfs(void *p) { (void)p; return stream(1); }
+static double stream_native(void *p) { (void)p; return stream(0); }
+
+static void bench_msg(void)
+{
+	msg_count = quick ? 10000 : 100000;
+	q_ping = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+	q_pong = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+	report("msg ping-pong 64B", "rounds/s", measure(pingpong_ipcfs, NULL),
+	       measure(pingpong_native, NULL), 0.4);
+	report("msg streaming 64B", "msgs/s", measure(stream_ipcfs, NULL), measure(stream_native, NULL),
+	       0.2);
+	msgctl(q_ping, IPC_RMID, NULL);
+	msgctl(q_pong, IPC_RMID, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: ipcbench MOUNTPOINT [--quick]\n");
+		return 2;
+	}
+	mnt = argv[1];
+	quick = argc > 2 && strcmp(argv[2], "--quick") == 0;
+	printf("%-28s %12s %-8s %-13s  %-28s  %-11s  %s\n", "measure", "ipcfs", "unit", "[min-max]",
+	       "native [min-max]", "ratio", "goal");
+	bench_shm();
+	bench_sem();
+	bench_msg();
+	return 0;
+}
