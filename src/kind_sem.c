@@ -134,11 +134,10 @@ static int sem_set_owner(const struct ipc_obj *obj, mode_t mode, uid_t uid, gid_
 	return 0;
 }
 
-static int get_values(int id, int nsems, unsigned short *values)
+static int get_values(int id, unsigned short *values)
 {
 	union semun arg = { .array = values };
 
-	(void)nsems;
 	if (semctl(id, 0, GETALL, arg) != 0)
 		return errno == EINVAL ? -EIDRM : -errno;
 	return 0;
@@ -166,7 +165,7 @@ static int sem_truncate(struct caller *caller, struct ipc_obj *obj, off_t size,
 			return reason(EBUSY, "truncate sem id %d: processes wait on semaphore %d",
 				      obj->id, i);
 	}
-	err = get_values(obj->id, old_nsems, old_values);
+	err = get_values(obj->id, old_values);
 	if (err)
 		return err;
 	new_values = g_new0(unsigned short, size);
@@ -203,7 +202,7 @@ static int sem_truncate(struct caller *caller, struct ipc_obj *obj, off_t size,
 static int format_values(int id, int nsems, GString *out)
 {
 	g_autofree unsigned short *values = g_new0(unsigned short, nsems);
-	int err = get_values(id, nsems, values);
+	int err = get_values(id, values);
 
 	if (err)
 		return err;

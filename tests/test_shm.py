@@ -18,20 +18,21 @@ def seg(mnt, ipc):
     return s, mnt.p("shm", f"0x{s.key:08x}")
 
 
-def pread(path, size, off):
-    fd = os.open(path, os.O_RDONLY)
+def on_file(path, flags, fn, *args):
+    """Open path, call fn(fd, *args), close."""
+    fd = os.open(path, flags)
     try:
-        return os.pread(fd, size, off)
+        return fn(fd, *args)
     finally:
         os.close(fd)
+
+
+def pread(path, size, off):
+    return on_file(path, os.O_RDONLY, os.pread, size, off)
 
 
 def pwrite(path, data, off):
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        return os.pwrite(fd, data, off)
-    finally:
-        os.close(fd)
+    return on_file(path, os.O_WRONLY, os.pwrite, data, off)
 
 
 def nattch(ident):

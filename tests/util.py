@@ -4,7 +4,6 @@ import errno
 import os
 import random
 import select
-import signal
 import subprocess
 import tempfile
 
@@ -228,11 +227,6 @@ def oserror(fn, *args):
 def open_close(path, flags, mode=0o600):
     """open(2) and close at once; for oserror(open_close, ...) checks that may succeed."""
     os.close(os.open(path, flags, mode))
-
-
-def kill_and_reap(p, sig=signal.SIGKILL):
-    p.send_signal(sig)
-    return p.wait()
 
 
 def wait_until(predicate):
