@@ -170,19 +170,17 @@ static int msg_list(GArray *objs)
 	return sysv_read_proc("/proc/sysvipc/msg", msg_parse_line, objs);
 }
 
+static int msgget_unsized(key_t key, size_t size, int flags)
+{
+	(void)size;
+	return msgget(key, flags);
+}
+
 static int msg_create_key(struct caller *caller, key_t key, mode_t mode, struct ipc_obj *obj)
 {
-	int err = sysv_become_caller(caller);
-	int id;
+	int id = sysv_create_as(caller->uid, caller->gid, msgget_unsized, key, 0, mode, "msgget");
 
-	if (err)
-		return err;
-	id = msgget(key, IPC_CREAT | IPC_EXCL | (int)mode);
-	err = errno;
-	sysv_become_daemon();
-	if (id < 0)
-		return reason(err, "msgget(0x%08x): cannot create", (unsigned)key);
-	return msg_stat(id, obj);
+	return id < 0 ? id : msg_stat(id, obj);
 }
 
 static int msg_remove(const struct ipc_obj *obj)

@@ -93,25 +93,23 @@ static int sem_list(GArray *objs)
 	return sysv_read_proc("/proc/sysvipc/sem", sem_parse_line, objs);
 }
 
-static int sem_create_sized(struct caller *caller, key_t key, mode_t mode, int nsems,
+static int semget_sized(key_t key, size_t nsems, int flags)
+{
+	return semget(key, (int)nsems, flags);
+}
+
+/* A set of nsems semaphores, with uid:gid as its creator and owner. */
+static int sem_create_sized(uid_t uid, gid_t gid, key_t key, mode_t mode, int nsems,
 			    struct ipc_obj *obj)
 {
-	int err = sysv_become_caller(caller);
-	int id;
+	int id = sysv_create_as(uid, gid, semget_sized, key, (size_t)nsems, mode, "semget");
 
-	if (err)
-		return err;
-	id = semget(key, nsems, IPC_CREAT | IPC_EXCL | (int)mode);
-	err = errno;
-	sysv_become_daemon();
-	if (id < 0)
-		return reason(err, "semget(0x%08x, %d): cannot create", (unsigned)key, nsems);
-	return sem_stat(id, obj);
+	return id < 0 ? id : sem_stat(id, obj);
 }
 
 static int sem_create_key(struct caller *caller, key_t key, mode_t mode, struct ipc_obj *obj)
 {
-	return sem_create_sized(caller, key, mode, 1, obj);
+	return sem_create_sized(caller->uid, caller->gid, key, mode, 1, obj);
 }
 
 static int sem_remove(const struct ipc_obj *obj)
@@ -174,14 +172,8 @@ static int sem_truncate(struct caller *caller, struct ipc_obj *obj, off_t size,
 	/* The kernel cannot resize a set: remove it and create it again. */
 	if (semctl(obj->id, 0, IPC_RMID) != 0)
 		return reason(errno, "truncate sem id %d: IPC_RMID", obj->id);
-	{
-		struct caller owner;
-
-		/* Create as the old owner, so that the creator does not change hands. */
-		caller_init(&owner, obj->cuid, obj->cgid, 0);
-		err = sem_create_sized(&owner, obj->key, obj->mode & 0777, (int)size, &created);
-		caller_clear(&owner);
-	}
+	/* Create as the old creator, so that the creator does not change hands. */
+	err = sem_create_sized(obj->cuid, obj->cgid, obj->key, obj->mode, (int)size, &created);
 	if (err)
 		return reason(-err, "truncate sem 0x%08x: the set was removed but not re-created",
 			      (unsigned)obj->key);

@@ -275,20 +275,12 @@ static int check_size(uint64_t size, uint64_t freed)
 /* Create a segment as the object's creator, then give it the object's owner. */
 static int create_segment(const struct ipc_obj *like, uint64_t size, struct ipc_obj *created)
 {
-	struct caller creator;
-	int id, err;
+	int id = sysv_create_as(like->cuid, like->cgid, shmget, like->key, size, like->mode,
+				"shmget");
+	int err;
 
-	caller_init(&creator, like->cuid, like->cgid, 0);
-	err = sysv_become_caller(&creator);
-	caller_clear(&creator);
-	if (err)
-		return err;
-	id = shmget(like->key, size, IPC_CREAT | IPC_EXCL | (int)(like->mode & 0777));
-	err = errno;
-	sysv_become_daemon();
 	if (id < 0)
-		return reason(err, "shmget(0x%08x, %llu)", (unsigned)like->key,
-			      (unsigned long long)size);
+		return id;
 	err = shm_stat(id, created);
 	if (!err && (created->uid != like->uid || created->gid != like->gid))
 		err = shm_set_owner(created, like->mode & 0777, like->uid, like->gid);

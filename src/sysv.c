@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/ipc.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -98,25 +99,41 @@ int sysv_id_to_index(int id)
 	return id & 0x7fff;
 }
 
-int sysv_become_caller(const struct caller *caller)
-{
-	if (geteuid() == caller->uid && getegid() == caller->gid)
-		return 0;
-	if (syscall(SYS_setresgid, -1, caller->gid, -1) != 0)
-		return reason(EPERM, "cannot act as gid %u: the daemon lacks the right",
-			      (unsigned)caller->gid);
-	if (syscall(SYS_setresuid, -1, caller->uid, -1) != 0) {
-		int err = errno;
-
-		sysv_become_daemon();
-		return reason(err, "cannot act as uid %u", (unsigned)caller->uid);
-	}
-	return 0;
-}
-
-void sysv_become_daemon(void)
+static void become_daemon(void)
 {
 	/* The real ids were never changed: they are the daemon's. */
 	syscall(SYS_setresuid, -1, getuid(), -1);
 	syscall(SYS_setresgid, -1, getgid(), -1);
+}
+
+static int become(uid_t uid, gid_t gid)
+{
+	if (geteuid() == uid && getegid() == gid)
+		return 0;
+	if (syscall(SYS_setresgid, -1, gid, -1) != 0)
+		return reason(EPERM, "cannot act as gid %u: the daemon lacks the right",
+			      (unsigned)gid);
+	if (syscall(SYS_setresuid, -1, uid, -1) != 0) {
+		int err = errno;
+
+		become_daemon();
+		return reason(err, "cannot act as uid %u", (unsigned)uid);
+	}
+	return 0;
+}
+
+int sysv_create_as(uid_t uid, gid_t gid, int (*get)(key_t key, size_t size, int flags),
+		   key_t key, size_t size, mode_t mode, const char *what)
+{
+	int err = become(uid, gid);
+	int id;
+
+	if (err)
+		return err;
+	id = get(key, size, IPC_CREAT | IPC_EXCL | (int)(mode & 0777));
+	err = errno;
+	become_daemon();
+	if (id < 0)
+		return reason(err, "%s(0x%08x, %zu): cannot create", what, (unsigned)key, size);
+	return id;
 }

@@ -28,9 +28,10 @@ int sysv_read_proc(const char *path, bool (*parse_line)(const char *line, struct
 int sysv_id_to_index(int id);
 
 /*
- * Run the calling thread with the caller's effective uid and gid, so that
- * objects it creates have the caller as creator and owner.  Only this thread
- * changes (raw syscalls, not the glibc wrappers that change every thread).
+ * get(key, size, IPC_CREAT | IPC_EXCL | mode), made with the calling thread's
+ * effective uid and gid set to uid:gid, so that they become the new object's
+ * creator and owner.  Only this thread changes (raw syscalls, not the glibc
+ * wrappers that change every thread).  Returns the id, or -errno (logged).
  */
-int sysv_become_caller(const struct caller *caller);
-void sysv_become_daemon(void);
+int sysv_create_as(uid_t uid, gid_t gid, int (*get)(key_t key, size_t size, int flags),
+		   key_t key, size_t size, mode_t mode, const char *what);
