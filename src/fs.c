@@ -493,7 +493,7 @@ static void release_file(struct ipcfs_file *file)
 }
 
 /* Permission check and kind open; on success fi->fh is the new ipcfs_file. */
-static int open_object(struct caller *caller, const struct ipcfs_kind *kind, unsigned variant,
+static int open_object(fuse_req_t req, struct caller *caller, const struct ipcfs_kind *kind, unsigned variant,
 		       const struct ipc_obj *obj, struct fuse_file_info *fi, bool created)
 {
 	struct ipcfs_file *file;
@@ -510,7 +510,7 @@ static int open_object(struct caller *caller, const struct ipcfs_kind *kind, uns
 	/* Every read and write reaches the daemon: no page cache can go stale. */
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
-	err = kind->open ? kind->open(file, fi) : 0;
+	err = kind->open ? kind->open(req, file, fi) : 0;
 	if (err) {
 		g_free(file);
 		return err;
@@ -534,7 +534,7 @@ static void ipcfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (err)
 		return reply_err(req, err);
 	caller_from_req(&caller, req);
-	err = open_object(&caller, node.kind, node.variant, &obj, fi, false);
+	err = open_object(req, &caller, node.kind, node.variant, &obj, fi, false);
 	caller_clear(&caller);
 	if (err)
 		return reply_err(req, err);
@@ -573,7 +573,7 @@ static void ipcfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 		created = err == 0;
 	}
 	if (!err)
-		err = open_object(&caller, dir.kind, variant, &obj, fi, created);
+		err = open_object(req, &caller, dir.kind, variant, &obj, fi, created);
 	caller_clear(&caller);
 	if (err)
 		return reply_err(req, err);

@@ -68,7 +68,7 @@ struct ipcfs_kind {
 			const char *value, size_t size);
 
 	/* Open files. */
-	int (*open)(struct ipcfs_file *file, struct fuse_file_info *fi);
+	int (*open)(fuse_req_t req, struct ipcfs_file *file, struct fuse_file_info *fi);
 	void (*read)(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off);
 	void (*write)(fuse_req_t req, struct ipcfs_file *file, const char *buf, size_t size,
 		      off_t off);

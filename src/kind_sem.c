@@ -522,10 +522,11 @@ static void apply_undo(struct sem_file *sf)
 	log_debug("undo on close: sem id %d, restored with clamping", sf->undo_id);
 }
 
-static int sem_open(struct ipcfs_file *file, struct fuse_file_info *fi)
+static int sem_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_file_info *fi)
 {
 	struct sem_file *sf = g_new0(struct sem_file, 1);
 
+	(void)req;
 	(void)fi;
 	g_mutex_init(&sf->lock);
 	sf->undo_id = -1;

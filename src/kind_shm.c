@@ -290,21 +290,35 @@ static int create_segment(const struct ipc_obj *like, uint64_t size, struct ipc_
 }
 
 /*
+ * Who pins the segment besides the file asking: processes attached with
+ * shmat, and in passthrough mode the open files that may map it (their
+ * mappings are not counted in nattch).  A pinned segment keeps its size.
+ */
+static unsigned long pinned_by(const struct ipc_obj *obj, const struct ipcfs_file *self)
+{
+	if (obj->pending)
+		return 0;
+	return obj->nattch + shm_backing_mappers(obj->id, self);
+}
+
+/*
  * Give obj a new size: a placeholder becomes a segment; a segment nobody has
  * attached is re-created under the same key, mode and owner, its contents
  * carried over up to the new size.  The id changes.
  */
-static int resize(struct ipc_obj *obj, uint64_t size)
+static int resize(struct ipc_obj *obj, uint64_t size, const struct ipcfs_file *self)
 {
 	struct ipc_obj created;
 	void *old_map = NULL, *new_map;
+	unsigned long pins;
 	int err;
 
 	if (size == obj->size)
 		return 0;
-	if (!obj->pending && obj->nattch > 0)
-		return reason(EBUSY, "resize shm id %d: attached by %lu processes", obj->id,
-			      obj->nattch);
+	pins = pinned_by(obj, self);
+	if (pins > 0)
+		return reason(EBUSY, "resize shm id %d: attached or mapped by %lu processes or files",
+			      obj->id, pins);
 	err = check_size(size, obj->pending ? 0 : obj->size);
 	if (err)
 		return err;
@@ -355,15 +369,17 @@ static int resize(struct ipc_obj *obj, uint64_t size)
 }
 
 /* An unattached segment becomes a 0-byte placeholder with the same key, mode and owner. */
-static int truncate_to_zero(struct ipc_obj *obj)
+static int truncate_to_zero(struct ipc_obj *obj, const struct ipcfs_file *self)
 {
 	struct ipc_obj placeholder;
+	unsigned long pins;
 
 	if (obj->pending)
 		return 0;
-	if (obj->nattch > 0)
-		return reason(EBUSY, "truncate shm id %d to 0: attached by %lu processes", obj->id,
-			      obj->nattch);
+	pins = pinned_by(obj, self);
+	if (pins > 0)
+		return reason(EBUSY, "truncate shm id %d to 0: attached or mapped by %lu processes or files",
+			      obj->id, pins);
 	if (obj->key == 0)
 		return reason(EBUSY, "truncate shm id %d to 0: a private segment has no key to keep",
 			      obj->id);
@@ -383,7 +399,7 @@ static int shm_truncate(struct caller *caller, struct ipc_obj *obj, off_t size,
 	(void)caller;
 	if (size < 0)
 		return -EINVAL;
-	err = size == 0 ? truncate_to_zero(obj) : resize(obj, (uint64_t)size);
+	err = size == 0 ? truncate_to_zero(obj, file) : resize(obj, (uint64_t)size, file);
 	if (!err && file)
 		file->obj = *obj;
 	return err;
@@ -391,16 +407,16 @@ static int shm_truncate(struct caller *caller, struct ipc_obj *obj, off_t size,
 
 /* ---- Open files ---- */
 
-static int shm_file_open(struct ipcfs_file *file, struct fuse_file_info *fi)
+static int shm_file_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_file_info *fi)
 {
 	struct ipc_obj *obj = &file->obj;
 	int err;
 
-	shm_backing_log_mode();
+	shm_backing_log_mmap_refusal();
 	/* O_TRUNC: the file becomes what is written next; nothing old shows through. */
 	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY && !obj->pending) {
-		if (obj->nattch == 0 && obj->key != 0) {
-			err = truncate_to_zero(obj);
+		if (pinned_by(obj, file) == 0 && obj->key != 0) {
+			err = truncate_to_zero(obj, file);
 		} else {
 			err = shm_backing_zero(obj->id, obj->size);
 			log_debug("open shm id %d with O_TRUNC: attached, so zeroed and kept at %llu bytes",
@@ -409,7 +425,7 @@ static int shm_file_open(struct ipcfs_file *file, struct fuse_file_info *fi)
 		if (err)
 			return err;
 	}
-	return shm_backing_open(file, fi);
+	return shm_backing_open(req, file, fi);
 }
 
 static void shm_file_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off)
@@ -444,8 +460,8 @@ static void shm_file_write(fuse_req_t req, struct ipcfs_file *file, const char *
 		return;
 	}
 	if (end > obj.size) {
-		if (obj.pending || obj.nattch == 0) {
-			err = resize(&obj, end);
+		if (pinned_by(&obj, file) == 0) {
+			err = resize(&obj, end, file);
 			if (err) {
 				fuse_reply_err(req, -err);
 				return;

@@ -27,6 +27,7 @@ struct ipcfs_options ipcfs_options = {
 	.chan_mode = 0666,
 };
 struct timespec ipcfs_start_time;
+struct fuse_session *ipcfs_session;
 
 static char *chan_backend_arg;
 static char *chan_mode_arg;
@@ -213,6 +214,7 @@ int main(int argc, char *argv[])
 	se = fuse_session_new(&args, &ipcfs_ops, sizeof(ipcfs_ops), NULL);
 	if (!se)
 		goto out_teardown;
+	ipcfs_session = se;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_session;
 	/* On failure libfuse (or fusermount3) has printed the one-line reason. */

@@ -9,8 +9,15 @@
 #include <sys/shm.h>
 #include <unistd.h>
 
+#include "config.h"
+#include "fs.h"
 #include "log.h"
 #include "options.h"
+
+#if HAVE_FUSE_PASSTHROUGH
+#include <linux/fuse.h>
+#include <sys/ioctl.h>
+#endif
 
 /*
  * Descriptors of segments' shmem files, by segment id.  Bounded: beyond
@@ -23,7 +30,9 @@
 struct seg_fd {
 	int id;
 	int fd;
-	int refs;	/* the cache's own reference counts as one */
+	int backing_id;	/* registered with the kernel for passthrough; 0 if not */
+	unsigned passthrough_opens;	/* open files the kernel serves from fd */
+	int refs;	/* the cache's own reference counts as one; so does each passthrough open */
 };
 
 static GMutex cache_lock;
@@ -31,9 +40,13 @@ static GHashTable *cache;	/* int id -> struct seg_fd */
 static bool map_files_works = true;	/* false once /proc/self/map_files is refused */
 static bool passthrough;		/* chosen at FUSE init */
 
+static void backing_close(int backing_id);
+
 static void seg_fd_unref(struct seg_fd *s)
 {
 	if (--s->refs == 0) {
+		if (s->backing_id > 0)
+			backing_close(s->backing_id);
 		close(s->fd);
 		g_free(s);
 	}
@@ -134,33 +147,135 @@ void shm_backing_teardown(void)
 	g_hash_table_unref(cache);
 }
 
-void shm_backing_init(struct fuse_conn_info *conn)
+#if HAVE_FUSE_PASSTHROUGH
+static bool daemon_has_cap_sys_admin(void)
 {
-	(void)conn;
-	passthrough = false;
+	g_autofree char *status = NULL;
+	const char *capeff;
+
+	if (!g_file_get_contents("/proc/self/status", &status, NULL, NULL))
+		return false;
+	capeff = strstr(status, "\nCapEff:");
+	return capeff && (g_ascii_strtoull(capeff + strlen("\nCapEff:"), NULL, 16) >> 21) & 1;
 }
 
-void shm_backing_log_mode(void)
+/*
+ * Closing a backing id can happen wherever a cached descriptor is dropped,
+ * also outside any request, so it goes to the session's device directly
+ * (fuse_passthrough_close() only needs a request to find the same fd).
+ */
+static void backing_close(int backing_id)
+{
+	if (ioctl(fuse_session_fd(ipcfs_session), FUSE_DEV_IOC_BACKING_CLOSE, &backing_id) != 0)
+		log_debug("shm: closing backing id %d: %s", backing_id, strerror(errno));
+}
+#else
+static void backing_close(int backing_id)
+{
+	(void)backing_id;
+}
+#endif
+
+void shm_backing_init(struct fuse_conn_info *conn)
+{
+	const char *why_classic = "no FUSE passthrough in this libfuse";
+
+	passthrough = false;
+	if (ipcfs_options.classic)
+		why_classic = "-o classic";
+#if HAVE_FUSE_PASSTHROUGH
+	else if (!(conn->capable_ext & FUSE_CAP_PASSTHROUGH))
+		why_classic = "the kernel offers no FUSE passthrough";
+	else if (!daemon_has_cap_sys_admin())
+		why_classic = "passthrough needs CAP_SYS_ADMIN";
+	else
+		passthrough = fuse_set_feature_flag(conn, FUSE_CAP_PASSTHROUGH);
+#else
+	(void)conn;
+#endif
+	if (passthrough)
+		log_debug("shm: passthrough mode: the kernel reads, and maps, each segment's own shmem file; writes go through the daemon, which keeps them inside the segment");
+	else
+		log_debug("shm: classic mode (%s): reads and writes go through the daemon with direct I/O; a MAP_SHARED mmap fails with ENODEV (FUSE cannot keep it coherent), MAP_PRIVATE gives a private copy",
+			  why_classic);
+}
+
+void shm_backing_log_mmap_refusal(void)
 {
 	static gsize logged;
 
-	if (g_once_init_enter(&logged)) {
-		log_debug("shm: classic mode%s: reads and writes go through the daemon with direct I/O; a MAP_SHARED mmap fails with ENODEV (FUSE cannot keep it coherent), MAP_PRIVATE gives a private copy",
-			  ipcfs_options.classic ? " (-o classic)" : " (no FUSE passthrough)");
+	if (!passthrough && g_once_init_enter(&logged)) {
+		log_debug("shm: MAP_SHARED mmap of /shm files is refused with ENODEV in classic mode: only FUSE passthrough can map the segment itself");
 		g_once_init_leave(&logged, 1);
 	}
 }
 
-int shm_backing_open(struct ipcfs_file *file, struct fuse_file_info *fi)
+/*
+ * In passthrough mode an open hands the kernel the segment's shmem file, and
+ * every open of the same inode must hand the same backing id, so the id
+ * lives in the cache entry, which each such open holds.
+ *
+ * Read-only opens are served by the kernel alone.  Opens that may write keep
+ * FOPEN_DIRECT_IO, which the kernel lets override passthrough for read and
+ * write but not for mmap: writes still come to the daemon, which alone can
+ * refuse (ENOSPC) or resize on a write past the end, since a write to the
+ * shmem file itself would silently grow it beyond the segment.
+ */
+int shm_backing_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_file_info *fi)
 {
+#if HAVE_FUSE_PASSTHROUGH
+	struct seg_fd *s;
+
+	if (!passthrough || file->obj.pending)
+		return 0;
+	s = seg_fd_get(file->obj.id);
+	if (!s)
+		return 0;
+	g_mutex_lock(&cache_lock);
+	if (s->backing_id <= 0) {
+		s->backing_id = fuse_passthrough_open(req, s->fd);
+		if (s->backing_id <= 0)
+			log_debug("shm: fuse_passthrough_open of shm id %d failed (%s): this open is served by the daemon",
+				  file->obj.id, strerror(errno));
+	}
+	g_mutex_unlock(&cache_lock);
+	if (s->backing_id <= 0) {
+		seg_fd_put(s);
+		return 0;
+	}
+	fi->backing_id = s->backing_id;
+	fi->direct_io = (fi->flags & O_ACCMODE) != O_RDONLY;
+	file->priv = s;
+	g_atomic_int_inc(&s->passthrough_opens);
+#else
+	(void)req;
 	(void)file;
 	(void)fi;
+#endif
 	return 0;
 }
 
 void shm_backing_release(struct ipcfs_file *file)
 {
-	(void)file;
+	struct seg_fd *s = file->priv;
+
+	if (s) {
+		g_atomic_int_dec_and_test(&s->passthrough_opens);
+		seg_fd_put(s);
+	}
+}
+
+unsigned shm_backing_mappers(int id, const struct ipcfs_file *self)
+{
+	struct seg_fd *s;
+	unsigned n = 0;
+
+	g_mutex_lock(&cache_lock);
+	s = g_hash_table_lookup(cache, GINT_TO_POINTER(id));
+	if (s)
+		n = g_atomic_int_get(&s->passthrough_opens) - (self && self->priv == s);
+	g_mutex_unlock(&cache_lock);
+	return n;
 }
 
 /* Copy through a temporary attachment, for daemons without CAP_SYS_ADMIN. */

@@ -11,11 +11,17 @@ int shm_backing_setup(void);
 void shm_backing_init(struct fuse_conn_info *conn);
 void shm_backing_teardown(void);
 
-/* Say once, in the debug log, which mode serves /shm and what mmap does. */
-void shm_backing_log_mode(void);
+/* Say once, in the debug log, why a MAP_SHARED mmap fails (classic mode only). */
+void shm_backing_log_mmap_refusal(void);
 
-int shm_backing_open(struct ipcfs_file *file, struct fuse_file_info *fi);
+int shm_backing_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_file_info *fi);
 void shm_backing_release(struct ipcfs_file *file);
+
+/*
+ * Open files other than self that the kernel serves from the segment itself
+ * (passthrough): they may map it, so they pin it like attachments do.
+ */
+unsigned shm_backing_mappers(int id, const struct ipcfs_file *self);
 
 /* size and off are already within the segment. */
 void shm_backing_read(fuse_req_t req, int id, size_t size, off_t off);

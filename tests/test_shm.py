@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""/shm/<key>: the live segment, read and written in place (classic mode)."""
+"""/shm/<key>: the live segment, read and written in place.
+
+These run in whichever mode the daemon picks: classic on Debian 12, passthrough
+in the trixie chroot (tests/trixie/run).  Passthrough-only behaviour is in
+test_shm_passthrough.py."""
 import hashlib
 import mmap
 import os
@@ -204,8 +208,11 @@ def test_size_limits(seg):
             f.write(old)
 
 
-def test_mmap_shared_is_enodev_in_classic_mode(seg):
-    s, path = seg
+def test_mmap_shared_is_enodev_in_classic_mode(mount_with, ipc):
+    m = mount_with("classic", debug=True)
+    assert m.shm_mode() == ("classic", "-o classic")
+    s = ipc.shm(size=10000, mode=0o640)
+    path = m.p("shm", f"0x{s.key:08x}")
     fd = os.open(path, os.O_RDWR)
     try:
         with pytest.raises(OSError) as e:

@@ -2,6 +2,7 @@
 """Mounting ipcfs for tests, and independent views of the kernel's IPC state."""
 import errno
 import os
+import re
 import random
 import select
 import subprocess
@@ -93,6 +94,14 @@ class Mount:
             os.rmdir(self.tmp)
         return status
 
+    def shm_mode(self):
+        """The daemon's choice for /shm: ("passthrough", "") or ("classic", why). Needs -d."""
+        assert self.debug
+        os.stat(self.path)          # the first request waits for FUSE INIT, which logs the mode
+        m = re.search(r"shm: (passthrough|classic) mode(?: \(([^)]*)\))?", self.output())
+        assert m, "the daemon did not log its /shm mode:\n" + self.output()
+        return m.group(1), m.group(2) or ""
+
     def problems(self):
         """Lines of daemon output that are warnings or errors."""
         out = self.output()
@@ -116,14 +125,17 @@ class IpcRegistry:
             if all(_exists(kind, key) is False for kind in ("shm", "sem", "msg")):
                 return key
 
-    def track(self, kind, ident):
+    def track(self, kind, ident, key=None):
+        """Remove ident at the end, and whatever holds key then (a resize changes the id)."""
         self.objects.append((kind, ident))
+        if key:
+            self.keys.append((kind, key))
         return ident
 
     def shm(self, key=None, size=4096, mode=0o600):
         key = self.fresh_key() if key is None else key
         seg = sysv_ipc.SharedMemory(key, sysv_ipc.IPC_CREX, mode=mode, size=size)
-        self.track("shm", seg.id)
+        self.track("shm", seg.id, key)
         seg.detach()    # sysv_ipc attaches on creation; tests attach when they mean to
         return seg
 
@@ -131,7 +143,7 @@ class IpcRegistry:
         key = self.fresh_key() if key is None else key
         if nsems == 1:
             sem = sysv_ipc.Semaphore(key, sysv_ipc.IPC_CREX, mode=mode, initial_value=value)
-            self.track("sem", sem.id)
+            self.track("sem", sem.id, key)
             return sem
         out = subprocess.run(["ipcmk", "-S", str(nsems), "-p", oct(mode)[2:]],
                              check=True, capture_output=True, text=True).stdout
@@ -141,7 +153,7 @@ class IpcRegistry:
     def msg(self, key=None, mode=0o600):
         key = self.fresh_key() if key is None else key
         q = sysv_ipc.MessageQueue(key, sysv_ipc.IPC_CREX, mode=mode, max_message_size=1 << 20)
-        self.track("msg", q.id)
+        self.track("msg", q.id, key)
         return q
 
     def track_key(self, kind, key):
