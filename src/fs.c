@@ -248,6 +248,11 @@ static void ipcfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	reply_entry(req, lookup_ino(dir.kind, st.st_ino, req), &st);
 }
 
+static struct ipcfs_file *file_of(struct fuse_file_info *fi)
+{
+	return (struct ipcfs_file *)(uintptr_t)fi->fh;
+}
+
 static void ipcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct node node;
@@ -255,9 +260,19 @@ static void ipcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	struct stat st;
 	int err;
 
-	(void)fi;
 	if (!decode_ino(ino, &node))
 		return reply_err(req, -ENOENT);
+	/*
+	 * The kernel sends the file handle with GETATTR only for lseek(SEEK_END),
+	 * which FUSE otherwise never forwards: kinds with positions of their own
+	 * (/chan) move to their end here.
+	 */
+	if (fi && !node.is_dir && node.kind->lseek) {
+		off_t moved = node.kind->lseek(file_of(fi), 0, SEEK_END);
+
+		if (moved < 0)
+			return reply_err(req, (int)moved);
+	}
 	if (node.is_dir) {
 		if (node.kind)
 			kind_dir_attr((unsigned)(ino - ROOT_INO - 1), &st);
@@ -478,11 +493,6 @@ static int access_wanted(int flags)
 	default:
 		return PERM_READ | PERM_WRITE;
 	}
-}
-
-static struct ipcfs_file *file_of(struct fuse_file_info *fi)
-{
-	return (struct ipcfs_file *)(uintptr_t)fi->fh;
 }
 
 static void release_file(struct ipcfs_file *file)

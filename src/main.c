@@ -24,7 +24,7 @@ struct ipcfs_options ipcfs_options = {
 	.chan = CHAN_AUTO,
 	.channels = 4,
 	.chan_size = 1 << 20,
-	.chan_mode = 0666,
+	.chan_mode = 0600,
 };
 struct timespec ipcfs_start_time;
 struct fuse_session *ipcfs_session;
@@ -81,7 +81,7 @@ static void usage(const char *progname)
 	       "                           /chan backend: channel.ko's /dev/channelN, or built in\n"
 	       "    -o channels=N          built-in channels (default 4)\n"
 	       "    -o chan_size=BYTES     built-in ring size per channel (default 1 MiB)\n"
-	       "    -o chan_mode=MODE      mode of built-in channel files (default 0666)\n"
+	       "    -o chan_mode=MODE      mode of built-in channel files (default 0600)\n"
 	       "    -o ipc_ns=PATH         serve the IPC namespace of PATH (/proc/PID/ns/ipc)\n"
 	       "\n"
 	       "Writing to /sem/<key>: one line is one command, all or nothing:\n"
