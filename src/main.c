@@ -170,13 +170,41 @@ static int parse_chan_options(void)
 	return 0;
 }
 
+/*
+ * mount(8), mount.fuse3 and fstab run "ipcfs SOURCE MOUNTPOINT -o ...": with
+ * two positional arguments, the first is the source ("ipcfs"), which names
+ * nothing and is dropped.
+ */
+static void drop_mount_source(int *argc, char *argv[])
+{
+	int positional[2], n = 0;
+
+	for (int i = 1; i < *argc; i++) {
+		if (strcmp(argv[i], "-o") == 0) {
+			i++;
+		} else if (argv[i][0] != '-') {
+			if (n == 2)
+				return;
+			positional[n++] = i;
+		}
+	}
+	if (n != 2)
+		return;
+	memmove(&argv[positional[0]], &argv[positional[0] + 1],
+		sizeof(argv[0]) * (size_t)(*argc - positional[0]));
+	(*argc)--;
+}
+
 int main(int argc, char *argv[])
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_args args;
 	struct fuse_cmdline_opts opts;
 	struct fuse_loop_config *loop_config;
 	struct fuse_session *se;
 	int ret = 1;
+
+	drop_mount_source(&argc, argv);
+	args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
 
 	clock_gettime(CLOCK_REALTIME, &ipcfs_start_time);
 	if (fuse_parse_cmdline(&args, &opts) != 0)
