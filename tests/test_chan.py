@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from util import Child, fuse_waiting, oserror, wait_blocked, wait_until
+from util import Child, fuse_waiting, oserror, records_by_writer, wait_blocked, wait_until
 
 
 @pytest.fixture(params=["builtin"])
@@ -163,14 +163,7 @@ def test_sixteen_writers_never_tear_records(mount_with):
     try:
         ps = [subprocess.Popen([sys.executable, "-c", code, path(m), str(k)]) for k in range(16)]
         assert all(p.wait() == 0 for p in ps)
-        counts = {}
-        while True:
-            try:
-                rec = os.read(fd, 65536)
-            except BlockingIOError:
-                break
-            assert len(set(rec)) == 1, "a torn record"
-            counts[rec[0]] = counts.get(rec[0], 0) + 1
+        counts = records_by_writer(fd)
         assert counts == {65 + k: 200 for k in range(16)}
     finally:
         os.close(fd)

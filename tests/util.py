@@ -267,6 +267,18 @@ def fuse_waiting(pid):
         return False
 
 
+def records_by_writer(fd):
+    """Read a channel (opened O_NONBLOCK) dry; count records per fill byte, failing on a torn one."""
+    counts = {}
+    while True:
+        try:
+            rec = os.read(fd, 1 << 20)
+        except BlockingIOError:
+            return counts
+        assert len(set(rec)) == 1, "a torn record"
+        counts[rec[0]] = counts.get(rec[0], 0) + 1
+
+
 class Child(subprocess.Popen):
     """A subprocess that, used with `with`, is killed at the end whatever happens."""
 

@@ -23,26 +23,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define REPS 5
+#include "bench.h"
 
 static const char *mnt;
 static int quick;
 static const char *mode = "classic";
 static FILE *json;
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-	perror(what);
-	exit(1);
-}
 
 static int open_obj(const char *kind, int id, int flags)
 {
@@ -54,32 +40,6 @@ static int open_obj(const char *kind, int id, int flags)
 	if (fd < 0)
 		die(path);
 	return fd;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-struct figure {
-	double median, min, max;
-};
-
-/* Run fn REPS times; each returns a rate (higher is better). */
-static struct figure measure(double (*fn)(void *), void *arg)
-{
-	double v[REPS];
-	struct figure f;
-
-	for (int i = 0; i < REPS; i++)
-		v[i] = fn(arg);
-	qsort(v, REPS, sizeof(double), cmp_double);
-	f.median = v[REPS / 2];
-	f.min = v[0];
-	f.max = v[REPS - 1];
-	return f;
 }
 
 static void report(const char *name, const char *unit, struct figure ipcfs, struct figure native,

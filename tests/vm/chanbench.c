@@ -22,27 +22,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../bench/bench.h"
+
 #define RECORD (64 * 1024)
-#define REPS 5
 #define MAX_READERS 8
 
 static long records = 4000;
 static FILE *json;
 static const char *label = "chan";
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-	perror(what);
-	exit(1);
-}
 
 /* Count payload bytes until the 1-byte end record, then report them through out. */
 static void reader(int fd, int is_pipe, int out)
@@ -132,42 +119,35 @@ static double transfer(const char *path, int nreaders)
 	return (double)total / t / 1e6;
 }
 
-static int cmp_double(const void *a, const void *b)
+struct transfer_args {
+	const char *path;
+	int nreaders;
+};
+
+static double transfer_rate(void *p)
 {
-	double x = *(const double *)a, y = *(const double *)b;
+	struct transfer_args *a = p;
 
-	return (x > y) - (x < y);
-}
-
-static void measure(const char *path, int nreaders, double out[3])
-{
-	double v[REPS];
-
-	for (int i = 0; i < REPS; i++)
-		v[i] = transfer(path, nreaders);
-	qsort(v, REPS, sizeof(v[0]), cmp_double);
-	out[0] = v[REPS / 2];
-	out[1] = v[0];
-	out[2] = v[REPS - 1];
+	return transfer(a->path, a->nreaders);
 }
 
 static void report(const char *path, const char *against, int nreaders, double goal)
 {
-	double a[3], b[3], ratio;
+	struct transfer_args through = { path, nreaders }, other = { against, nreaders };
+	struct figure a = measure(transfer_rate, &through), b = measure(transfer_rate, &other);
+	double ratio = a.median / b.median;
 	char name[64];
 
-	measure(path, nreaders, a);
-	measure(against, nreaders, b);
-	ratio = a[0] / b[0];
 	snprintf(name, sizeof(name), "%s %d reader%s 64K", label, nreaders, nreaders > 1 ? "s" : "");
 	printf("%-28s %8.0f MB/s [%.0f-%.0f]  %s %8.0f [%.0f-%.0f]  ratio %5.2f  goal %.2f  %s\n",
-	       name, a[0], a[1], a[2], against ? "other" : "pipes", b[0], b[1], b[2], ratio, goal,
+	       name, a.median, a.min, a.max, against ? "other" : "pipes", b.median, b.min, b.max, ratio, goal,
 	       ratio >= goal ? "pass" : "FAIL");
 	fflush(stdout);
 	if (json)
 		fprintf(json, "{\"measure\": \"%s\", \"mode\": \"%s\", \"unit\": \"MB/s\", "
 			"\"ipcfs\": [%.1f, %.1f, %.1f], \"native\": [%.1f, %.1f, %.1f], \"goal\": %.2f}\n",
-			name, against ? against : "pipes", a[0], a[1], a[2], b[0], b[1], b[2], goal);
+			name, against ? against : "pipes", a.median, a.min, a.max, b.median, b.min, b.max,
+			goal);
 }
 
 int main(int argc, char **argv)

@@ -14,6 +14,8 @@ import sys
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from util import records_by_writer  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(HERE))
 KO = os.path.join(REPO, "kmod", "channel.ko")
 BUILD = os.environ.get("IPCFS_BUILD", os.path.join(REPO, "build"))
@@ -283,14 +285,7 @@ def test_concurrent_writers_never_tear_records(module):
     try:
         ps = [subprocess.Popen([sys.executable, "-c", writer, module, str(k)]) for k in range(4)]
         assert all(p.wait() == 0 for p in ps)
-        counts = {}
-        while True:
-            try:
-                rec = os.read(fd, 65536)
-            except BlockingIOError:
-                break
-            assert len(set(rec)) == 1, "a torn record"
-            counts[rec[0]] = counts.get(rec[0], 0) + 1
+        counts = records_by_writer(fd)
         assert counts == {65 + k: 1500 for k in range(4)}    # all of them: the ring held them
     finally:
         os.close(fd)
