@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""Mount ipcfs (as the tests do), run ipcbench on it, labelled with the /shm mode the daemon chose.
+"""Mount ipcfs (as the tests do) and run a benchmark program on it.
 
-    python3 tests/bench/mounted.py [IPCBENCH ARGS...]
+    python3 tests/bench/mounted.py [-o OPTIONS] PROGRAM ARGS...
 
-IPCFS_BUILD selects the build, as for the tests.  Prints the mode and passes
---mode to ipcbench; the exit status is ipcbench's, or 1 if the daemon did not
-exit cleanly.
+Every "{mnt}" in ARGS becomes the mount point, and "{mode}" the /shm mode the
+daemon chose (classic or passthrough), which is also printed.  IPCFS_BUILD
+selects the build, as for the tests; PROGRAM is relative to it.  The exit
+status is the program's, or 1 if the daemon did not exit cleanly.
 """
 import os
 import subprocess
@@ -14,12 +15,18 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import util  # noqa: E402
 
-m = util.Mount(debug=True, options=("allow_other",))
+args = sys.argv[1:]
+options = ["allow_other"]
+if args[:1] == ["-o"]:
+    options += args[1].split(",")
+    args = args[2:]
+m = util.Mount(debug=True, options=options)
 try:
     mode, why = m.shm_mode()
     print(f"# /shm mode: {mode}{' (' + why + ')' if why else ''}", flush=True)
-    rc = subprocess.run([os.path.join(util.BUILD, "tests", "bench", "ipcbench"), m.path,
-                         "--mode", mode] + sys.argv[1:]).returncode
+    program = os.path.join(util.BUILD, args[0])
+    rest = [a.replace("{mnt}", m.path).replace("{mode}", mode) for a in args[1:]]
+    rc = subprocess.run([program] + rest).returncode
 finally:
     status = m.unmount()
 sys.exit(rc or (1 if status else 0))
