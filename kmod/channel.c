@@ -117,6 +117,7 @@ static void drop_oldest(struct channel *ch)
 static void publish_tail(struct channel *ch)
 {
 	WRITE_ONCE(ch->ctl->tail_seq, ch->tail_seq);
+	/* Pairs with the mmap reader's load-acquire of tail after it copied a record. */
 	smp_store_release(&ch->ctl->tail, ch->tail);
 }
 
@@ -160,6 +161,7 @@ static ssize_t channel_write(struct file *file, const char __user *buf, size_t c
 	rec->flags = 0;
 	rec->seq = ch->next_seq++;
 	ch->head = end;
+	/* The record is complete before mmap readers, who load-acquire head, can see it. */
 	smp_store_release(&ch->ctl->head, end);
 	atomic64_inc(&ch->records);
 	atomic64_add(count, &ch->bytes);
