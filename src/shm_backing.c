@@ -13,6 +13,7 @@
 #include "fs.h"
 #include "log.h"
 #include "options.h"
+#include "perm.h"
 
 #if HAVE_FUSE_PASSTHROUGH
 #include <linux/fuse.h>
@@ -31,7 +32,7 @@ struct seg_fd {
 	int id;
 	int fd;
 	int backing_id;	/* registered with the kernel for passthrough; 0 if not */
-	unsigned passthrough_opens;	/* open files the kernel serves from fd */
+	unsigned passthrough_opens;	/* open files the kernel serves from fd; under cache_lock */
 	int refs;	/* the cache's own reference counts as one; so does each passthrough open */
 };
 
@@ -148,15 +149,16 @@ void shm_backing_teardown(void)
 }
 
 #if HAVE_FUSE_PASSTHROUGH
+/* The daemon itself, judged as perm.c judges callers. */
 static bool daemon_has_cap_sys_admin(void)
 {
-	g_autofree char *status = NULL;
-	const char *capeff;
+	struct caller self;
+	bool has;
 
-	if (!g_file_get_contents("/proc/self/status", &status, NULL, NULL))
-		return false;
-	capeff = strstr(status, "\nCapEff:");
-	return capeff && (g_ascii_strtoull(capeff + strlen("\nCapEff:"), NULL, 16) >> 21) & 1;
+	caller_init(&self, geteuid(), getegid(), getpid());
+	has = perm_has_cap(&self, PERM_CAP_SYS_ADMIN);
+	caller_clear(&self);
+	return has;
 }
 
 /*
@@ -238,6 +240,8 @@ int shm_backing_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_file_i
 			log_debug("shm: fuse_passthrough_open of shm id %d failed (%s): this open is served by the daemon",
 				  file->obj.id, strerror(errno));
 	}
+	if (s->backing_id > 0)
+		s->passthrough_opens++;
 	g_mutex_unlock(&cache_lock);
 	if (s->backing_id <= 0) {
 		seg_fd_put(s);
@@ -246,7 +250,6 @@ int shm_backing_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_file_i
 	fi->backing_id = s->backing_id;
 	fi->direct_io = (fi->flags & O_ACCMODE) != O_RDONLY;
 	file->priv = s;
-	g_atomic_int_inc(&s->passthrough_opens);
 #else
 	(void)req;
 	(void)file;
@@ -259,10 +262,12 @@ void shm_backing_release(struct ipcfs_file *file)
 {
 	struct seg_fd *s = file->priv;
 
-	if (s) {
-		g_atomic_int_dec_and_test(&s->passthrough_opens);
-		seg_fd_put(s);
-	}
+	if (!s)
+		return;
+	g_mutex_lock(&cache_lock);
+	s->passthrough_opens--;
+	seg_fd_unref(s);
+	g_mutex_unlock(&cache_lock);
 }
 
 unsigned shm_backing_mappers(int id, const struct ipcfs_file *self)
@@ -273,7 +278,7 @@ unsigned shm_backing_mappers(int id, const struct ipcfs_file *self)
 	g_mutex_lock(&cache_lock);
 	s = g_hash_table_lookup(cache, GINT_TO_POINTER(id));
 	if (s)
-		n = g_atomic_int_get(&s->passthrough_opens) - (self && self->priv == s);
+		n = s->passthrough_opens - (self && self->priv == s);
 	g_mutex_unlock(&cache_lock);
 	return n;
 }
