@@ -47,3 +47,26 @@ static inline struct figure measure(double (*fn)(void *), void *arg)
 	f.max = v[REPS - 1];
 	return f;
 }
+
+/*
+ * One measure: a table line on stdout ("versus" names the comparison:
+ * native, pipes, ...) and, if json is open, one JSON object per line.
+ */
+static inline void report_figures(FILE *json, const char *name, const char *mode, const char *unit,
+				  const char *versus, struct figure ipcfs, struct figure other,
+				  double goal)
+{
+	double ratio = ipcfs.median / other.median;
+
+	printf("%-28s %12.0f %-8s [%.0f-%.0f]  %s %12.0f [%.0f-%.0f]  ratio %5.2f  goal %.2f  %s\n",
+	       name, ipcfs.median, unit, ipcfs.min, ipcfs.max, versus, other.median, other.min,
+	       other.max, ratio, goal, ratio >= goal ? "pass" : "FAIL");
+	fflush(stdout);
+	if (json) {
+		fprintf(json, "{\"measure\": \"%s\", \"mode\": \"%s\", \"unit\": \"%s\", "
+			"\"ipcfs\": [%.1f, %.1f, %.1f], \"native\": [%.1f, %.1f, %.1f], \"goal\": %.2f}\n",
+			name, mode, unit, ipcfs.median, ipcfs.min, ipcfs.max, other.median, other.min,
+			other.max, goal);
+		fflush(json);
+	}
+}

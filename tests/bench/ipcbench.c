@@ -45,19 +45,7 @@ static int open_obj(const char *kind, int id, int flags)
 static void report(const char *name, const char *unit, struct figure ipcfs, struct figure native,
 		   double goal)
 {
-	double ratio = ipcfs.median / native.median;
-
-	printf("%-28s %12.0f %-8s [%.0f-%.0f]  native %12.0f [%.0f-%.0f]  ratio %5.2f  goal %.2f  %s\n",
-	       name, ipcfs.median, unit, ipcfs.min, ipcfs.max, native.median, native.min, native.max,
-	       ratio, goal, ratio >= goal ? "pass" : "FAIL");
-	fflush(stdout);
-	if (json) {
-		fprintf(json, "{\"measure\": \"%s\", \"mode\": \"%s\", \"unit\": \"%s\", "
-			"\"ipcfs\": [%.1f, %.1f, %.1f], \"native\": [%.1f, %.1f, %.1f], \"goal\": %.2f}\n",
-			name, mode, unit, ipcfs.median, ipcfs.min, ipcfs.max, native.median, native.min,
-			native.max, goal);
-		fflush(json);
-	}
+	report_figures(json, name, mode, unit, "native", ipcfs, native, goal);
 }
 
 /* ---- shm: sequential read and write ---- */

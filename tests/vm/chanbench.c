@@ -135,19 +135,11 @@ static void report(const char *path, const char *against, int nreaders, double g
 {
 	struct transfer_args through = { path, nreaders }, other = { against, nreaders };
 	struct figure a = measure(transfer_rate, &through), b = measure(transfer_rate, &other);
-	double ratio = a.median / b.median;
 	char name[64];
 
 	snprintf(name, sizeof(name), "%s %d reader%s 64K", label, nreaders, nreaders > 1 ? "s" : "");
-	printf("%-28s %8.0f MB/s [%.0f-%.0f]  %s %8.0f [%.0f-%.0f]  ratio %5.2f  goal %.2f  %s\n",
-	       name, a.median, a.min, a.max, against ? "other" : "pipes", b.median, b.min, b.max, ratio, goal,
-	       ratio >= goal ? "pass" : "FAIL");
-	fflush(stdout);
-	if (json)
-		fprintf(json, "{\"measure\": \"%s\", \"mode\": \"%s\", \"unit\": \"MB/s\", "
-			"\"ipcfs\": [%.1f, %.1f, %.1f], \"native\": [%.1f, %.1f, %.1f], \"goal\": %.2f}\n",
-			name, against ? against : "pipes", a.median, a.min, a.max, b.median, b.min, b.max,
-			goal);
+	report_figures(json, name, against ? against : "pipes", "MB/s", against ? "other" : "pipes",
+		       a, b, goal);
 }
 
 int main(int argc, char **argv)
