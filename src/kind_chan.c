@@ -240,8 +240,9 @@ static void chan_release(struct ipcfs_file *file)
 static bool try_reply_read(struct chan_file *cf, fuse_req_t req, size_t size)
 {
 	struct channel *ch = cf->ch;
-	g_autofree char *buf = g_malloc(MIN(size, chan_ring_max_record(&ch->ring)));
-	ssize_t n = chan_ring_read(&ch->ring, &cf->cur, buf, MIN(size, chan_ring_max_record(&ch->ring)));
+	size_t most = MIN(size, chan_ring_max_record(&ch->ring));	/* no record is longer */
+	g_autofree char *buf = g_malloc(most);
+	ssize_t n = chan_ring_read(&ch->ring, &cf->cur, buf, most);
 
 	if (n == -EAGAIN)
 		return false;
