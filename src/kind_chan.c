@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * /chan/<n>: broadcast channels, built in (this file) with channel.ko's
- * semantics: one write is one record, every open file is a reader that gets
- * every record written after it opened, overrun readers get EPIPE once.
- * The ring itself is chan_ring.c.
+ * /chan/<n>: broadcast channels with channel.ko's semantics: one write is one
+ * record, every open file is a reader that gets every record written after it
+ * opened, overrun readers get EPIPE once.
  *
- * A read with nothing to return does not occupy a thread: the request is
- * parked on its file, and the write that brings a record replies to it.  An
- * INTERRUPT takes a parked request back and replies EINTR, so hundreds of
- * blocked readers cost memory only.
+ * This file is the kind: it picks the backend at setup (-o chan=), names the
+ * files, refuses truncate, serves user.chan.* and keeps the parked-read logic
+ * both backends share.  The records live in chan_builtin.c (the daemon's own
+ * rings) or chan_kernel.c (/dev/channelN).
  *
  * Seeking: FUSE handles SEEK_SET and SEEK_END in the kernel and never
  * forwards them.  A read at offset 0 after the file has returned data is a
@@ -17,116 +16,53 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "chan_ring.h"
+#include "chan_backend.h"
 #include "kind.h"
 #include "log.h"
 #include "options.h"
 
-struct channel {
-	GMutex lock;
-	struct chan_ring ring;
-	GList *files;		/* struct chan_file: readers, parked or not */
-	unsigned readers;
-	mode_t mode;
-	uid_t uid;
-	gid_t gid;
-	time_t atime, mtime, ctime;
-};
+#define KERNEL_PROBE "/dev/channel0"
 
-struct chan_file {
-	struct channel *ch;
-	struct chan_cursor cur;
-	uint64_t offset;		/* where the kernel thinks this file is */
-	fuse_req_t parked;		/* a blocked read, or NULL */
-	size_t parked_size;
-	struct fuse_pollhandle *ph;	/* the last poll(2) that waits */
-	bool reader;
-};
-
-static struct channel *channels;
-static unsigned nr_channels;
-
-static struct channel *channel_of(int id)
-{
-	return id >= 0 && (unsigned)id < nr_channels ? &channels[id] : NULL;
-}
+static const struct chan_backend *backend;
 
 static int chan_setup(void)
 {
-	time_t now = time(NULL);
-	uint64_t size = 4096;
-
-	if (ipcfs_options.chan == CHAN_KERNEL) {
-		fprintf(stderr, "ipcfs: chan=kernel: the kernel backend is not available in this build; use chan=builtin\n");
-		return -ENODEV;
+	switch (ipcfs_options.chan) {
+	case CHAN_KERNEL:
+		if (access(KERNEL_PROBE, F_OK) != 0) {
+			fprintf(stderr, "ipcfs: chan=kernel: %s: %s; load channel.ko (modprobe channel) or use chan=builtin\n",
+				KERNEL_PROBE, strerror(errno));
+			return -ENODEV;
+		}
+		backend = &chan_kernel;
+		break;
+	case CHAN_AUTO:
+		backend = access(KERNEL_PROBE, F_OK) == 0 ? &chan_kernel : &chan_builtin;
+		break;
+	case CHAN_BUILTIN:
+		backend = &chan_builtin;
+		break;
 	}
-	if (ipcfs_options.channels < 1 || ipcfs_options.channels > 256) {
-		fprintf(stderr, "ipcfs: channels=%u: expected 1 to 256\n", ipcfs_options.channels);
-		return -EINVAL;
-	}
-	if (ipcfs_options.chan_size < 4096 || ipcfs_options.chan_size > (256u << 20)) {
-		fprintf(stderr, "ipcfs: chan_size=%zu: expected 4096 to 268435456 bytes\n",
-			ipcfs_options.chan_size);
-		return -EINVAL;
-	}
-	while (size < ipcfs_options.chan_size)
-		size <<= 1;
-	nr_channels = ipcfs_options.channels;
-	channels = g_new0(struct channel, nr_channels);
-	for (unsigned i = 0; i < nr_channels; i++) {
-		g_mutex_init(&channels[i].lock);
-		chan_ring_init(&channels[i].ring, size);
-		channels[i].mode = ipcfs_options.chan_mode & 0777;
-		channels[i].uid = getuid();
-		channels[i].gid = getgid();
-		channels[i].atime = channels[i].mtime = channels[i].ctime = now;
-	}
-	return 0;
+	log_debug("chan: %s backend", backend->name);
+	return backend->setup();
 }
 
 static void chan_teardown(void)
 {
-	for (unsigned i = 0; i < nr_channels; i++) {
-		chan_ring_free(&channels[i].ring);
-		g_mutex_clear(&channels[i].lock);
-	}
-	g_clear_pointer(&channels, g_free);
+	if (backend)
+		backend->teardown();
 }
 
 /* ---- Naming and attributes ---- */
 
-static void channel_obj(int id, struct ipc_obj *obj)
-{
-	struct channel *ch = &channels[id];
-
-	memset(obj, 0, sizeof(*obj));
-	obj->id = id;
-	g_mutex_lock(&ch->lock);
-	obj->mode = ch->mode;
-	obj->uid = obj->cuid = ch->uid;
-	obj->gid = obj->cgid = ch->gid;
-	obj->atime = ch->atime;
-	obj->mtime = ch->mtime;
-	obj->ctime = ch->ctime;
-	g_mutex_unlock(&ch->lock);
-}
-
 static int chan_list(GArray *objs)
 {
-	for (unsigned i = 0; i < nr_channels; i++) {
-		struct ipc_obj obj;
-
-		channel_obj((int)i, &obj);
-		g_array_append_val(objs, obj);
-	}
-	return 0;
+	return backend->list(objs);
 }
 
 static void chan_format_name(const struct ipc_obj *obj, char *out, size_t size)
@@ -136,10 +72,7 @@ static void chan_format_name(const struct ipc_obj *obj, char *out, size_t size)
 
 static int chan_stat(int id, struct ipc_obj *obj)
 {
-	if (!channel_of(id))
-		return -ENOENT;
-	channel_obj(id, obj);
-	return 0;
+	return backend->stat(id, obj);
 }
 
 static int chan_lookup(const struct ipcfs_kind *kind, const char *name, struct ipc_obj *obj,
@@ -152,20 +85,12 @@ static int chan_lookup(const struct ipcfs_kind *kind, const char *name, struct i
 	if (!g_ascii_string_to_unsigned(name, 10, 0, G_MAXINT, &n, NULL) ||
 	    (name[0] == '0' && name[1]))
 		return -ENOENT;
-	return chan_stat((int)n, obj);
+	return backend->stat((int)n, obj);
 }
 
 static int chan_set_owner(const struct ipc_obj *obj, mode_t mode, uid_t uid, gid_t gid)
 {
-	struct channel *ch = channel_of(obj->id);
-
-	g_mutex_lock(&ch->lock);
-	ch->mode = mode & 0777;
-	ch->uid = uid;
-	ch->gid = gid;
-	ch->ctime = time(NULL);
-	g_mutex_unlock(&ch->lock);
-	return 0;
+	return backend->set_owner(obj->id, mode, uid, gid);
 }
 
 static int chan_truncate(struct caller *caller, struct ipc_obj *obj, off_t size,
@@ -175,25 +100,25 @@ static int chan_truncate(struct caller *caller, struct ipc_obj *obj, off_t size,
 	return reason(EINVAL, "truncate chan %d: a channel has no size", obj->id);
 }
 
-static int format_counter(const struct ipc_obj *obj, GString *out, size_t which)
+static int format_counter(const struct ipc_obj *obj, GString *out, size_t offset)
 {
-	struct channel *ch = channel_of(obj->id);
-	uint64_t values[4];
+	struct chan_counters counters;
+	int err = backend->counters(obj->id, &counters);
 
-	g_mutex_lock(&ch->lock);
-	values[0] = ch->ring.records;
-	values[1] = ch->ring.bytes;
-	values[2] = ch->readers;
-	values[3] = ch->ring.dropped;
-	g_mutex_unlock(&ch->lock);
-	g_string_append_printf(out, "%" G_GUINT64_FORMAT, values[which]);
+	if (err)
+		return err;
+	g_string_append_printf(out, "%" G_GUINT64_FORMAT,
+			       *(const uint64_t *)((const char *)&counters + offset));
 	return 0;
 }
 
-static int format_records(const struct ipc_obj *obj, GString *out) { return format_counter(obj, out, 0); }
-static int format_bytes(const struct ipc_obj *obj, GString *out) { return format_counter(obj, out, 1); }
-static int format_readers(const struct ipc_obj *obj, GString *out) { return format_counter(obj, out, 2); }
-static int format_dropped(const struct ipc_obj *obj, GString *out) { return format_counter(obj, out, 3); }
+#define COUNTER(field) \
+	static int format_##field(const struct ipc_obj *obj, GString *out) \
+	{ return format_counter(obj, out, offsetof(struct chan_counters, field)); }
+COUNTER(records)
+COUNTER(bytes)
+COUNTER(readers)
+COUNTER(dropped)
 
 static const struct xattr_field chan_xattrs[] = {
 	{ "records", format_records, 0 },
@@ -207,158 +132,121 @@ static const struct xattr_field chan_xattrs[] = {
 
 static int chan_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_file_info *fi)
 {
-	struct channel *ch = channel_of(file->obj.id);
-	struct chan_file *cf = g_new0(struct chan_file, 1);
-
-	(void)req;
-	cf->ch = ch;
-	cf->reader = (fi->flags & O_ACCMODE) != O_WRONLY;
-	g_mutex_lock(&ch->lock);
-	chan_ring_cursor_init(&ch->ring, &cf->cur);
-	ch->files = g_list_prepend(ch->files, cf);
-	ch->readers += cf->reader;
-	g_mutex_unlock(&ch->lock);
-	file->priv = cf;
-	return 0;
+	(void)req; (void)fi;
+	return backend->open(file);
 }
 
 static void chan_release(struct ipcfs_file *file)
 {
-	struct chan_file *cf = file->priv;
-	struct channel *ch = cf->ch;
-
-	g_mutex_lock(&ch->lock);
-	ch->files = g_list_remove(ch->files, cf);
-	ch->readers -= cf->reader;
-	g_mutex_unlock(&ch->lock);
-	if (cf->ph)
-		fuse_pollhandle_destroy(cf->ph);
-	g_free(cf);
-}
-
-/* Reply to req with what cur has: true if replied, false if nothing yet. Under ch->lock. */
-static bool try_reply_read(struct chan_file *cf, fuse_req_t req, size_t size)
-{
-	struct channel *ch = cf->ch;
-	size_t most = MIN(size, chan_ring_max_record(&ch->ring));	/* no record is longer */
-	g_autofree char *buf = g_malloc(most);
-	ssize_t n = chan_ring_read(&ch->ring, &cf->cur, buf, most);
-
-	if (n == -EAGAIN)
-		return false;
-	if (n < 0) {
-		log_debug("read chan: overrun; %" G_GUINT64_FORMAT " records lost in all", cf->cur.lost);
-		fuse_reply_err(req, EPIPE);
-		return true;
-	}
-	cf->offset += (uint64_t)n;
-	ch->atime = time(NULL);
-	fuse_reply_buf(req, buf, (size_t)n);
-	return true;
-}
-
-static void chan_interrupted(fuse_req_t req, void *data)
-{
-	struct chan_file *cf = data;
-	bool mine;
-
-	g_mutex_lock(&cf->ch->lock);
-	mine = cf->parked == req;
-	if (mine)
-		cf->parked = NULL;
-	g_mutex_unlock(&cf->ch->lock);
-	if (mine)
-		fuse_reply_err(req, EINTR);
+	backend->release(file);
 }
 
 static void chan_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off)
 {
-	struct chan_file *cf = file->priv;
-	struct channel *ch = cf->ch;
-
-	fuse_req_interrupt_func(req, chan_interrupted, cf);
-	g_mutex_lock(&ch->lock);
-	if (off == 0 && cf->offset != 0) {
-		chan_ring_seek(&ch->ring, &cf->cur, SEEK_SET);
-		log_debug("read chan %d at offset 0: rewound to the oldest record", file->obj.id);
-	}
-	cf->offset = (uint64_t)off;
-	if (try_reply_read(cf, req, size))
-		goto out;
-	if (file->flags & O_NONBLOCK) {
-		fuse_reply_err(req, EAGAIN);
-	} else if (fuse_req_interrupted(req) || cf->parked) {
-		fuse_reply_err(req, EINTR);
-	} else {
-		cf->parked = req;
-		cf->parked_size = size;
-	}
-out:
-	g_mutex_unlock(&ch->lock);
+	backend->read(req, file, size, off);
 }
 
 static void chan_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, size_t size,
 		       off_t off)
 {
-	struct chan_file *cf = file->priv;
-	struct channel *ch = cf->ch;
-	int err;
-
 	(void)off;
-	g_mutex_lock(&ch->lock);
-	err = chan_ring_append(&ch->ring, buf, size);
-	if (err) {
-		g_mutex_unlock(&ch->lock);
-		fuse_reply_err(req, -reason(-err, "write chan %d: %zu bytes is more than a record may hold (%" G_GUINT64_FORMAT ")",
-					    file->obj.id, size, chan_ring_max_record(&ch->ring)));
-		return;
-	}
-	ch->mtime = time(NULL);
-	/* Wake every parked reader and every poller. */
-	for (GList *l = ch->files; l; l = l->next) {
-		struct chan_file *other = l->data;
-
-		if (other->parked && try_reply_read(other, other->parked, other->parked_size))
-			other->parked = NULL;
-		if (other->ph) {
-			fuse_lowlevel_notify_poll(other->ph);
-			fuse_pollhandle_destroy(other->ph);
-			other->ph = NULL;
-		}
-	}
-	g_mutex_unlock(&ch->lock);
-	fuse_reply_write(req, size);
+	backend->write(req, file, buf, size);
 }
 
 static void chan_poll(fuse_req_t req, struct ipcfs_file *file, struct fuse_pollhandle *ph)
 {
-	struct chan_file *cf = file->priv;
-	struct channel *ch = cf->ch;
-	unsigned events;
-
-	g_mutex_lock(&ch->lock);
-	events = chan_ring_poll(&ch->ring, &cf->cur);
-	if (ph) {
-		if (cf->ph)
-			fuse_pollhandle_destroy(cf->ph);
-		cf->ph = ph;
-	}
-	g_mutex_unlock(&ch->lock);
-	fuse_reply_poll(req, events);
+	backend->poll(req, file, ph);
 }
 
 /* lseek(fd, 0, SEEK_END), seen as a GETATTR with this file's handle (see the top). */
 static off_t chan_seek_end(struct ipcfs_file *file, off_t off, int whence)
 {
-	struct chan_file *cf = file->priv;
-
 	if (whence != SEEK_END || off != 0)
 		return -EINVAL;
-	g_mutex_lock(&cf->ch->lock);
-	chan_ring_seek(&cf->ch->ring, &cf->cur, SEEK_END);
-	cf->offset = 0;
-	g_mutex_unlock(&cf->ch->lock);
+	backend->seek_end(file);
 	return 0;
+}
+
+/* ---- Parked reads and poll handles (chan_backend.h) ---- */
+
+static void chan_wait_interrupted(fuse_req_t req, void *data)
+{
+	struct chan_wait *w = data;
+	bool mine;
+
+	g_mutex_lock(w->lock);
+	mine = w->parked == req;
+	if (mine)
+		w->parked = NULL;
+	g_mutex_unlock(w->lock);
+	if (mine)
+		fuse_reply_err(req, EINTR);
+}
+
+void chan_wait_watch(struct chan_wait *w, fuse_req_t req)
+{
+	fuse_req_interrupt_func(req, chan_wait_interrupted, w);
+}
+
+bool chan_wait_rewinds(struct chan_wait *w, off_t off)
+{
+	bool rewind = off == 0 && w->offset != 0;
+
+	w->offset = (uint64_t)off;
+	return rewind;
+}
+
+bool chan_wait_reply(struct chan_wait *w, fuse_req_t req, const void *buf, ssize_t n)
+{
+	if (n == -EAGAIN)
+		return false;
+	if (n < 0) {
+		log_debug("read chan: %s", n == -EPIPE ? "overrun: records were lost (EPIPE)"
+							: strerror((int)-n));
+		fuse_reply_err(req, (int)-n);
+		return true;
+	}
+	w->offset += (uint64_t)n;
+	fuse_reply_buf(req, buf, (size_t)n);
+	return true;
+}
+
+void chan_wait_park(struct chan_wait *w, fuse_req_t req, size_t size, bool nonblock)
+{
+	if (nonblock) {
+		fuse_reply_err(req, EAGAIN);
+	} else if (fuse_req_interrupted(req) || w->parked) {
+		/* One read per file at a time can wait; a second concurrent one is refused. */
+		fuse_reply_err(req, EINTR);
+	} else {
+		w->parked = req;
+		w->parked_size = size;
+	}
+}
+
+void chan_wait_keep_poll(struct chan_wait *w, struct fuse_pollhandle *ph)
+{
+	if (!ph)
+		return;
+	if (w->ph)
+		fuse_pollhandle_destroy(w->ph);
+	w->ph = ph;
+}
+
+void chan_wait_notify_poll(struct chan_wait *w)
+{
+	if (!w->ph)
+		return;
+	fuse_lowlevel_notify_poll(w->ph);
+	fuse_pollhandle_destroy(w->ph);
+	w->ph = NULL;
+}
+
+void chan_wait_clear(struct chan_wait *w)
+{
+	if (w->ph)
+		fuse_pollhandle_destroy(w->ph);
+	w->ph = NULL;
 }
 
 const struct ipcfs_kind kind_chan = {

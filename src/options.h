@@ -6,11 +6,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-enum chan_backend { CHAN_AUTO, CHAN_KERNEL, CHAN_BUILTIN };
+enum chan_choice { CHAN_AUTO, CHAN_KERNEL, CHAN_BUILTIN };
 
 struct ipcfs_options {
 	bool classic;			/* -o classic: no FUSE passthrough for /shm */
-	enum chan_backend chan;		/* -o chan=auto|kernel|builtin */
+	enum chan_choice chan;		/* -o chan=auto|kernel|builtin */
 	unsigned channels;		/* -o channels=N (built-in) */
 	size_t chan_size;		/* -o chan_size=BYTES (built-in) */
 	mode_t chan_mode;		/* -o chan_mode=MODE (built-in) */

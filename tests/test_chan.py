@@ -1,6 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""/chan/<n>: broadcast channels through ipcfs (built-in backend on the host)."""
-import errno
+"""/chan/<n>: broadcast channels through ipcfs, on both backends.
+
+The built-in backend runs on the host.  The kernel backend needs channel.ko,
+which only the VM can load: tests/run runs this file again inside tests/vm/run
+with `-k kernel`, where each test loads the module, mounts ipcfs on it with
+chan=kernel, and unloads it afterwards.
+"""
 import os
 import select
 import signal
@@ -10,29 +15,59 @@ import threading
 
 import pytest
 
-from util import Child, fuse_waiting, oserror, records_by_writer, wait_blocked, wait_until
+from util import (REPO, Child, fuse_waiting, oserror, records_by_writer, wait_blocked,
+                  wait_until)
+
+KO = os.path.join(REPO, "kmod", "channel.ko")
+IN_VM = bool(os.environ.get("IPCFS_IN_VM"))
 
 
-@pytest.fixture(params=["builtin"])
-def chan(request, mount_with):
-    """The mount, for each backend.  (The kernel backend is not built yet: see docs/chan.md.)"""
-    m = mount_with(f"chan={request.param}", "chan_size=65536")
-    return m
+@pytest.fixture(params=["builtin", "kernel"])
+def backend(request):
+    if request.param == "kernel" and not IN_VM:
+        pytest.skip("needs channel.ko, which loads only in the VM: tests/run runs it there")
+    return request.param
+
+
+@pytest.fixture
+def chan_with(request, backend, mount_with):
+    """chan_with(size): ipcfs with 4 channels of size bytes on this backend."""
+    def make(size):
+        if backend == "builtin":
+            return mount_with("chan=builtin", f"chan_size={size}")
+        subprocess.run(["insmod", KO, f"buf_size={size}"], check=True)
+        # Finalizers run last first: unmount (the daemon's device files close), then rmmod.
+        request.addfinalizer(lambda: subprocess.run(["rmmod", "channel"], check=True))
+        return mount_with("chan=kernel")
+    return make
+
+
+@pytest.fixture
+def chan(chan_with):
+    return chan_with(65536)
 
 
 def path(m, n=0):
     return m.p("chan", str(n))
 
 
-def test_listing_and_attributes(chan):
+def test_listing_and_attributes(chan, backend):
     assert sorted(os.listdir(chan.p("chan"))) == ["0", "1", "2", "3"]
     st = os.stat(path(chan))
     assert st.st_size == 0
-    assert st.st_mode & 0o777 == 0o600          # the default chan_mode: owner only
+    if backend == "builtin":
+        assert st.st_mode & 0o777 == 0o600      # the default chan_mode: owner only
+    else:
+        node = os.stat("/dev/channel0")         # the device node's mode and owner
+        assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == \
+            (node.st_mode & 0o777, node.st_uid, node.st_gid)
     os.chmod(path(chan), 0o664)
     os.chown(path(chan), 2001, 3001)
     st = os.stat(path(chan))
     assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o664, 2001, 3001)
+    if backend == "kernel":
+        node = os.stat("/dev/channel0")         # chmod and chown changed the node
+        assert (node.st_mode & 0o777, node.st_uid, node.st_gid) == (0o664, 2001, 3001)
     assert oserror(os.truncate, path(chan), 0) == "EINVAL"
     assert oserror(os.stat, chan.p("chan", "4")) == "ENOENT"
 
@@ -88,8 +123,8 @@ def test_late_joiner_partial_reads_and_seeks(chan):
         os.close(w)
 
 
-def test_overrun_gives_epipe_once(mount_with):
-    m = mount_with("chan=builtin", "chan_size=4096")
+def test_overrun_gives_epipe_once(chan_with):
+    m = chan_with(4096)
     fd = os.open(path(m), os.O_RDONLY | os.O_NONBLOCK)
     w = os.open(path(m), os.O_WRONLY)
     try:
@@ -155,8 +190,8 @@ def test_poll_select_and_epoll(chan):
         os.close(fd)
 
 
-def test_sixteen_writers_never_tear_records(mount_with):
-    m = mount_with("chan=builtin", "chan_size=16777216")
+def test_sixteen_writers_never_tear_records(chan_with):
+    m = chan_with(16777216)
     fd = os.open(path(m), os.O_RDONLY | os.O_NONBLOCK)
     code = ("import os, sys\nw = os.open(sys.argv[1], os.O_WRONLY)\nme = int(sys.argv[2])\n"
             "for i in range(200):\n    os.write(w, bytes([65 + me]) * (1 + (i * 97 + me) % 4000))\n")
@@ -195,3 +230,68 @@ def test_300_blocked_readers_do_not_stall_the_daemon(chan, ipc):
     finally:
         for fd in fds:
             os.close(fd)
+
+
+# ---- Backend choice, and the kernel backend against the device itself ----
+
+def test_chan_kernel_without_the_module_refuses_to_mount(tmp_path):
+    if os.path.exists("/dev/channel0"):
+        pytest.skip("channel.ko is loaded here")
+    from util import IPCFS
+    r = subprocess.run([IPCFS, "-f", "-o", "chan=kernel", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "chan=kernel: /dev/channel0" in r.stderr and "chan=builtin" in r.stderr
+
+
+def test_chan_auto_picks_what_is_there(mount_with):
+    if os.path.exists("/dev/channel0"):
+        pytest.skip("channel.ko is loaded here; the kernel tests cover auto")
+    m = mount_with(debug=True)
+    os.listdir(m.p("chan"))
+    assert "chan: built-in backend" in m.output()
+
+
+def sysfs(name, ch=0):
+    with open(f"/sys/class/channel/channel{ch}/{name}") as f:
+        return int(f.read())
+
+
+@pytest.mark.parametrize("backend", ["kernel"], indirect=True)
+def test_kernel_backend_is_the_device(chan, backend):
+    readers = sysfs("readers")
+    fd = os.open(path(chan), os.O_RDONLY | os.O_NONBLOCK)      # one device open per FUSE open
+    dev = os.open("/dev/channel0", os.O_RDWR | os.O_NONBLOCK)
+    try:
+        assert sysfs("readers") == readers + 2
+        with open(path(chan), "wb", buffering=0) as w:
+            w.write(b"through ipcfs")
+        assert os.read(dev, 100) == b"through ipcfs"
+        os.write(dev, b"straight to the device")
+        assert os.read(fd, 100) == b"through ipcfs"
+        assert os.read(fd, 100) == b"straight to the device"
+        for name in ("records", "bytes", "readers", "dropped"):
+            assert int(os.getxattr(path(chan), f"user.chan.{name}")) == sysfs(name)
+    finally:
+        os.close(fd)
+        os.close(dev)
+
+
+@pytest.mark.parametrize("backend", ["kernel"], indirect=True)
+def test_kernel_backend_follows_the_module(backend, mount_with, request):
+    subprocess.run(["insmod", KO, "nr_channels=2"], check=True)
+    request.addfinalizer(lambda: os.path.exists("/sys/module/channel") and
+                         subprocess.run(["rmmod", "channel"], check=True))
+    m = mount_with(debug=True)                  # chan=auto
+    assert sorted(os.listdir(m.p("chan"))) == ["0", "1"]
+    assert "chan: kernel backend" in m.output()
+    fd = os.open(path(m), os.O_RDONLY)
+    # An open /chan file holds the device: the module cannot go.
+    assert subprocess.run(["rmmod", "channel"], capture_output=True).returncode != 0
+    os.close(fd)
+    wait_until(lambda: sysfs("readers") == 0)   # RELEASE reached the daemon
+    subprocess.run(["rmmod", "channel"], check=True)
+    assert os.listdir(m.p("chan")) == []        # listings are live
+    assert oserror(os.stat, path(m)) == "ENOENT"
+    subprocess.run(["insmod", KO, "nr_channels=3"], check=True)
+    assert sorted(os.listdir(m.p("chan"))) == ["0", "1", "2"]
