@@ -10,8 +10,12 @@
  * them: an id names one object for its whole life (the kernel puts a sequence
  * number in every id), and the same object always gets the same inode.  The
  * one exception, alias nodeids for writers that wait, is explained below.
- * Every lookup and getattr asks the kernel again (timeouts of 0), so
- * listings, names and attributes are always live.
+ *
+ * Timeouts.  Object names have an entry timeout of 0: every path walk asks
+ * again, so names are always live.  Object attributes are valid for one clock
+ * tick (ATTR_FRESH): long enough that the stat(2) whose path walk fetched them
+ * uses them instead of asking a second time, too short to outlive it.  The
+ * root and the kind directories never change, so they are cached for good.
  */
 #include "fs.h"
 
@@ -44,6 +48,10 @@ static const struct ipcfs_kind *const kinds[] = { &kind_shm, &kind_sem, &kind_ms
  * forgets them.
  */
 #define ALIAS_BIT (1ull << 63)
+
+/* Seconds; see "Timeouts" at the top.  The kernel rounds ATTR_FRESH up to one jiffy. */
+#define ATTR_FRESH 1e-6
+#define DIR_TIMEOUT 86400.0
 
 struct alias {
 	fuse_ino_t ino;
@@ -189,16 +197,24 @@ static void object_attr(const struct ipcfs_kind *kind, unsigned variant,
 	/* Views (msg types) are aliases: st_size is the object's, nlink stays 1. */
 }
 
-static void reply_entry(fuse_req_t req, fuse_ino_t ino, const struct stat *st)
+/* The entry for an object or a directory, with the timeouts described at the top. */
+static struct fuse_entry_param entry_param(fuse_ino_t ino, const struct stat *st)
 {
 	struct fuse_entry_param e;
+	bool dir = S_ISDIR(st->st_mode);
 
 	memset(&e, 0, sizeof(e));
 	e.ino = ino;
 	e.attr = *st;
-	/* Timeouts of 0: the next stat or path walk asks again. */
-	e.attr_timeout = 0;
-	e.entry_timeout = 0;
+	e.attr_timeout = dir ? DIR_TIMEOUT : ATTR_FRESH;
+	e.entry_timeout = dir ? DIR_TIMEOUT : 0;
+	return e;
+}
+
+static void reply_entry(fuse_req_t req, fuse_ino_t ino, const struct stat *st)
+{
+	struct fuse_entry_param e = entry_param(ino, st);
+
 	fuse_reply_entry(req, &e);
 }
 
@@ -278,14 +294,14 @@ static void ipcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 			kind_dir_attr((unsigned)(ino - ROOT_INO - 1), &st);
 		else
 			dir_attr(ROOT_INO, 0755, &st);
-		fuse_reply_attr(req, &st, 0);
+		fuse_reply_attr(req, &st, DIR_TIMEOUT);
 		return;
 	}
 	err = node_object(&node, &obj);
 	if (err)
 		return reply_err(req, err);
 	object_attr(node.kind, node.variant, &obj, &st);
-	fuse_reply_attr(req, &st, 0);
+	fuse_reply_attr(req, &st, ATTR_FRESH);
 }
 
 static void ipcfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -358,7 +374,7 @@ static void ipcfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 	if (err)
 		goto out;
 	object_attr(node.kind, node.variant, &obj, &st);
-	fuse_reply_attr(req, &st, 0);
+	fuse_reply_attr(req, &st, ATTR_FRESH);
 	caller_clear(&caller);
 	return;
 out:
@@ -446,7 +462,8 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 				break;
 			/* "." and ".." carry no entry (ino 0): the kernel only wants their names. */
 			if (i >= 2)
-				e.ino = dh->kind ? lookup_ino(dh->kind, st.st_ino, req) : st.st_ino;
+				e = entry_param(dh->kind ? lookup_ino(dh->kind, st.st_ino, req) : st.st_ino,
+						&st);
 			fuse_add_direntry_plus(req, buf + used, size - used, name, &e, (off_t)i + 1);
 		} else {
 			len = fuse_add_direntry(req, buf + used, size - used, name, &st,
@@ -774,7 +791,13 @@ static void ipcfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, siz
 	g_autoptr(GString) value = NULL;
 	int err;
 
-	/* Answer names we never serve (security.*, ACLs) without asking the kernel. */
+	/*
+	 * Only user.* exists here.  Other namespaces (security.*, ACLs) get
+	 * EOPNOTSUPP, as on a filesystem without them: ls(1) and getfattr then stop
+	 * asking for the rest of the mount, which keeps `ls -l` at one request a file.
+	 */
+	if (!g_str_has_prefix(name, "user."))
+		return reply_err(req, -EOPNOTSUPP);
 	if (!decode_ino(ino, &node) || node.is_dir)
 		return reply_err(req, -ENODATA);
 	field_name = xattr_field_name(node.kind, name);

@@ -1,0 +1,164 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Listing at scale: `ls -l` and `stat` of every file through ipcfs against
+`ipcs`, for 1,000 and 10,000 objects of each kind, and the daemon's RSS.
+
+    /usr/bin/python3 tests/bench/listing.py [--quick] [--json FILE]
+
+It runs in an IPC namespace of its own (it re-executes itself under
+`unshare --ipc`): the objects and the raised limits (kernel.shmmni, msgmni,
+sem) never touch the host's, and the limits are restored before it ends all
+the same.  Every figure is the median of 5 runs, [min-max] shown; ratios are
+ipcfs time / ipcs time (lower is better; goal: ls -l at most 3x ipcs).
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+REPS = 5
+KINDS = {"shm": "-m", "sem": "-s", "msg": "-q"}
+LIMITS = {"shm": ("kernel/shmmni", None), "msg": ("kernel/msgmni", None),
+          "sem": ("kernel/sem", 3)}          # sem: SEMMNI is the 4th field
+
+
+def timed(fn):
+    """Median, min and max seconds of REPS runs of fn."""
+    runs = []
+    for _ in range(REPS):
+        t = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t)
+    runs.sort()
+    return runs[REPS // 2], runs[0], runs[-1]
+
+
+def run_quiet(cmd):
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+
+
+def stat_all(directory):
+    for name in os.listdir(directory):
+        os.stat(os.path.join(directory, name))
+
+
+def raise_limits(count):
+    """Make room for count objects of each kind; return what to restore."""
+    saved = {}
+    for path, field in LIMITS.values():
+        with open(f"/proc/sys/{path}") as f:
+            saved[path] = f.read()
+        values = saved[path].split()
+        i = field or 0
+        values[i] = str(max(int(values[i]), count + 64))
+        if path == "kernel/sem":        # SEMMNS: semaphores in all
+            values[1] = str(max(int(values[1]), count + 64))
+        with open(f"/proc/sys/{path}", "w") as f:
+            f.write(" ".join(values))
+    return saved
+
+
+def restore_limits(saved):
+    for path, text in saved.items():
+        with open(f"/proc/sys/{path}", "w") as f:
+            f.write(text)
+
+
+def create(kind, count, made):
+    import sysv_ipc
+    for i in range(count - len(made[kind])):
+        key = 0x5000000 + len(made[kind])
+        if kind == "shm":
+            obj = sysv_ipc.SharedMemory(key, sysv_ipc.IPC_CREX, size=4096)
+            obj.detach()
+        elif kind == "sem":
+            obj = sysv_ipc.Semaphore(key, sysv_ipc.IPC_CREX)
+        else:
+            obj = sysv_ipc.MessageQueue(key, sysv_ipc.IPC_CREX)
+        made[kind].append(obj)
+
+
+def remove_all(made):
+    for objs in made.values():
+        for obj in objs:
+            obj.remove()
+        objs.clear()
+
+
+class Report:
+    def __init__(self, json_path):
+        self.json = open(json_path, "a") if json_path else None
+
+    def line(self, measure, ipcfs, native, goal, unit="ms"):
+        """One table line and JSON record; times in seconds, shown in ms."""
+        ms = [v * 1000 for v in ipcfs]
+        nat = [v * 1000 for v in native]
+        ratio = ms[0] / nat[0]
+        verdict = "pass" if goal is None or ratio <= goal else "FAIL"
+        print(f"{measure:<28} {ms[0]:12.1f} {unit:<8} [{ms[1]:.1f}-{ms[2]:.1f}]  ipcs "
+              f"{nat[0]:12.1f} [{nat[1]:.1f}-{nat[2]:.1f}]  ratio {ratio:5.2f}  "
+              f"goal {'<= %.2f' % goal if goal else '-'}  {verdict}", flush=True)
+        self.record(measure, unit, ms, nat, goal)
+
+    def record(self, measure, unit, ipcfs, native, goal):
+        if self.json:
+            self.json.write(json.dumps({"measure": measure, "mode": "listing", "unit": unit,
+                                        "ipcfs": ipcfs, "native": native, "goal": goal,
+                                        "better": "lower"}) + "\n")
+            self.json.flush()
+
+
+def daemon_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def main(argv):
+    import util
+    quick = "--quick" in argv
+    json_path = argv[argv.index("--json") + 1] if "--json" in argv else None
+    counts = [1000] if quick else [1000, 10000]
+    report = Report(json_path)
+    made = {kind: [] for kind in KINDS}
+    saved = raise_limits(max(counts))
+    m = util.Mount(options=["allow_other"])
+    try:
+        ls_times = {}
+        for count in counts:
+            for kind, flag in KINDS.items():
+                create(kind, count, made)
+                directory = m.p(kind)
+                assert len(os.listdir(directory)) == count, f"{kind}: not {count} files"
+                ipcs = timed(lambda: run_quiet(["ipcs", flag]))
+                ls = timed(lambda: run_quiet(["ls", "-l", directory]))
+                st = timed(lambda: stat_all(directory))
+                ls_times[kind, count] = ls[0]
+                report.line(f"ls -l {count} {kind}", ls, ipcs, 3.0)
+                report.line(f"stat each of {count} {kind}", st, ipcs, None)
+        if len(counts) > 1:
+            for kind in KINDS:
+                growth = ls_times[kind, counts[1]] / ls_times[kind, counts[0]]
+                print(f"{'ls -l growth ' + kind:<28} x{growth:.1f} from {counts[0]} to "
+                      f"{counts[1]} objects (x{counts[1] / counts[0]:.0f} would be linear)")
+        rss = daemon_rss_kib(m.proc.pid) / 1024
+        print(f"{'daemon RSS after listing':<28} {rss:12.1f} MiB     goal < 32  "
+              f"{'pass' if rss < 32 else 'FAIL'}  ({max(counts)} objects of each kind)")
+        report.record("daemon RSS after listing", "MiB", [rss, rss, rss], None, 32)
+    finally:
+        status = m.unmount()
+        remove_all(made)
+        restore_limits(saved)
+    return 1 if status else 0
+
+
+if __name__ == "__main__":
+    if os.environ.get("IPCFS_LISTING_NS") != "1":
+        env = dict(os.environ, IPCFS_LISTING_NS="1")
+        os.execvpe("unshare", ["unshare", "--ipc", sys.executable] + sys.argv, env)
+    sys.exit(main(sys.argv[1:]))
