@@ -129,7 +129,7 @@ def main(argv):
     saved = raise_limits(max(counts))
     m = util.Mount(options=["allow_other"])
     try:
-        ls_times = {}
+        ls_times, ipcs_times = {}, {}
         for count in counts:
             for kind, flag in KINDS.items():
                 create(kind, count, made)
@@ -138,14 +138,17 @@ def main(argv):
                 ipcs = timed(lambda: run_quiet(["ipcs", flag]))
                 ls = timed(lambda: run_quiet(["ls", "-l", directory]))
                 st = timed(lambda: stat_all(directory))
-                ls_times[kind, count] = ls[0]
+                ls_times[kind, count], ipcs_times[kind, count] = ls[0], ipcs[0]
                 report.line(f"ls -l {count} {kind}", ls, ipcs, 3.0)
                 report.line(f"stat each of {count} {kind}", st, ipcs, None)
         if len(counts) > 1:
             for kind in KINDS:
                 growth = ls_times[kind, counts[1]] / ls_times[kind, counts[0]]
+                native = ipcs_times[kind, counts[1]] / ipcs_times[kind, counts[0]]
                 print(f"{'ls -l growth ' + kind:<28} x{growth:.1f} from {counts[0]} to "
-                      f"{counts[1]} objects (x{counts[1] / counts[0]:.0f} would be linear)")
+                      f"{counts[1]} objects, ipcs x{native:.1f} "
+                      f"(x{counts[1] / counts[0]:.0f} would be linear)")
+                report.record(f"ls -l {kind} growth 1k->10k", "x", [growth] * 3, [native] * 3, 0)
         rss = daemon_rss_kib(m.proc.pid) / 1024
         print(f"{'daemon RSS after listing':<28} {rss:12.1f} MiB     goal < 32  "
               f"{'pass' if rss < 32 else 'FAIL'}  ({max(counts)} objects of each kind)")
