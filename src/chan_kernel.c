@@ -203,7 +203,13 @@ static void kernel_release(struct ipcfs_file *file)
 	g_mutex_lock(&files_lock);
 	g_hash_table_remove(files, &kf->serial);
 	g_mutex_unlock(&files_lock);
+	/*
+	 * A read replies under kf->lock: its reader may see the record, close
+	 * the file and get us here before that thread has unlocked.  Wait for it.
+	 */
+	g_mutex_lock(&kf->lock);
 	chan_wait_clear(&kf->wait);
+	g_mutex_unlock(&kf->lock);
 	close(kf->fd);		/* also takes it out of the epoll set */
 	g_mutex_clear(&kf->lock);
 	g_free(kf);

@@ -75,6 +75,8 @@ def test_listing_and_attributes(chan, backend):
 def test_echo_reaches_every_cat(chan):
     readers = [Child(["head", "-n", "1", path(chan)], stdout=subprocess.PIPE) for _ in range(4)]
     try:
+        # Opened first (a new reader starts at the live end), then blocked.
+        wait_until(lambda: os.getxattr(path(chan), "user.chan.readers") == b"4")
         for r in readers:
             wait_blocked(r)
         subprocess.run(["sh", "-c", f"echo data > {path(chan)}"], check=True)   # O_TRUNC: ignored
@@ -166,6 +168,25 @@ def test_sigkilled_reader_leaves_nothing_stuck(chan):
         cat.kill()
         cat.wait()
     wait_until(lambda: os.getxattr(path(chan), "user.chan.readers") == b"0")
+
+
+def test_readers_that_leave_at_once(chan):
+    """Each reader exits the moment its read returns, so its RELEASE races the
+    end of the reply (the daemon aborts, failing the test, if it frees too soon)."""
+    for _ in range(20):
+        readers = [Child(["head", "-c", "1", path(chan)], stdout=subprocess.PIPE)
+                   for _ in range(8)]
+        try:
+            wait_until(lambda: os.getxattr(path(chan), "user.chan.readers") == b"8")
+            for r in readers:
+                wait_blocked(r)         # opened (above), so the record below is theirs
+            with open(path(chan), "wb", buffering=0) as w:
+                w.write(b"x")
+            assert [r.stdout.read() for r in readers] == [b"x"] * 8
+            assert [r.wait() for r in readers] == [0] * 8
+        finally:
+            for r in readers:
+                r.__exit__(None, None, None)
 
 
 def test_poll_select_and_epoll(chan):
