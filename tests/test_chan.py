@@ -149,8 +149,8 @@ def test_overrun_gives_epipe_once(chan_with):
 
 def test_ctrl_c_ends_a_blocked_reader(chan):
     with Child(["cat", path(chan)], stdout=subprocess.PIPE) as cat:
-        wait_blocked(cat)
-        assert os.getxattr(path(chan), "user.chan.readers") == b"1"
+        wait_blocked(cat)           # in OPEN or in READ: either way, then it is a reader
+        wait_until(lambda: os.getxattr(path(chan), "user.chan.readers") == b"1")
         cat.send_signal(signal.SIGINT)
         assert cat.wait() == -signal.SIGINT
     wait_until(lambda: os.getxattr(path(chan), "user.chan.readers") == b"0")
