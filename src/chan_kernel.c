@@ -27,8 +27,15 @@
 #include "kind.h"
 #include "log.h"
 
-#define DEV_FMT "/dev/channel%d"
 #define SYSFS_DIR "/sys/class/channel"
+
+/* The device node of channel id, in node (at least NODE_PATH_MAX bytes). */
+#define NODE_PATH_MAX 32
+static const char *node_path(int id, char *node)
+{
+	g_snprintf(node, NODE_PATH_MAX, "/dev/channel%d", id);
+	return node;
+}
 
 struct kernel_file {
 	int fd;			/* our open of /dev/channel<n> */
@@ -81,11 +88,10 @@ static void kernel_teardown(void)
 
 static int node_obj(int id, struct ipc_obj *obj)
 {
-	char node[32];
+	char node[NODE_PATH_MAX];
 	struct stat st;
 
-	g_snprintf(node, sizeof(node), DEV_FMT, id);
-	if (stat(node, &st) != 0)
+	if (stat(node_path(id, node), &st) != 0)
 		return -errno;
 	if (!S_ISCHR(st.st_mode))
 		return reason(ENOENT, "chan %d: %s is not a character device", id, node);
@@ -137,9 +143,9 @@ static int kernel_stat(int id, struct ipc_obj *obj)
 
 static int kernel_set_owner(int id, mode_t mode, uid_t uid, gid_t gid)
 {
-	char node[32];
+	char node[NODE_PATH_MAX];
 
-	g_snprintf(node, sizeof(node), DEV_FMT, id);
+	node_path(id, node);
 	if (chown(node, uid, gid) != 0 || chmod(node, mode & 0777) != 0)
 		return reason(errno, "chmod/chown %s: %s", node, strerror(errno));
 	return 0;
@@ -174,12 +180,11 @@ static int kernel_counters(int id, struct chan_counters *out)
 
 static int kernel_open(struct ipcfs_file *file)
 {
-	char node[32];
+	char node[NODE_PATH_MAX];
 	struct kernel_file *kf;
 	int fd;
 
-	g_snprintf(node, sizeof(node), DEV_FMT, file->obj.id);
-	fd = open(node, (file->flags & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC);
+	fd = open(node_path(file->obj.id, node), (file->flags & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return reason(errno, "open %s: %s", node, strerror(errno));
 	kf = g_new0(struct kernel_file, 1);

@@ -606,9 +606,7 @@ static void ipcfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 		return reply_err(req, err);
 
 	object_attr(dir.kind, variant, &obj, &st);
-	memset(&e, 0, sizeof(e));
-	e.ino = lookup_ino(dir.kind, st.st_ino, req);
-	e.attr = st;
+	e = entry_param(lookup_ino(dir.kind, st.st_ino, req), &st);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
 		release_file(file_of(fi));
 }

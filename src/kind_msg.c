@@ -524,8 +524,10 @@ static bool type_available(int id, long type, unsigned long qnum)
 
 	if (type == 0)
 		return qnum > 0;
-	if (size == 0)
+	if (size == 0) {
 		size = read_msgmax();
+		__atomic_store_n(&peek_size, size, __ATOMIC_RELAXED);
+	}
 	peek = g_malloc(sizeof(long) + size);
 	for (unsigned long i = 0; i < qnum;) {
 		if (msgrcv(id, peek, size, (long)i, IPC_NOWAIT | MSG_COPY) < 0) {
@@ -535,6 +537,7 @@ static bool type_available(int id, long type, unsigned long qnum)
 				return false;
 			/* msgmax was raised since: grow and look at this message again. */
 			size = msgmax;
+			__atomic_store_n(&peek_size, size, __ATOMIC_RELAXED);
 			peek = g_realloc(peek, sizeof(long) + size);
 			continue;
 		}
@@ -542,7 +545,6 @@ static bool type_available(int id, long type, unsigned long qnum)
 			return true;
 		i++;
 	}
-	__atomic_store_n(&peek_size, size, __ATOMIC_RELAXED);
 	return false;
 }
 

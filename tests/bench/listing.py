@@ -18,6 +18,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+from table import judge  # noqa: E402  (tests/bench is this script's own directory)
 
 REPS = 5
 KINDS = {"shm": "-m", "sem": "-s", "msg": "-q"}
@@ -89,26 +90,31 @@ def remove_all(made):
 
 
 class Report:
+    """Table lines as the run goes, judged as table.py judges the JSON records."""
+
     def __init__(self, json_path):
         self.json = open(json_path, "a") if json_path else None
 
-    def line(self, measure, ipcfs, native, goal, unit="ms"):
-        """One table line and JSON record; times in seconds, shown in ms."""
-        ms = [v * 1000 for v in ipcfs]
-        nat = [v * 1000 for v in native]
-        ratio = ms[0] / nat[0]
-        verdict = "pass" if goal is None or ratio <= goal else "FAIL"
-        print(f"{measure:<28} {ms[0]:12.1f} {unit:<8} [{ms[1]:.1f}-{ms[2]:.1f}]  ipcs "
-              f"{nat[0]:12.1f} [{nat[1]:.1f}-{nat[2]:.1f}]  ratio {ratio:5.2f}  "
-              f"goal {'<= %.2f' % goal if goal else '-'}  {verdict}", flush=True)
-        self.record(measure, unit, ms, nat, goal)
+    def line(self, measure, unit, ipcfs, native, goal):
+        """One table line and its JSON record; ipcfs and native are [median, min, max]."""
+        rec = self.record(measure, unit, ipcfs, native, goal)
+        ratio, goal_text, verdict = judge(rec)
+        against = f"ipcs {native[0]:12.1f} [{native[1]:.1f}-{native[2]:.1f}]" if native else ""
+        text = (f"{measure:<28} {ipcfs[0]:12.1f} {unit:<8} [{ipcfs[1]:.1f}-{ipcfs[2]:.1f}]  "
+                f"{against}  ratio {ratio or '-':>5}  goal {goal_text}  {verdict}")
+        print(text.rstrip(), flush=True)
 
     def record(self, measure, unit, ipcfs, native, goal):
+        rec = {"measure": measure, "mode": "listing", "unit": unit, "ipcfs": ipcfs,
+               "native": native, "goal": goal, "better": "lower"}
         if self.json:
-            self.json.write(json.dumps({"measure": measure, "mode": "listing", "unit": unit,
-                                        "ipcfs": ipcfs, "native": native, "goal": goal,
-                                        "better": "lower"}) + "\n")
+            self.json.write(json.dumps(rec) + "\n")
             self.json.flush()
+        return rec
+
+
+def in_ms(seconds):
+    return [v * 1000 for v in seconds]
 
 
 def daemon_rss_kib(pid):
@@ -139,8 +145,8 @@ def main(argv):
                 ls = timed(lambda: run_quiet(["ls", "-l", directory]))
                 st = timed(lambda: stat_all(directory))
                 ls_times[kind, count], ipcs_times[kind, count] = ls[0], ipcs[0]
-                report.line(f"ls -l {count} {kind}", ls, ipcs, 3.0)
-                report.line(f"stat each of {count} {kind}", st, ipcs, None)
+                report.line(f"ls -l {count} {kind}", "ms", in_ms(ls), in_ms(ipcs), 3.0)
+                report.line(f"stat each of {count} {kind}", "ms", in_ms(st), in_ms(ipcs), None)
         if len(counts) > 1:
             for kind in KINDS:
                 growth = ls_times[kind, counts[1]] / ls_times[kind, counts[0]]
@@ -150,9 +156,7 @@ def main(argv):
                       f"(x{counts[1] / counts[0]:.0f} would be linear)")
                 report.record(f"ls -l {kind} growth 1k->10k", "x", [growth] * 3, [native] * 3, 0)
         rss = daemon_rss_kib(m.proc.pid) / 1024
-        print(f"{'daemon RSS after listing':<28} {rss:12.1f} MiB     goal < 32  "
-              f"{'pass' if rss < 32 else 'FAIL'}  ({max(counts)} objects of each kind)")
-        report.record("daemon RSS after listing", "MiB", [rss, rss, rss], None, 32)
+        report.line(f"daemon RSS, {max(counts)} each", "MiB", [rss, rss, rss], None, 32)
     finally:
         status = m.unmount()
         remove_all(made)
