@@ -8,6 +8,12 @@
 
 #define REPS 5
 
+/* A 64-byte System V message, as the msg benchmarks send it. */
+struct msg64 {
+	long mtype;
+	char mtext[64];
+};
+
 struct figure {
 	double median, min, max;
 };

@@ -230,11 +230,6 @@ static void bench_sem(void)
 static int q_ping, q_pong;
 static long msg_count;
 
-struct msg64 {
-	long mtype;
-	char mtext[64];
-};
-
 static int msg_send(int through, int fd, int q, struct msg64 *m)
 {
 	return through ? write(fd, m->mtext, 64) != 64 : msgsnd(q, m, 64, 0);

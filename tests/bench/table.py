@@ -8,6 +8,11 @@ Ratios are ipcfs / native.  For rates (the default) higher is better and the
 goal is a minimum; for times ("better": "lower") lower is better and the goal
 a maximum.  A record without a native figure (daemon RSS) is judged on its own
 value.  A goal of 0 means none.
+
+Records of mode "floor" (tests/bench/fusefloor) are ceilings, not ipcfs: the
+null FUSE filesystem against the same native calls.  Their verdict says
+whether the goal is reachable through /dev/fuse at all, and a second table
+puts each ipcfs measure beside its ceiling.
 """
 import json
 import sys
@@ -23,11 +28,46 @@ def judge(rec):
     if not goal:
         return f"{ratio:.2f}", "-", ""
     ok = ratio <= goal if lower else ratio >= goal
+    if rec["mode"] == "floor":
+        return f"{ratio:.2f}", f">= {goal:.2f}", "reachable" if ok else "out of reach"
     return f"{ratio:.2f}", f"{'<=' if lower else '>='} {goal:.2f}", "pass" if ok else "FAIL"
+
+
+# Each ipcfs measure, and the floor measure that bounds it (tests/bench/fusefloor.c).
+FLOOR_OF = {
+    "sem P+V uncontended": "floor: null write / semop",
+    "sem hand-off": "floor: null hand-off / sem",
+    "msg ping-pong 64B": "floor: null ping-pong / msg",
+    "msg streaming 64B": "floor: null streaming / msg",
+}
+
+
+def ratio_of(rec):
+    return rec["ipcfs"][0] / rec["native"][0]
+
+
+def floor_rows(records):
+    """ipcfs ratio, the floor's ratio (the ceiling), and the share of it ipcfs reaches."""
+    floors = {r["measure"]: r for r in records if r["mode"] == "floor"}
+    rows = []
+    for rec in records:
+        floor = floors.get(FLOOR_OF.get(rec["measure"], ""))
+        if floor and rec["mode"] != "floor":
+            rows.append((rec["measure"], f"{ratio_of(rec):.2f}", f"{ratio_of(floor):.2f}",
+                         f"{ratio_of(rec) / ratio_of(floor):.0%}", f"{rec['goal']:.2f}"))
+    return rows
 
 
 def spread(fig):
     return f"{fig[0]:.1f} [{fig[1]:.1f}-{fig[2]:.1f}]"
+
+
+def print_rows(rows):
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for i, row in enumerate(rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
 
 
 def main(path):
@@ -40,13 +80,13 @@ def main(path):
         native = rec.get("native")
         rows.append((rec["measure"], rec["mode"], rec["unit"], spread(rec["ipcfs"]),
                      spread(native) if native else "-", ratio, goal, verdict))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for i, row in enumerate(rows):
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
+    print_rows(rows)
     failed = sum(1 for r in rows[1:] if r[-1] == "FAIL")
     print(f"\n{len(records)} measures, {failed} below their goal")
+    beside = floor_rows(records)
+    if beside:
+        print("\n# each ipcfs ratio beside its ceiling, the null FUSE filesystem's ratio")
+        print_rows([("measure", "ipcfs ratio", "ceiling", "ipcfs / ceiling", "goal")] + beside)
 
 
 if __name__ == "__main__":

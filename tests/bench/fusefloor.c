@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The FUSE floor: what the cheapest possible FUSE filesystem achieves on this
+ * machine, against the native System V calls, in the same run.
+ *
+ *   fusefloor MOUNTPOINT [--quick] [--json FILE]
+ *
+ * A child process serves a null filesystem with the same low-level API and
+ * multithreaded loop as ipcfs, and no work at all behind each request:
+ *   /null   a write is discarded, a read returns zeros at once;
+ *   /box0, /box1   a read waits until a write arrives, and the writer's own
+ *           worker thread answers it: the fewest wake-ups any FUSE design
+ *           can have for a hand-off (caller to daemon, daemon to waiter).
+ * The ratios it prints are ceilings: no FUSE filesystem, ipcfs included, can
+ * beat them here, so a goal above its ceiling is out of reach of /dev/fuse on
+ * this machine.  A program, not a test.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <glib.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+enum { ROOT_INO = 1, NULL_INO, BOX0_INO, BOX1_INO };
+static const char *const names[] = { [NULL_INO] = "null", [BOX0_INO] = "box0", [BOX1_INO] = "box1" };
+
+/* ---- the null filesystem (server child) ---- */
+
+/* A box holds either waiting reads or undelivered writes, never both. */
+struct box {
+	pthread_mutex_t lock;
+	fuse_req_t waiting[64];
+	int nwaiting, tokens;
+};
+static struct box boxes[2] = { { .lock = PTHREAD_MUTEX_INITIALIZER }, { .lock = PTHREAD_MUTEX_INITIALIZER } };
+static const char zeros[65536];
+
+static void fill_attr(fuse_ino_t ino, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_mode = ino == ROOT_INO ? S_IFDIR | 0755 : S_IFREG | 0666;
+	st->st_nlink = 1;
+}
+
+static void null_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+
+	memset(&e, 0, sizeof(e));
+	for (fuse_ino_t ino = NULL_INO; ino <= BOX1_INO; ino++) {
+		if (parent == ROOT_INO && strcmp(name, names[ino]) == 0) {
+			e.ino = ino;
+			e.attr_timeout = e.entry_timeout = 3600;
+			fill_attr(ino, &e.attr);
+			fuse_reply_entry(req, &e);
+			return;
+		}
+	}
+	fuse_reply_err(req, ENOENT);
+}
+
+static void null_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+
+	(void)fi;
+	fill_attr(ino, &st);
+	fuse_reply_attr(req, &st, 3600);
+}
+
+static void null_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	fi->direct_io = 1;	/* as ipcfs's sem and msg files */
+	fi->nonseekable = 1;
+	fuse_reply_open(req, fi);
+}
+
+static void null_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct box *b = &boxes[ino - BOX0_INO];
+
+	(void)off;
+	(void)fi;
+	if (ino == NULL_INO) {
+		fuse_reply_buf(req, zeros, size < sizeof(zeros) ? size : sizeof(zeros));
+		return;
+	}
+	pthread_mutex_lock(&b->lock);
+	if (b->tokens > 0) {
+		b->tokens--;
+		pthread_mutex_unlock(&b->lock);
+		fuse_reply_buf(req, zeros, size < 64 ? size : 64);
+		return;
+	}
+	if (b->nwaiting == (int)G_N_ELEMENTS(b->waiting)) {
+		pthread_mutex_unlock(&b->lock);
+		fuse_reply_err(req, EAGAIN);
+		return;
+	}
+	b->waiting[b->nwaiting++] = req;
+	pthread_mutex_unlock(&b->lock);
+}
+
+static void null_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	fuse_req_t reader = NULL;
+	struct box *b = &boxes[ino - BOX0_INO];
+
+	(void)buf;
+	(void)off;
+	(void)fi;
+	if (ino != NULL_INO) {
+		pthread_mutex_lock(&b->lock);
+		if (b->nwaiting > 0) {
+			reader = b->waiting[0];
+			memmove(b->waiting, b->waiting + 1, --b->nwaiting * sizeof(b->waiting[0]));
+		} else {
+			b->tokens++;
+		}
+		pthread_mutex_unlock(&b->lock);
+		if (reader)
+			fuse_reply_buf(reader, zeros, 64);
+	}
+	fuse_reply_write(req, size);
+}
+
+static const struct fuse_lowlevel_ops null_ops = {
+	.lookup = null_lookup,
+	.getattr = null_getattr,
+	.open = null_open,
+	.read = null_read,
+	.write = null_write,
+};
+
+/* Serve until unmounted; tells the parent through ready once mounted. */
+static int serve(const char *mnt, int ready)
+{
+	char *argv[] = { "fusefloor", NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(1, argv);
+	struct fuse_session *se = fuse_session_new(&args, &null_ops, sizeof(null_ops), NULL);
+	struct fuse_loop_config *config = fuse_loop_cfg_create();
+	int rc;
+
+	if (!se || fuse_session_mount(se, mnt) != 0)
+		return 1;
+	if (write(ready, "m", 1) != 1)
+		return 1;
+	close(ready);
+	/* ipcfs's defaults: no clone_fd, libfuse's thread limits. */
+	fuse_loop_cfg_set_clone_fd(config, 0);
+	rc = fuse_session_loop_mt(se, config);
+	fuse_loop_cfg_destroy(config);
+	fuse_session_unmount(se);
+	fuse_session_destroy(se);
+	return rc < 0;
+}
+
+/* ---- the measures (parent) ---- */
+
+static const char *mnt;
+static long count;
+static int sem_id, q_ping, q_pong;
+
+static int open_file(const char *name, int flags)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", mnt, name);
+	fd = open(path, flags);
+	if (fd < 0)
+		die(path);
+	return fd;
+}
+
+/* One write per request: the floor under every one-request-per-operation measure. */
+static double null_writes(void *p)
+{
+	int fd = open_file("null", O_WRONLY);
+	double t = now();
+
+	(void)p;
+	for (long i = 0; i < count; i++)
+		if (write(fd, "-1\n", 3) != 3)
+			die("null write");
+	t = now() - t;
+	close(fd);
+	return (double)count / t;
+}
+
+static double native_semops(void *p)
+{
+	struct sembuf P = { 0, -1, 0 }, V = { 0, 1, 0 };
+	double t = now();
+
+	(void)p;
+	for (long i = 0; i < count; i += 2)
+		if (semop(sem_id, &V, 1) || semop(sem_id, &P, 1))
+			die("semop");
+	return (double)count / (now() - t);
+}
+
+/* One sender, one receiver, each one request per 64-byte message. */
+static double streaming(bool through_fuse)
+{
+	struct msg64 m = { 1, { 0 } };
+	pid_t child = fork();
+	int fd = -1;
+	double t;
+
+	if (child == 0) {
+		if (through_fuse)
+			fd = open_file("null", O_WRONLY);
+		for (long i = 0; i < count; i++)
+			if (through_fuse ? write(fd, m.mtext, 64) != 64 : msgsnd(q_ping, &m, 64, 0) != 0)
+				_exit(1);
+		_exit(0);
+	}
+	if (through_fuse)
+		fd = open_file("null", O_RDONLY);
+	t = now();
+	for (long i = 0; i < count; i++)
+		if (through_fuse ? read(fd, m.mtext, 64) != 64 : msgrcv(q_ping, &m, 64, 0, 0) != 64)
+			die("streaming");
+	t = now() - t;
+	waitpid(child, NULL, 0);
+	if (fd >= 0)
+		close(fd);
+	return (double)count / t;
+}
+
+static double null_streaming(void *p) { (void)p; return streaming(true); }
+static double native_streaming(void *p) { (void)p; return streaming(false); }
+
+/*
+ * Ping-pong: one side sends on channel 0 and waits on channel 1, the other
+ * waits on 0 and answers on 1.  Through FUSE a channel is a box (the wait is a
+ * read parked in the daemon, answered by the other side's write); natively
+ * it is a message queue, or, for the sem hand-off, a semaphore.
+ */
+enum partner { THROUGH_FUSE, NATIVE_MSG, NATIVE_SEM };
+
+struct side {
+	enum partner how;
+	int fds[2];	/* THROUGH_FUSE: box0 and box1, each open for this side's use */
+};
+
+static void post(struct side *s, int chan)
+{
+	struct msg64 m = { 1, { 0 } };
+	struct sembuf V = { (unsigned short)chan, 1, 0 };
+	int bad;
+
+	if (s->how == THROUGH_FUSE)
+		bad = write(s->fds[chan], m.mtext, 64) != 64;
+	else if (s->how == NATIVE_MSG)
+		bad = msgsnd(chan ? q_pong : q_ping, &m, 64, 0) != 0;
+	else
+		bad = semop(sem_id, &V, 1) != 0;
+	if (bad)
+		die("post");
+}
+
+static void await(struct side *s, int chan)
+{
+	struct msg64 m;
+	struct sembuf P = { (unsigned short)chan, -1, 0 };
+	int bad;
+
+	if (s->how == THROUGH_FUSE)
+		bad = read(s->fds[chan], m.mtext, 64) != 64;
+	else if (s->how == NATIVE_MSG)
+		bad = msgrcv(chan ? q_pong : q_ping, &m, 64, 0, 0) != 64;
+	else
+		bad = semop(sem_id, &P, 1) != 0;
+	if (bad)
+		die("await");
+}
+
+static struct side open_side(enum partner how, bool first)
+{
+	struct side s = { how, { -1, -1 } };
+
+	if (how == THROUGH_FUSE) {
+		s.fds[0] = open_file("box0", first ? O_WRONLY : O_RDONLY);
+		s.fds[1] = open_file("box1", first ? O_RDONLY : O_WRONLY);
+	}
+	return s;
+}
+
+static void close_side(struct side *s)
+{
+	for (int i = 0; i < 2; i++)
+		if (s->fds[i] >= 0)
+			close(s->fds[i]);
+}
+
+static double pingpong(enum partner how)
+{
+	long rounds = count / 4;
+	pid_t child = fork();
+	struct side s;
+	double t;
+
+	if (child == 0) {
+		s = open_side(how, false);
+		for (long i = 0; i < rounds; i++) {
+			await(&s, 0);
+			post(&s, 1);
+		}
+		_exit(0);
+	}
+	s = open_side(how, true);
+	t = now();
+	for (long i = 0; i < rounds; i++) {
+		post(&s, 0);
+		await(&s, 1);
+	}
+	t = now() - t;
+	close_side(&s);
+	waitpid(child, NULL, 0);
+	return (double)rounds / t;
+}
+
+static double null_pingpong(void *p) { (void)p; return pingpong(THROUGH_FUSE); }
+static double native_msg_pingpong(void *p) { (void)p; return pingpong(NATIVE_MSG); }
+static double native_sem_handoff(void *p) { (void)p; return pingpong(NATIVE_SEM); }
+
+int main(int argc, char **argv)
+{
+	const char *json_path = NULL;
+	FILE *json = NULL;
+	int ready[2], rc = 0;
+	unsigned short zero[2] = { 0, 0 };
+	union { int val; unsigned short *array; } arg = { .array = zero };
+	char c;
+	pid_t server;
+	struct figure handoff;
+
+	count = 50000;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--quick") == 0)
+			count = 5000;
+		else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
+			json_path = argv[++i];
+		else if (!mnt && argv[i][0] != '-')
+			mnt = argv[i];
+		else
+			mnt = NULL, i = argc;
+	}
+	if (!mnt) {
+		fprintf(stderr, "usage: fusefloor MOUNTPOINT [--quick] [--json FILE]\n");
+		return 2;
+	}
+	if (json_path && !(json = fopen(json_path, "a")))
+		die(json_path);
+	if (pipe(ready) != 0)
+		die("pipe");
+	server = fork();
+	if (server == 0) {
+		close(ready[0]);
+		_exit(serve(mnt, ready[1]));
+	}
+	close(ready[1]);
+	if (read(ready[0], &c, 1) != 1) {
+		fprintf(stderr, "fusefloor: the null filesystem did not mount\n");
+		return 1;
+	}
+
+	sem_id = semget(IPC_PRIVATE, 2, IPC_CREAT | 0600);
+	q_ping = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+	q_pong = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+	if (sem_id < 0 || q_ping < 0 || q_pong < 0) {
+		perror("fusefloor: SysV objects");
+		rc = 1;
+		goto out;
+	}
+	semctl(sem_id, 0, SETALL, arg);
+	/* Each goal is the issue's, for the ipcfs measure that this floor bounds. */
+	report_figures(json, "floor: null write / semop", "floor", "ops/s", "semop",
+		       measure(null_writes, NULL), measure(native_semops, NULL), 0.1);
+	/* Through the null filesystem a hand-off and a ping-pong are the same thing: measure it once. */
+	handoff = measure(null_pingpong, NULL);
+	report_figures(json, "floor: null hand-off / sem", "floor", "rounds/s", "semop", handoff,
+		       measure(native_sem_handoff, NULL), 0.5);
+	report_figures(json, "floor: null ping-pong / msg", "floor", "rounds/s", "msg", handoff,
+		       measure(native_msg_pingpong, NULL), 0.4);
+	report_figures(json, "floor: null streaming / msg", "floor", "msgs/s", "msg",
+		       measure(null_streaming, NULL), measure(native_streaming, NULL), 0.2);
+out:
+	if (sem_id >= 0)
+		semctl(sem_id, 0, IPC_RMID);
+	if (q_ping >= 0)
+		msgctl(q_ping, IPC_RMID, NULL);
+	if (q_pong >= 0)
+		msgctl(q_pong, IPC_RMID, NULL);
+	if (umount2(mnt, MNT_DETACH) != 0 && errno == EPERM) {
+		char *cmd = g_strdup_printf("fusermount3 -u '%s'", mnt);
+
+		rc |= system(cmd) != 0;
+		g_free(cmd);
+	}
+	waitpid(server, NULL, 0);
+	return rc;
+}
