@@ -22,6 +22,7 @@
 #include <fuse_lowlevel.h>
 #include <glib.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -174,7 +175,7 @@ static int serve(const char *mnt, int ready)
 
 static const char *mnt;
 static long count;
-static int sem_id, q_ping, q_pong;
+static int sem_id = -1, q_ping = -1, q_pong = -1;
 
 static int open_file(const char *name, int flags)
 {
@@ -341,15 +342,48 @@ static double null_pingpong(void *p) { (void)p; return pingpong(THROUGH_FUSE); }
 static double native_msg_pingpong(void *p) { (void)p; return pingpong(NATIVE_MSG); }
 static double native_sem_handoff(void *p) { (void)p; return pingpong(NATIVE_SEM); }
 
+/*
+ * Remove the SysV objects, unmount and reap the server: at the end, and also
+ * when a measure dies (exit), but only in the process that mounted.
+ */
+static pid_t main_pid, server;
+
+static void clean_up(void)
+{
+	if (getpid() != main_pid)
+		return;
+	if (sem_id >= 0)
+		semctl(sem_id, 0, IPC_RMID);
+	if (q_ping >= 0)
+		msgctl(q_ping, IPC_RMID, NULL);
+	if (q_pong >= 0)
+		msgctl(q_pong, IPC_RMID, NULL);
+	if (umount2(mnt, MNT_DETACH) != 0 && errno == EPERM) {
+		g_autofree char *cmd = g_strdup_printf("fusermount3 -u '%s'", mnt);
+
+		if (system(cmd) != 0)
+			fprintf(stderr, "fusefloor: could not unmount %s\n", mnt);
+	}
+	/* Ends the connection too, so that a measure's process blocked in a box read gets ENOTCONN. */
+	kill(server, SIGTERM);
+	waitpid(server, NULL, 0);
+}
+
+/* Ctrl-C or a kill during a run still unmounts and removes the objects. */
+static void exit_on_signal(int sig)
+{
+	(void)sig;
+	exit(1);
+}
+
 int main(int argc, char **argv)
 {
 	const char *json_path = NULL;
 	FILE *json = NULL;
-	int ready[2], rc = 0;
+	int ready[2];
 	unsigned short zero[2] = { 0, 0 };
 	union { int val; unsigned short *array; } arg = { .array = zero };
 	char c;
-	pid_t server;
 	struct figure handoff;
 
 	count = 50000;
@@ -377,6 +411,10 @@ int main(int argc, char **argv)
 		_exit(serve(mnt, ready[1]));
 	}
 	close(ready[1]);
+	main_pid = getpid();
+	atexit(clean_up);
+	signal(SIGINT, exit_on_signal);
+	signal(SIGTERM, exit_on_signal);
 	if (read(ready[0], &c, 1) != 1) {
 		fprintf(stderr, "fusefloor: the null filesystem did not mount\n");
 		return 1;
@@ -387,8 +425,7 @@ int main(int argc, char **argv)
 	q_pong = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
 	if (sem_id < 0 || q_ping < 0 || q_pong < 0) {
 		perror("fusefloor: SysV objects");
-		rc = 1;
-		goto out;
+		return 1;
 	}
 	semctl(sem_id, 0, SETALL, arg);
 	/* Each goal is the issue's, for the ipcfs measure that this floor bounds. */
@@ -402,19 +439,6 @@ int main(int argc, char **argv)
 		       measure(native_msg_pingpong, NULL), 0.4);
 	report_figures(json, "floor: null streaming / msg", "floor", "msgs/s", "msg",
 		       measure(null_streaming, NULL), measure(native_streaming, NULL), 0.2);
-out:
-	if (sem_id >= 0)
-		semctl(sem_id, 0, IPC_RMID);
-	if (q_ping >= 0)
-		msgctl(q_ping, IPC_RMID, NULL);
-	if (q_pong >= 0)
-		msgctl(q_pong, IPC_RMID, NULL);
-	if (umount2(mnt, MNT_DETACH) != 0 && errno == EPERM) {
-		char *cmd = g_strdup_printf("fusermount3 -u '%s'", mnt);
-
-		rc |= system(cmd) != 0;
-		g_free(cmd);
-	}
-	waitpid(server, NULL, 0);
-	return rc;
+	return 0;
 }
+
