@@ -11,9 +11,9 @@
  *   /box0, /box1   a read waits until a write arrives, and the writer's own
  *           worker thread answers it: the fewest wake-ups any FUSE design
  *           can have for a hand-off (caller to daemon, daemon to waiter).
- * The ratios it prints are ceilings: no FUSE filesystem, ipcfs included, can
- * beat them here, so a goal above its ceiling is out of reach of /dev/fuse on
- * this machine.  A program, not a test.
+ * The ratios it prints are ceilings for any filesystem served as ipcfs is
+ * (read and writev on /dev/fuse, libfuse's loop): a goal above its ceiling
+ * is out of ipcfs's reach on this machine.  A program, not a test.
  */
 #include "config.h"
 
