@@ -20,10 +20,19 @@ options = ["allow_other"]
 if args[:1] == ["-o"]:
     options += args[1].split(",")
     args = args[2:]
-m = util.Mount(debug=True, options=options)
+# The daemon names its /shm mode only in its debug log, and -d would slow every
+# request it serves (a log line per request and reply): learn the mode from a
+# short debug mount, then measure on a mount without it.
+probe = util.Mount(debug=True, options=options)
 try:
-    mode, why = m.shm_mode()
-    print(f"# /shm mode: {mode}{' (' + why + ')' if why else ''}", flush=True)
+    mode, why = probe.shm_mode()
+finally:
+    probe_status = probe.unmount()
+if probe_status:
+    sys.exit(1)
+print(f"# /shm mode: {mode}{' (' + why + ')' if why else ''}", flush=True)
+m = util.Mount(options=options)
+try:
     program = os.path.join(util.BUILD, args[0])
     rest = [a.replace("{mnt}", m.path).replace("{mode}", mode) for a in args[1:]]
     rc = subprocess.run([program] + rest).returncode
