@@ -227,6 +227,7 @@ int shm_backing_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_file_i
 {
 #if HAVE_FUSE_PASSTHROUGH
 	struct seg_fd *s;
+	int backing_id;
 
 	if (!passthrough || file->obj.pending)
 		return 0;
@@ -240,14 +241,16 @@ int shm_backing_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_file_i
 			log_debug("shm: fuse_passthrough_open of shm id %d failed (%s): this open is served by the daemon",
 				  file->obj.id, strerror(errno));
 	}
-	if (s->backing_id > 0)
+	/* Decided under the lock: another open may register the id just after we unlock. */
+	backing_id = s->backing_id;
+	if (backing_id > 0)
 		s->passthrough_opens++;
 	g_mutex_unlock(&cache_lock);
-	if (s->backing_id <= 0) {
+	if (backing_id <= 0) {
 		seg_fd_put(s);
 		return 0;
 	}
-	fi->backing_id = s->backing_id;
+	fi->backing_id = backing_id;
 	fi->direct_io = (fi->flags & O_ACCMODE) != O_RDONLY;
 	file->priv = s;
 #else
