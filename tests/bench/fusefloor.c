@@ -102,6 +102,12 @@ static void null_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
+/* The box behind ino; NULL for /null. */
+static struct box *box_of(fuse_ino_t ino)
+{
+	return ino >= BOX0_INO && ino <= LAST_INO ? &boxes[ino - BOX0_INO] : NULL;
+}
+
 static bool is_relay(fuse_ino_t ino)
 {
 	return ino == RELAY0_INO || ino == RELAY1_INO;
@@ -123,11 +129,11 @@ static void relay_wait(gpointer data, gpointer user_data)
 
 static void null_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct box *b = &boxes[ino - BOX0_INO];
+	struct box *b = box_of(ino);
 
 	(void)off;
 	(void)fi;
-	if (ino == NULL_INO) {
+	if (!b) {
 		fuse_reply_buf(req, zeros, size < sizeof(zeros) ? size : sizeof(zeros));
 		return;
 	}
@@ -156,12 +162,12 @@ static void null_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t s
 		       struct fuse_file_info *fi)
 {
 	fuse_req_t reader = NULL;
-	struct box *b = &boxes[ino - BOX0_INO];
+	struct box *b = box_of(ino);
 
 	(void)buf;
 	(void)off;
 	(void)fi;
-	if (ino != NULL_INO) {
+	if (b) {
 		pthread_mutex_lock(&b->lock);
 		if (is_relay(ino)) {
 			b->tokens++;
