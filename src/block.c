@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "block.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -18,6 +19,15 @@ static void interrupt_signal_handler(int sig)
 	(void)sig;	/* Its only job is to make a blocking system call return EINTR. */
 }
 
+static void run_call(struct blocking_call *call)
+{
+	/* run() frees call: keep what we need after it. */
+	struct ipcfs_file *file = call->file;
+
+	call->run(call);
+	ipcfs_file_put(file);
+}
+
 static void waiter_main(gpointer data, gpointer user_data)
 {
 	struct blocking_call *call = data;
@@ -27,7 +37,7 @@ static void waiter_main(gpointer data, gpointer user_data)
 	call->thread = pthread_self();
 	call->started = true;
 	pthread_mutex_unlock(&call->lock);
-	call->run(call);
+	run_call(call);
 }
 
 void blocking_init(void)
@@ -62,7 +72,7 @@ static void on_interrupt(fuse_req_t req, void *data)
 	bool started;
 
 	(void)req;
-	atomic_store(&call->interrupted, true);
+	atomic_store(&call->stop_errno, EINTR);
 	pthread_mutex_lock(&call->lock);
 	started = call->started;
 	pthread_mutex_unlock(&call->lock);
@@ -75,23 +85,38 @@ static void on_interrupt(fuse_req_t req, void *data)
 	}
 }
 
-void blocking_start(struct blocking_call *call, fuse_req_t req,
+void blocking_start(struct blocking_call *call, fuse_req_t req, struct ipcfs_file *file,
 		    void (*run)(struct blocking_call *call))
 {
+	g_autoptr(GError) error = NULL;
+
 	call->req = req;
+	call->file = ipcfs_file_hold(file);
 	call->run = run;
 	pthread_mutex_init(&call->lock, NULL);
 	call->started = false;
-	atomic_init(&call->interrupted, false);
+	atomic_init(&call->stop_errno, 0);
 	atomic_init(&call->finished, false);
 	/* If the request was interrupted already, this calls on_interrupt at once. */
 	fuse_req_interrupt_func(req, on_interrupt, call);
-	g_thread_pool_push(waiter_pool, call, NULL);
+	if (g_thread_pool_push(waiter_pool, call, &error))
+		return;
+	/* Never leave the request unanswered: run() sees the stop and replies at once. */
+	reason(EAGAIN, "no waiter thread for a blocking request: %s", error->message);
+	atomic_store(&call->stop_errno, EAGAIN);
+	run_call(call);
 }
 
 bool blocking_interrupted(struct blocking_call *call)
 {
-	return atomic_load(&call->interrupted);
+	return atomic_load(&call->stop_errno) != 0;
+}
+
+int blocking_stop_errno(struct blocking_call *call)
+{
+	int err = atomic_load(&call->stop_errno);
+
+	return err ? err : EINTR;
 }
 
 bool blocking_caller_dying(struct blocking_call *call)

@@ -12,6 +12,12 @@
  * thread notices: the SysV calls then fail with EINTR, having done nothing, and
  * the kind replies EINTR.  The signal is repeated because it may land just
  * before the thread enters the system call.
+ *
+ * The call holds a reference to its file from blocking_start() until run()
+ * has returned, so run() may use the file after replying (kind.h, "Lifetime
+ * of open files").  If no waiter thread can be started, run() is called at
+ * once in the caller's thread with the call already stopped: its blocking
+ * loop then ends before waiting, and it replies blocking_stop_errno().
  */
 #pragma once
 
@@ -23,6 +29,7 @@
 
 struct blocking_call {
 	fuse_req_t req;
+	struct ipcfs_file *file;	/* held until run() returns */
 	/* Runs in a waiter thread; must call blocking_finish() before replying. */
 	void (*run)(struct blocking_call *call);
 
@@ -30,19 +37,21 @@ struct blocking_call {
 	pthread_mutex_t lock;
 	pthread_t thread;
 	bool started;
-	atomic_bool interrupted;
+	atomic_int stop_errno;	/* EINTR once interrupted; EAGAIN if no thread could wait */
 	atomic_bool finished;
 };
 
 void blocking_init(void);
 void blocking_shutdown(void);
 
-/* Hand req to a waiter thread, which will call run(call). */
-void blocking_start(struct blocking_call *call, fuse_req_t req,
+/* Hand req, a request on file, to a waiter thread, which will call run(call). */
+void blocking_start(struct blocking_call *call, fuse_req_t req, struct ipcfs_file *file,
 		    void (*run)(struct blocking_call *call));
 
 /* Check before each (re)try of the blocking system call. */
 bool blocking_interrupted(struct blocking_call *call);
+/* Why the call stopped: EINTR (interrupted) or EAGAIN (no waiter thread). */
+int blocking_stop_errno(struct blocking_call *call);
 
 /*
  * Is the caller being killed?  A fatal signal (SIGKILL, or a signal whose

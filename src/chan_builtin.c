@@ -5,9 +5,9 @@
  * -o channels=N and -o chan_size=BYTES size them; -o chan_mode= and
  * chmod/chown set their mode and owner, kept here.
  *
- * A write appends under the channel's lock and then, under the same lock,
- * replies to every parked reader of the channel and notifies every poll
- * handle: no thread ever waits for a record.
+ * A write appends under the channel's lock and, under the same lock, takes
+ * the record for every parked reader of the channel and every poll handle;
+ * it answers them after dropping the lock: no thread ever waits for a record.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -155,7 +155,7 @@ static int builtin_open(struct ipcfs_file *file)
 	struct chan_file *cf = g_new0(struct chan_file, 1);
 
 	cf->ch = ch;
-	cf->wait.lock = &ch->lock;
+	chan_wait_init(&cf->wait, &ch->lock, file);
 	cf->reader = (file->flags & O_ACCMODE) != O_WRONLY;
 	g_mutex_lock(&ch->lock);
 	chan_ring_cursor_init(&ch->ring, &cf->cur);
@@ -179,23 +179,27 @@ static void builtin_release(struct ipcfs_file *file)
 	g_free(cf);
 }
 
-/* Reply to req with what cur has: true if replied, false if nothing yet. Under ch->lock. */
-static bool try_reply_read(struct chan_file *cf, fuse_req_t req, size_t size)
+/* Read cf's next record, of at most size bytes, into a new *buf: n or -errno. Under ch->lock. */
+static ssize_t read_record(struct chan_file *cf, size_t size, char **buf)
 {
 	struct channel *ch = cf->ch;
 	size_t most = MIN(size, chan_ring_max_record(&ch->ring));	/* no record is longer */
-	g_autofree char *buf = g_malloc(most);
-	ssize_t n = chan_ring_read(&ch->ring, &cf->cur, buf, most);
+	ssize_t n;
 
+	*buf = g_malloc(most);
+	n = chan_ring_read(&ch->ring, &cf->cur, *buf, most);
 	if (n >= 0)
 		ch->atime = time(NULL);
-	return chan_wait_reply(&cf->wait, req, buf, n);
+	return n;
 }
 
 static void builtin_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off)
 {
 	struct chan_file *cf = file->priv;
 	struct channel *ch = cf->ch;
+	struct chan_reply r = { 0 };
+	char *buf;
+	ssize_t n;
 
 	chan_wait_watch(&cf->wait, req);
 	g_mutex_lock(&ch->lock);
@@ -203,15 +207,17 @@ static void builtin_read(fuse_req_t req, struct ipcfs_file *file, size_t size, o
 		chan_ring_seek(&ch->ring, &cf->cur, SEEK_SET);
 		log_debug("read chan %d at offset 0: rewound to the oldest record", file->obj.id);
 	}
-	if (!try_reply_read(cf, req, size))
-		chan_wait_park(&cf->wait, req, size, file->flags & O_NONBLOCK);
+	n = read_record(cf, size, &buf);
+	chan_wait_settle(&cf->wait, req, size, file->flags & O_NONBLOCK, buf, n, &r);
 	g_mutex_unlock(&ch->lock);
+	chan_reply_send(&r);
 }
 
 static void builtin_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, size_t size)
 {
 	struct chan_file *cf = file->priv;
 	struct channel *ch = cf->ch;
+	g_autoptr(GArray) wakes = g_array_new(FALSE, FALSE, sizeof(struct chan_reply));
 	int err;
 
 	g_mutex_lock(&ch->lock);
@@ -223,16 +229,26 @@ static void builtin_write(fuse_req_t req, struct ipcfs_file *file, const char *b
 		return;
 	}
 	ch->mtime = time(NULL);
-	/* Wake every parked reader and every poller. */
+	/* Take the record for every parked reader, and every poll handle ... */
 	for (GList *l = ch->files; l; l = l->next) {
 		struct chan_file *other = l->data;
 		struct chan_wait *w = &other->wait;
+		struct chan_reply r = { 0 };
 
-		if (w->parked && try_reply_read(other, w->parked, w->parked_size))
-			w->parked = NULL;
-		chan_wait_notify_poll(w);
+		if (w->parked) {
+			char *record;
+			ssize_t n = read_record(other, w->parked_size, &record);
+
+			chan_wait_answer_parked(w, record, n, &r);
+		}
+		chan_wait_take_poll(w, &r);
+		if (r.req || r.ph)
+			g_array_append_val(wakes, r);
 	}
 	g_mutex_unlock(&ch->lock);
+	/* ... and wake them without the lock. */
+	for (guint i = 0; i < wakes->len; i++)
+		chan_reply_send(&g_array_index(wakes, struct chan_reply, i));
 	fuse_reply_write(req, size);
 }
 

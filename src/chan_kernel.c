@@ -191,7 +191,7 @@ static int kernel_open(struct ipcfs_file *file)
 	kf->fd = fd;
 	kf->id = file->obj.id;
 	g_mutex_init(&kf->lock);
-	kf->wait.lock = &kf->lock;
+	chan_wait_init(&kf->wait, &kf->lock, file);
 	g_mutex_lock(&files_lock);
 	kf->serial = next_serial++;
 	g_hash_table_insert(files, &kf->serial, kf);
@@ -204,17 +204,14 @@ static void kernel_release(struct ipcfs_file *file)
 {
 	struct kernel_file *kf = file->priv;
 
-	/* After this the watcher cannot find kf, and is not using it. */
+	/*
+	 * After this the watcher cannot find kf, and is not using it.  No
+	 * request is: this runs when the file's last reference goes (kind.h).
+	 */
 	g_mutex_lock(&files_lock);
 	g_hash_table_remove(files, &kf->serial);
 	g_mutex_unlock(&files_lock);
-	/*
-	 * A read replies under kf->lock: its reader may see the record, close
-	 * the file and get us here before that thread has unlocked.  Wait for it.
-	 */
-	g_mutex_lock(&kf->lock);
 	chan_wait_clear(&kf->wait);
-	g_mutex_unlock(&kf->lock);
 	close(kf->fd);		/* also takes it out of the epoll set */
 	g_mutex_clear(&kf->lock);
 	g_free(kf);
@@ -234,18 +231,22 @@ static void arm(struct kernel_file *kf)
 		log_debug("chan %d: epoll_ctl: %s", kf->id, strerror(errno));
 }
 
-/* Reply to req with the next record: true if replied, false if nothing yet. Under kf->lock. */
-static bool try_reply_read(struct kernel_file *kf, fuse_req_t req, size_t size)
+/* Read the device's next record, of at most size bytes, into a new *buf: n or -errno. Under kf->lock. */
+static ssize_t read_record(struct kernel_file *kf, size_t size, char **buf)
 {
-	g_autofree char *buf = g_malloc(size);
-	ssize_t n = read(kf->fd, buf, size);
+	ssize_t n;
 
-	return chan_wait_reply(&kf->wait, req, buf, n < 0 ? -errno : n);
+	*buf = g_malloc(size);
+	n = read(kf->fd, *buf, size);
+	return n < 0 ? -errno : n;
 }
 
 static void kernel_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off)
 {
 	struct kernel_file *kf = file->priv;
+	struct chan_reply r = { 0 };
+	char *buf;
+	ssize_t n;
 
 	chan_wait_watch(&kf->wait, req);
 	g_mutex_lock(&kf->lock);
@@ -253,23 +254,26 @@ static void kernel_read(fuse_req_t req, struct ipcfs_file *file, size_t size, of
 		lseek(kf->fd, 0, SEEK_SET);
 		log_debug("read chan %d at offset 0: rewound to the oldest record", kf->id);
 	}
-	if (!try_reply_read(kf, req, size)) {
-		chan_wait_park(&kf->wait, req, size, file->flags & O_NONBLOCK);
-		if (kf->wait.parked == req)
-			arm(kf);
-	}
+	n = read_record(kf, size, &buf);
+	if (!chan_wait_settle(&kf->wait, req, size, file->flags & O_NONBLOCK, buf, n, &r))
+		arm(kf);
 	g_mutex_unlock(&kf->lock);
+	chan_reply_send(&r);
 }
 
-/* The watcher found kf ready: answer its parked read and its poll handle. */
-static void wake(struct kernel_file *kf)
+/* The watcher found kf ready: take the record for its parked read, and its poll handle. */
+static void take_wakes(struct kernel_file *kf, struct chan_reply *r)
 {
 	struct chan_wait *w = &kf->wait;
 
 	g_mutex_lock(&kf->lock);
-	if (w->parked && try_reply_read(kf, w->parked, w->parked_size))
-		w->parked = NULL;
-	chan_wait_notify_poll(w);
+	if (w->parked) {
+		char *buf;
+		ssize_t n = read_record(kf, w->parked_size, &buf);
+
+		chan_wait_answer_parked(w, buf, n, r);
+	}
+	chan_wait_take_poll(w, r);
 	if (w->parked)		/* another reader of the device took the record */
 		arm(kf);
 	g_mutex_unlock(&kf->lock);
@@ -284,15 +288,18 @@ static gpointer watch(gpointer unused)
 		int n = epoll_wait(epoll_fd, events, G_N_ELEMENTS(events), -1);
 
 		for (int i = 0; i < n; i++) {
+			struct chan_reply r = { 0 };
 			struct kernel_file *kf;
 
 			if (events[i].data.u64 == 0)
 				return NULL;
+			/* kf cannot be released while files_lock is held; r holds its file after. */
 			g_mutex_lock(&files_lock);
 			kf = g_hash_table_lookup(files, &events[i].data.u64);
 			if (kf)
-				wake(kf);
+				take_wakes(kf, &r);
 			g_mutex_unlock(&files_lock);
+			chan_reply_send(&r);
 		}
 	}
 }

@@ -269,6 +269,29 @@ static struct ipcfs_file *file_of(struct fuse_file_info *fi)
 	return (struct ipcfs_file *)(uintptr_t)fi->fh;
 }
 
+/* ---- Lifetime of open files (kind.h) ---- */
+
+struct ipcfs_file *ipcfs_file_hold(struct ipcfs_file *file)
+{
+	g_atomic_ref_count_inc(&file->refs);
+	return file;
+}
+
+void ipcfs_file_put(struct ipcfs_file *file)
+{
+	if (!g_atomic_ref_count_dec(&file->refs))
+		return;
+	if (file->kind->release)
+		file->kind->release(file);
+	g_free(file);
+}
+
+/* The file of a request, held for the callback: put it when the callback returns. */
+static struct ipcfs_file *request_file(struct fuse_file_info *fi)
+{
+	return ipcfs_file_hold(file_of(fi));
+}
+
 static void ipcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct node node;
@@ -284,7 +307,10 @@ static void ipcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	 * (/chan) move to their end here.
 	 */
 	if (fi && !node.is_dir && node.kind->lseek) {
-		off_t moved = node.kind->lseek(file_of(fi), 0, SEEK_END);
+		struct ipcfs_file *file = request_file(fi);
+		off_t moved = node.kind->lseek(file, 0, SEEK_END);
+
+		ipcfs_file_put(file);
 
 		if (moved < 0)
 			return reply_err(req, (int)moved);
@@ -362,9 +388,11 @@ static void ipcfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 			goto out;
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		struct ipcfs_file *file = fi ? (struct ipcfs_file *)(uintptr_t)fi->fh : NULL;
+		struct ipcfs_file *file = fi ? request_file(fi) : NULL;
 
 		err = node.kind->truncate(&caller, &obj, attr->st_size, file);
+		if (file)
+			ipcfs_file_put(file);
 		if (err)
 			goto out;
 	}
@@ -389,6 +417,12 @@ struct dir_handle {
 	GArray *objs;			/* the listing, taken at opendir */
 };
 
+static void free_dir_handle(struct dir_handle *dh)
+{
+	g_array_unref(dh->objs);
+	g_free(dh);
+}
+
 static void ipcfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct node node;
@@ -405,14 +439,15 @@ static void ipcfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	if (node.kind) {
 		err = node.kind->list(dh->objs);
 		if (err) {
-			g_array_unref(dh->objs);
-			g_free(dh);
+			free_dir_handle(dh);
 			return reply_err(req, err);
 		}
 	}
 	fi->fh = (uintptr_t)dh;
 	fi->cache_readdir = 0;
-	fuse_reply_open(req, fi);
+	/* -ENOENT: the caller was interrupted meanwhile; no RELEASEDIR will come. */
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		free_dir_handle(dh);
 }
 
 /* Entry i of a directory: 0 ".", 1 "..", then the kinds or the objects. */
@@ -493,8 +528,7 @@ static void ipcfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 	struct dir_handle *dh = (struct dir_handle *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	g_array_unref(dh->objs);
-	g_free(dh);
+	free_dir_handle(dh);
 	fuse_reply_err(req, 0);
 }
 
@@ -512,13 +546,6 @@ static int access_wanted(int flags)
 	}
 }
 
-static void release_file(struct ipcfs_file *file)
-{
-	if (file->kind->release)
-		file->kind->release(file);
-	g_free(file);
-}
-
 /* Permission check and kind open; on success fi->fh is the new ipcfs_file. */
 static int open_object(fuse_req_t req, struct caller *caller, const struct ipcfs_kind *kind, unsigned variant,
 		       const struct ipc_obj *obj, struct fuse_file_info *fi, bool created)
@@ -531,6 +558,7 @@ static int open_object(fuse_req_t req, struct caller *caller, const struct ipcfs
 			      obj->mode & 0777, (unsigned)caller->uid);
 	file = g_new0(struct ipcfs_file, 1);
 	file->kind = kind;
+	g_atomic_ref_count_init(&file->refs);	/* the open's reference */
 	file->obj = *obj;
 	file->variant = variant;
 	file->flags = fi->flags;
@@ -567,7 +595,7 @@ static void ipcfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return reply_err(req, err);
 	/* -ENOENT: the caller was interrupted meanwhile and will never see the file. */
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		release_file(file_of(fi));
+		ipcfs_file_put(file_of(fi));
 }
 
 static void ipcfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -608,26 +636,28 @@ static void ipcfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 	object_attr(dir.kind, variant, &obj, &st);
 	e = entry_param(lookup_ino(dir.kind, st.st_ino, req), &st);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
-		release_file(file_of(fi));
+		ipcfs_file_put(file_of(fi));
 }
 
 
 static void ipcfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	struct ipcfs_file *file = file_of(fi);
+	struct ipcfs_file *file = request_file(fi);
 
 	(void)ino;
 	file->kind->read(req, file, size, off);
+	ipcfs_file_put(file);
 }
 
 static void ipcfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 			struct fuse_file_info *fi)
 {
-	struct ipcfs_file *file = file_of(fi);
+	struct ipcfs_file *file = request_file(fi);
 
 	(void)ino;
 	file->kind->write(req, file, buf, size, off);
+	ipcfs_file_put(file);
 }
 
 static void ipcfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -649,37 +679,40 @@ static void ipcfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 static void ipcfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	release_file(file_of(fi));
+	/* Frees now, or when the last request still using the file has replied. */
+	ipcfs_file_put(file_of(fi));
 	fuse_reply_err(req, 0);
 }
 
 static void ipcfs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		       struct fuse_pollhandle *ph)
 {
-	struct ipcfs_file *file = file_of(fi);
+	struct ipcfs_file *file;
 
 	(void)ino;
-	file->poll_events = fi->poll_events;
-	if (!file->kind->poll) {
+	if (!file_of(fi)->kind->poll) {
 		/* Like a regular file: always ready. */
 		if (ph)
 			fuse_pollhandle_destroy(ph);
 		fuse_reply_poll(req, POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM);
 		return;
 	}
+	file = request_file(fi);
+	file->poll_events = fi->poll_events;
 	file->kind->poll(req, file, ph);
+	ipcfs_file_put(file);
 }
 
 static void ipcfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 			struct fuse_file_info *fi)
 {
-	struct ipcfs_file *file = file_of(fi);
-	off_t result;
+	struct ipcfs_file *file = request_file(fi);
+	off_t result = -ESPIPE;
 
 	(void)ino;
-	if (!file->kind->lseek)
-		return reply_err(req, -ESPIPE);
-	result = file->kind->lseek(file, off, whence);
+	if (file->kind->lseek)
+		result = file->kind->lseek(file, off, whence);
+	ipcfs_file_put(file);
 	if (result < 0)
 		return reply_err(req, (int)result);
 	fuse_reply_lseek(req, result);

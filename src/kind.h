@@ -9,6 +9,25 @@
  * to the request themselves, because they may finish it later from a waiter
  * thread (see block.h).  Permission checks are done by fs.c before any of
  * these run, with the caller's credentials.
+ *
+ * Lifetime of open files (the rule every kind relies on; docs/design.md).
+ * The moment a fuse_reply_* returns, the caller may close the file and
+ * RELEASE may run on another worker thread.  So fs.c owns file lifetimes:
+ *
+ *  - a struct ipcfs_file is reference-counted; the open holds one reference,
+ *    and fs.c holds one more around every request callback that is given
+ *    the file, so the file (and its priv) stays valid until the callback
+ *    returns, even after it has replied;
+ *  - a kind that replies later, outside the callback, holds its own
+ *    reference from the moment it defers until after it has replied
+ *    (block.c does this for waiter threads, chan_wait for parked reads);
+ *  - release() runs once, when the last reference goes: after RELEASE and
+ *    after every reply;
+ *  - no lock of a file is held across a fuse_reply_*: decide under the
+ *    lock, unlock, then reply;
+ *  - a request with an interrupt callback is detached from it
+ *    (fuse_req_interrupt_func(req, NULL, NULL)) before it is replied to,
+ *    never while holding a lock the callback takes.
  */
 #pragma once
 
@@ -25,6 +44,7 @@ struct ipcfs_kind;
 /* One open file description. */
 struct ipcfs_file {
 	const struct ipcfs_kind *kind;
+	gatomicrefcount refs;	/* see "Lifetime of open files" above */
 	struct ipc_obj obj;	/* the object as it was at open */
 	unsigned variant;	/* kind-specific view of the object; 0 is the plain file */
 	int flags;		/* open(2) flags */
@@ -78,6 +98,11 @@ struct ipcfs_kind {
 };
 
 extern const struct ipcfs_kind kind_shm, kind_sem, kind_msg, kind_chan;
+
+/* Keep file alive past the request callback (a deferred reply); returns file. */
+struct ipcfs_file *ipcfs_file_hold(struct ipcfs_file *file);
+/* Drop a reference; the last one runs kind->release() and frees the file. */
+void ipcfs_file_put(struct ipcfs_file *file);
 
 /* The caller of a request, for permission decisions. */
 void caller_from_req(struct caller *caller, fuse_req_t req);

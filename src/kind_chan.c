@@ -169,6 +169,18 @@ static off_t chan_seek_end(struct ipcfs_file *file, off_t off, int whence)
 
 /* ---- Parked reads and poll handles (chan_backend.h) ---- */
 
+void chan_wait_init(struct chan_wait *w, GMutex *lock, struct ipcfs_file *file)
+{
+	memset(w, 0, sizeof(*w));
+	w->lock = lock;
+	w->file = file;
+}
+
+/*
+ * libfuse calls this with the request's own lock held.  w is still valid:
+ * whoever answers req detaches this callback before replying, and holds the
+ * file until then.
+ */
 static void chan_wait_interrupted(fuse_req_t req, void *data)
 {
 	struct chan_wait *w = data;
@@ -179,8 +191,10 @@ static void chan_wait_interrupted(fuse_req_t req, void *data)
 	if (mine)
 		w->parked = NULL;
 	g_mutex_unlock(w->lock);
-	if (mine)
+	if (mine) {
 		fuse_reply_err(req, EINTR);
+		ipcfs_file_put(w->file);	/* the parked read's reference */
+	}
 }
 
 void chan_wait_watch(struct chan_wait *w, fuse_req_t req)
@@ -196,32 +210,46 @@ bool chan_wait_rewinds(struct chan_wait *w, off_t off)
 	return rewind;
 }
 
-bool chan_wait_reply(struct chan_wait *w, fuse_req_t req, const void *buf, ssize_t n)
+static void fill_reply(struct chan_wait *w, fuse_req_t req, char *buf, ssize_t n,
+		       struct chan_reply *r)
 {
-	if (n == -EAGAIN)
-		return false;
-	if (n < 0) {
-		log_debug("read chan: %s", n == -EPIPE ? "overrun: records were lost (EPIPE)"
-							: strerror((int)-n));
-		fuse_reply_err(req, (int)-n);
+	if (n > 0)
+		w->offset += (uint64_t)n;
+	r->req = req;
+	r->buf = buf;
+	r->n = n;
+}
+
+bool chan_wait_settle(struct chan_wait *w, fuse_req_t req, size_t size, bool nonblock,
+		      char *buf, ssize_t n, struct chan_reply *r)
+{
+	if (n != -EAGAIN) {
+		fill_reply(w, req, buf, n, r);
+		r->file = ipcfs_file_hold(w->file);
 		return true;
 	}
-	w->offset += (uint64_t)n;
-	fuse_reply_buf(req, buf, (size_t)n);
+	g_free(buf);
+	if (!nonblock && !fuse_req_interrupted(req) && !w->parked) {
+		w->parked = req;
+		w->parked_size = size;
+		ipcfs_file_hold(w->file);	/* dropped by whoever answers it */
+		return false;
+	}
+	/* One read per file at a time can wait; a second concurrent one is refused. */
+	fill_reply(w, req, NULL, nonblock ? -EAGAIN : -EINTR, r);
+	r->file = ipcfs_file_hold(w->file);
 	return true;
 }
 
-void chan_wait_park(struct chan_wait *w, fuse_req_t req, size_t size, bool nonblock)
+void chan_wait_answer_parked(struct chan_wait *w, char *buf, ssize_t n, struct chan_reply *r)
 {
-	if (nonblock) {
-		fuse_reply_err(req, EAGAIN);
-	} else if (fuse_req_interrupted(req) || w->parked) {
-		/* One read per file at a time can wait; a second concurrent one is refused. */
-		fuse_reply_err(req, EINTR);
-	} else {
-		w->parked = req;
-		w->parked_size = size;
+	if (n == -EAGAIN) {
+		g_free(buf);
+		return;
 	}
+	fill_reply(w, w->parked, buf, n, r);
+	r->file = w->file;	/* the parked read's reference moves into r */
+	w->parked = NULL;
 }
 
 void chan_wait_keep_poll(struct chan_wait *w, struct fuse_pollhandle *ph)
@@ -233,13 +261,32 @@ void chan_wait_keep_poll(struct chan_wait *w, struct fuse_pollhandle *ph)
 	w->ph = ph;
 }
 
-void chan_wait_notify_poll(struct chan_wait *w)
+void chan_wait_take_poll(struct chan_wait *w, struct chan_reply *r)
 {
-	if (!w->ph)
-		return;
-	fuse_lowlevel_notify_poll(w->ph);
-	fuse_pollhandle_destroy(w->ph);
+	r->ph = w->ph;
 	w->ph = NULL;
+}
+
+void chan_reply_send(struct chan_reply *r)
+{
+	if (r->ph) {
+		fuse_lowlevel_notify_poll(r->ph);
+		fuse_pollhandle_destroy(r->ph);
+	}
+	if (r->req) {
+		/* Waits for a running chan_wait_interrupted(), which then finds nothing parked. */
+		fuse_req_interrupt_func(r->req, NULL, NULL);
+		if (r->n < 0) {
+			log_debug("read chan: %s", r->n == -EPIPE ? "overrun: records were lost (EPIPE)"
+								 : strerror((int)-r->n));
+			fuse_reply_err(r->req, (int)-r->n);
+		} else {
+			fuse_reply_buf(r->req, r->buf, (size_t)r->n);
+		}
+		g_free(r->buf);
+		ipcfs_file_put(r->file);
+	}
+	memset(r, 0, sizeof(*r));
 }
 
 void chan_wait_clear(struct chan_wait *w)

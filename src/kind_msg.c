@@ -343,7 +343,7 @@ static void msg_read_in_waiter(struct blocking_call *call)
 {
 	struct msg_io *io = (struct msg_io *)call;
 	ssize_t n = -1;
-	int err = EINTR;
+	int err = -1;
 
 	while (!blocking_interrupted(call)) {
 		n = receive(io, 0);
@@ -352,6 +352,8 @@ static void msg_read_in_waiter(struct blocking_call *call)
 			break;
 		}
 	}
+	if (n < 0 && err < 0)
+		err = blocking_stop_errno(call);
 	/*
 	 * A message already taken is delivered, interrupted or not, unless the
 	 * caller is being killed: then nobody would see it, so it goes back
@@ -395,7 +397,7 @@ static void msg_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t
 		return;
 	}
 	if (errno == ENOMSG && !(file->flags & O_NONBLOCK)) {
-		blocking_start(&io->call, req, msg_read_in_waiter);
+		blocking_start(&io->call, req, file, msg_read_in_waiter);
 		return;
 	}
 	if (errno == ENOMSG)
@@ -408,7 +410,7 @@ static void msg_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t
 static void msg_write_in_waiter(struct blocking_call *call)
 {
 	struct msg_io *io = (struct msg_io *)call;
-	int err = EINTR;
+	int err = -1;
 
 	while (!blocking_interrupted(call)) {
 		if (msgsnd(io->id, io->msg, io->size, 0) == 0) {
@@ -420,6 +422,8 @@ static void msg_write_in_waiter(struct blocking_call *call)
 			break;
 		}
 	}
+	if (err < 0)
+		err = blocking_stop_errno(call);
 	blocking_finish(call);
 	if (err)
 		fuse_reply_err(call->req, io_errno(io->id, err));
@@ -469,7 +473,7 @@ static void msg_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, 
 		return;
 	}
 	if (errno == EAGAIN && !(file->flags & O_NONBLOCK)) {
-		blocking_start(&io->call, req, msg_write_in_waiter);
+		blocking_start(&io->call, req, file, msg_write_in_waiter);
 		return;
 	}
 	err = io_errno(io->id, errno);

@@ -207,6 +207,8 @@ static int format_values(int id, int nsems, GString *out)
 static void sem_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off)
 {
 	struct sem_file *sf = file->priv;
+	g_autofree char *chunk = NULL;
+	size_t len = 0;
 	struct ipc_obj obj;
 	int err = 0;
 
@@ -222,16 +224,16 @@ static void sem_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t
 		else
 			err = format_values(obj.id, (int)obj.nsems, sf->snapshot);
 	}
-	if (err) {
-		g_mutex_unlock(&sf->lock);
-		fuse_reply_err(req, -err);
-		return;
+	/* Copied out: no lock of the file is held across the reply (kind.h). */
+	if (!err && (size_t)off < sf->snapshot->len) {
+		len = MIN(size, sf->snapshot->len - (size_t)off);
+		chunk = g_memdup2(sf->snapshot->str + off, len);
 	}
-	if ((size_t)off >= sf->snapshot->len)
-		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_buf(req, sf->snapshot->str + off, MIN(size, sf->snapshot->len - (size_t)off));
 	g_mutex_unlock(&sf->lock);
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_buf(req, chunk, len);
 }
 
 /* ---- Writing ---- */
@@ -339,7 +341,7 @@ static int wait_ops(struct sem_write *w, struct semcmd *cmd)
 		int r;
 
 		if (blocking_interrupted(&w->call))
-			return -EINTR;
+			return -blocking_stop_errno(&w->call);
 		if (cmd->has_timeout) {
 			if (!time_left(&deadline, &left))
 				return -EAGAIN;
@@ -463,7 +465,7 @@ static void sem_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, 
 	if (run_lines(w, false, &err))
 		finish_write(req, w, err);
 	else
-		blocking_start(&w->call, req, sem_write_in_waiter);
+		blocking_start(&w->call, req, file, sem_write_in_waiter);
 }
 
 /* ---- Undo on close ---- */
