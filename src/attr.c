@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "attr.h"
 
+#include <errno.h>
 #include <string.h>
 
 /* A time the kernel has never set is 0; show the change time instead of 1970. */
@@ -62,4 +63,24 @@ const struct xattr_field *attr_find_field(const struct xattr_field *fields, cons
 		if (strcmp(fields->name, name) == 0)
 			return fields;
 	return NULL;
+}
+
+int attr_parse_number(const char *value, size_t size, unsigned long long max,
+		      unsigned long long *out)
+{
+	g_autofree char *text = NULL;
+	unsigned long long n = 0;
+
+	if (memchr(value, '\0', size))
+		return -EINVAL;
+	text = g_strstrip(g_strndup(value, size));
+	if (!*text)
+		return -EINVAL;
+	for (const char *p = text; *p; p++) {
+		if (!g_ascii_isdigit(*p) || n > (max - (unsigned)(*p - '0')) / 10)
+			return -EINVAL;
+		n = n * 10 + (unsigned)(*p - '0');
+	}
+	*out = n;
+	return 0;
 }

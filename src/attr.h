@@ -25,3 +25,10 @@ extern const struct xattr_field attr_common_fields[];
 
 /* NULL-terminated field tables; find name (without prefix) in them. */
 const struct xattr_field *attr_find_field(const struct xattr_field *fields, const char *name);
+
+/*
+ * An xattr value that is a number: decimal digits, white space around them
+ * allowed, nothing else (no sign, no NUL), at most max.  0 or -EINVAL.
+ */
+int attr_parse_number(const char *value, size_t size, unsigned long long max,
+		      unsigned long long *out);

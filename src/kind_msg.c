@@ -16,6 +16,7 @@
 #include "block.h"
 #include "kind.h"
 #include "log.h"
+#include "msgview.h"
 #include "sysv.h"
 
 #ifndef MSG_COPY
@@ -25,12 +26,7 @@
 /* The framed header: the message type, as a native-endian int64. */
 #define FRAME_HEADER sizeof(int64_t)
 
-/* A view of a queue chosen by a name suffix; view 0 is the plain file. */
-struct msg_view {
-	long type;	/* msgtyp for reads, mtype for writes (0: any / 1) */
-	bool framed;
-};
-
+/* Views chosen by name suffixes (msgview.h) get variant numbers; view 0 is the plain file. */
 static GMutex views_lock;
 static GPtrArray *views;	/* index = variant number */
 static GHashTable *view_index;	/* "type/framed" -> variant number */
@@ -72,34 +68,12 @@ static int intern_view(struct msg_view v, unsigned *variant)
 	return err;
 }
 
-/* "<T>", "framed" or "<T>.framed", T a decimal long (negative allowed). */
 static int msg_parse_variant(const char *suffix, unsigned *variant)
 {
-	struct msg_view v = { 0, false };
-	const char *type_end = suffix + strlen(suffix);
-	const char *dot = strchr(suffix, '.');
+	struct msg_view v;
+	int err = msg_view_parse(suffix, &v);
 
-	if (strcmp(suffix, "framed") == 0)
-		return intern_view((struct msg_view){ 0, true }, variant);
-	if (dot) {
-		if (strcmp(dot, ".framed") != 0)
-			return reason(ENOENT, "msg view @%s: expected @T, @framed or @T.framed", suffix);
-		v.framed = true;
-		type_end = dot;
-	}
-	{
-		g_autofree char *digits = g_strndup(suffix, (gsize)(type_end - suffix));
-		const char *p = digits + (*digits == '-' || *digits == '+');
-		char *end;
-
-		if (!*p || strspn(p, "0123456789") != strlen(p))
-			return reason(ENOENT, "msg view @%s: T is not a decimal number", suffix);
-		errno = 0;
-		v.type = strtol(digits, &end, 10);
-		if (errno == ERANGE)
-			return reason(ENOENT, "msg view @%s: T does not fit in a long", suffix);
-	}
-	return intern_view(v, variant);
+	return err ? err : intern_view(v, variant);
 }
 
 static void msg_from_ds(int id, const struct msqid_ds *ds, struct ipc_obj *obj)
@@ -234,8 +208,6 @@ static int msg_truncate(struct caller *caller, struct ipc_obj *obj, off_t size,
 static int msg_setxattr(struct caller *caller, const struct ipc_obj *obj, const char *field,
 			const char *value, size_t size)
 {
-	g_autofree char *text = g_strndup(value, size);
-	char *end;
 	unsigned long long qbytes;
 
 	if (strcmp(field, "qbytes") != 0)
@@ -243,11 +215,9 @@ static int msg_setxattr(struct caller *caller, const struct ipc_obj *obj, const 
 	if (!perm_may_control(caller, obj))
 		return reason(EPERM, "IPC_SET of msg id %d: uid %u is neither owner nor creator",
 			      obj->id, (unsigned)caller->uid);
-	g_strstrip(text);
-	errno = 0;
-	qbytes = g_ascii_strtoull(text, &end, 10);
-	if (!*text || *end || !g_ascii_isdigit(*text) || errno || qbytes > ULONG_MAX)
-		return reason(EINVAL, "setxattr user.ipc.qbytes=%s: not a number", text);
+	if (attr_parse_number(value, size, ULONG_MAX, &qbytes) != 0)
+		return reason(EINVAL, "setxattr user.ipc.qbytes=%.*s: not a number", (int)MIN(size, 40),
+			      value);
 	/* Raising qbytes above msgmnb needs CAP_SYS_RESOURCE: the caller's, not ours. */
 	if (qbytes > obj->qbytes && !perm_has_cap(caller, 24 /* CAP_SYS_RESOURCE */)) {
 		g_autofree char *mnb = NULL;

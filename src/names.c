@@ -51,6 +51,14 @@ bool ipc_name_parse(const char *s, size_t len, struct ipc_name *out)
 	return true;
 }
 
+bool ipc_name_split(const char *name, struct ipc_name *out, const char **suffix)
+{
+	const char *at = strchr(name, '@');
+
+	*suffix = at ? at + 1 : NULL;
+	return ipc_name_parse(name, at ? (size_t)(at - name) : strlen(name), out);
+}
+
 void ipc_name_format(key_t key, int id, char out[IPC_NAME_MAX])
 {
 	if (key == 0)

@@ -28,5 +28,11 @@ struct ipc_name {
  */
 bool ipc_name_parse(const char *s, size_t len, struct ipc_name *out);
 
+/*
+ * Split "NAME[@SUFFIX]" at the first '@': parse NAME as ipc_name_parse() does
+ * and point *suffix after the '@', or set it to NULL when there is none.
+ */
+bool ipc_name_split(const char *name, struct ipc_name *out, const char **suffix);
+
 /* The listing name of an object: printf("0x%08x", key), or id-<id> for key 0. */
 void ipc_name_format(key_t key, int id, char out[IPC_NAME_MAX]);

@@ -2,6 +2,8 @@
 /* The -o options of ipcfs itself; the rest go to libfuse. */
 #pragma once
 
+#include "config.h"
+#include <fuse_opt.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -18,3 +20,11 @@ struct ipcfs_options {
 };
 
 extern struct ipcfs_options ipcfs_options;
+
+/*
+ * Take ipcfs's own options out of args (the rest stay for libfuse) into
+ * ipcfs_options: 0, or -1 with a one-line reason on stderr.
+ */
+int options_parse(struct fuse_args *args);
+/* Free what options_parse() allocated. */
+void options_free(void);

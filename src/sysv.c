@@ -13,16 +13,15 @@
 static int split_name(const struct ipcfs_kind *kind, const char *name, struct ipc_name *parsed,
 		      unsigned *variant)
 {
-	const char *at = strchr(name, '@');
-	size_t len = at ? (size_t)(at - name) : strlen(name);
+	const char *suffix;
 
 	*variant = 0;
-	if (!ipc_name_parse(name, len, parsed))
+	if (!ipc_name_split(name, parsed, &suffix))
 		return reason(ENOENT, "%s/%s: not a key or id-<id> name", kind->name, name);
-	if (at) {
+	if (suffix) {
 		if (!kind->parse_variant)
 			return reason(ENOENT, "%s/%s: this kind has no @ views", kind->name, name);
-		return kind->parse_variant(at + 1, variant);
+		return kind->parse_variant(suffix, variant);
 	}
 	return 0;
 }

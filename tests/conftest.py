@@ -28,28 +28,9 @@ def _mount(request, options=(), debug=False):
     return m
 
 
-# uids and gids that permission tests act as; fusermount3 wants them in /etc/passwd.
-TEST_USERS = {"ipcfs-owner": 2001, "ipcfs-creator": 2002, "ipcfs-other": 2003,
-              "ipcfs-member": 2004}
-TEST_GROUPS = {"ipcfs-group": 3001, "ipcfs-cgroup": 3002}
-
-
 @pytest.fixture(scope="session", autouse=True)
 def test_users():
-    import grp
-    import pwd
-    import subprocess
-    for name, gid in TEST_GROUPS.items():
-        try:
-            grp.getgrgid(gid)
-        except KeyError:
-            subprocess.run(["groupadd", "-g", str(gid), name], check=True)
-    for name, uid in TEST_USERS.items():
-        try:
-            pwd.getpwuid(uid)
-        except KeyError:
-            subprocess.run(["useradd", "-M", "-N", "-u", str(uid), "-g", "3001",
-                            "-s", "/usr/sbin/nologin", name], check=True)
+    util.ensure_test_users()
 
 
 @pytest.fixture

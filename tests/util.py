@@ -16,6 +16,28 @@ IPCFS = os.environ.get("IPCFS_BIN", os.path.join(BUILD, "src", "ipcfs"))
 HELPERS = os.path.join(BUILD, "tests", "helpers")
 
 
+# uids and gids that permission tests act as; fusermount3 wants them in /etc/passwd.
+TEST_USERS = {"ipcfs-owner": 2001, "ipcfs-creator": 2002, "ipcfs-other": 2003,
+              "ipcfs-member": 2004}
+TEST_GROUPS = {"ipcfs-group": 3001, "ipcfs-cgroup": 3002}
+
+
+def ensure_test_users():
+    import grp
+    import pwd
+    for name, gid in TEST_GROUPS.items():
+        try:
+            grp.getgrgid(gid)
+        except KeyError:
+            subprocess.run(["groupadd", "-g", str(gid), name], check=True)
+    for name, uid in TEST_USERS.items():
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            subprocess.run(["useradd", "-M", "-N", "-u", str(uid), "-g", "3001",
+                            "-s", "/usr/sbin/nologin", name], check=True)
+
+
 def helper(name):
     return os.path.join(HELPERS, name)
 
@@ -100,6 +122,8 @@ class Mount:
                 assert "busy" in r.stderr, r.stderr
                 subprocess.run(["fusermount3", "-u", "-z", self.path], check=True)
         status = self.proc.wait()
+        if is_mounted(self.path):   # the daemon died: detach what it left
+            subprocess.run(["fusermount3", "-u", "-z", self.path], check=True)
         if self.tmp:
             os.rmdir(self.tmp)
         return status

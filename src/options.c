@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* ipcfs's own -o options (options.h). */
+#include "options.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+
+struct ipcfs_options ipcfs_options = {
+	.chan = CHAN_AUTO,
+	.channels = 4,
+	.chan_size = 1 << 20,
+	.chan_mode = 0600,
+};
+static char *chan_backend_arg;
+static char *chan_mode_arg;
+
+enum { KEY_DISCARD };
+
+#define IPCFS_OPT(t, p) { t, offsetof(struct ipcfs_options, p), 1 }
+static const struct fuse_opt ipcfs_opts[] = {
+	IPCFS_OPT("classic", classic),
+	IPCFS_OPT("channels=%u", channels),
+	IPCFS_OPT("chan_size=%zu", chan_size),
+	IPCFS_OPT("ipc_ns=%s", ipc_ns),
+	/* Words only fstab and mount(8) care about. */
+	FUSE_OPT_KEY("auto", KEY_DISCARD),
+	FUSE_OPT_KEY("noauto", KEY_DISCARD),
+	FUSE_OPT_KEY("user", KEY_DISCARD),
+	FUSE_OPT_KEY("users", KEY_DISCARD),
+	FUSE_OPT_KEY("nouser", KEY_DISCARD),
+	FUSE_OPT_KEY("_netdev", KEY_DISCARD),
+	FUSE_OPT_KEY("nofail", KEY_DISCARD),
+	FUSE_OPT_KEY("defaults", KEY_DISCARD),
+	FUSE_OPT_END
+};
+
+static int discard_opt(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	(void)data;
+	(void)outargs;
+	if (key == KEY_DISCARD)
+		return 0;
+	if (g_str_has_prefix(arg, "chan=")) {
+		g_free(chan_backend_arg);
+		chan_backend_arg = g_strdup(arg + strlen("chan="));
+		return 0;
+	}
+	if (g_str_has_prefix(arg, "chan_mode=")) {
+		g_free(chan_mode_arg);
+		chan_mode_arg = g_strdup(arg + strlen("chan_mode="));
+		return 0;
+	}
+	return 1;
+}
+
+/* The options fuse_opt_parse() leaves as strings, and the ranges it cannot check. */
+static int check_options(void)
+{
+	if (chan_backend_arg) {
+		if (strcmp(chan_backend_arg, "auto") == 0)
+			ipcfs_options.chan = CHAN_AUTO;
+		else if (strcmp(chan_backend_arg, "kernel") == 0)
+			ipcfs_options.chan = CHAN_KERNEL;
+		else if (strcmp(chan_backend_arg, "builtin") == 0)
+			ipcfs_options.chan = CHAN_BUILTIN;
+		else {
+			fprintf(stderr, "ipcfs: chan=%s: expected auto, kernel or builtin\n",
+				chan_backend_arg);
+			return -1;
+		}
+	}
+	if (chan_mode_arg) {
+		char *end;
+		unsigned long mode = strtoul(chan_mode_arg, &end, 8);
+
+		if (*chan_mode_arg == '\0' || *end || mode > 0777) {
+			fprintf(stderr, "ipcfs: chan_mode=%s: expected octal bits within 0777\n",
+				chan_mode_arg);
+			return -1;
+		}
+		ipcfs_options.chan_mode = (mode_t)mode;
+	}
+	if (ipcfs_options.channels < 1 || ipcfs_options.channels > 256) {
+		fprintf(stderr, "ipcfs: channels=%u: expected 1 to 256\n", ipcfs_options.channels);
+		return -1;
+	}
+	return 0;
+}
+
+int options_parse(struct fuse_args *args)
+{
+	if (fuse_opt_parse(args, &ipcfs_options, ipcfs_opts, discard_opt) != 0)
+		return -1;
+	return check_options();
+}
+
+void options_free(void)
+{
+	g_clear_pointer(&chan_backend_arg, g_free);
+	g_clear_pointer(&chan_mode_arg, g_free);
+	g_clear_pointer((char **)&ipcfs_options.ipc_ns, free);
+}
