@@ -8,7 +8,7 @@
 
 bool ipcfs_debug;
 
-static void vlog(const char *fmt, va_list ap, int err)
+static void __attribute__((format(printf, 1, 0))) vlog(const char *fmt, va_list ap, int err)
 {
 	g_autofree char *msg = g_strdup_vprintf(fmt, ap);
 

@@ -163,12 +163,16 @@ static int parse_tokens(char **tokens, int nsems, struct semcmd *cmd)
 
 int semcmd_parse(const char *line, size_t len, int nsems, struct semcmd *cmd)
 {
-	g_autofree char *text = g_strndup(line, len);
+	g_autofree char *text = NULL;
 	g_auto(GStrv) tokens = NULL;
 	int err;
 
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->type = SEMCMD_EMPTY;
+	/* A NUL would end the copy early and run what came before it: refuse the line. */
+	if (memchr(line, '\0', len))
+		return -EINVAL;
+	text = g_strndup(line, len);
 	/* Spaces and tabs separate tokens; a trailing \r (from a CRLF line) is space too. */
 	g_strdelimit(text, "\t\r", ' ');
 	tokens = g_strsplit(g_strstrip(text), " ", -1);

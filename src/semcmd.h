@@ -38,7 +38,7 @@ struct semcmd {
 
 /*
  * Parse one line (without its newline) for a set of nsems semaphores.
- * Returns 0, or -EINVAL (syntax), -EFBIG (index out of range) or -ERANGE
+ * Returns 0, or -EINVAL (syntax, or a NUL byte in the line), -EFBIG (index out of range) or -ERANGE
  * (value above SEMVMX); nothing is allocated on failure.
  */
 int semcmd_parse(const char *line, size_t len, int nsems, struct semcmd *cmd);

@@ -107,6 +107,7 @@ def test_o_trunc_never_resets(mnt, sem1):
     ("-1 timeout=never", "EINVAL"),
     ("nowait", "EINVAL"),
     ("1 1 1 nowait", "EINVAL"),
+    ("0:-1\0garbage", "EINVAL"),  # a NUL ended the line early, and "0:-1" ran (found by fuzzing)
 ])
 def test_bad_input_applies_nothing(sem3, line, err):
     ident, path = sem3

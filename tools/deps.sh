@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Install, with apt-get, whatever of these Debian 12 packages is missing. Idempotent.
 #   tools/deps.sh build   - to build and run ipcfs
-#   tools/deps.sh test    - to run the whole test suite (adds pytest, sysv_ipc, qemu, ...)
+#   tools/deps.sh test    - to run the whole test suite (adds pytest, sysv_ipc, qemu, clang for
+#                           the fuzzers and sanitizer runtimes, ...)
 set -euo pipefail
 
 build_pkgs=(gcc pkg-config meson ninja-build libfuse3-dev fuse3 libglib2.0-dev attr)
 test_pkgs=(python3-pytest python3-sysv-ipc util-linux procps psmisc debootstrap
-           qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod make)
+           qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod make
+           clang libclang-rt-dev)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")

@@ -79,11 +79,22 @@ static void test_errors(void)
 	g_assert_cmpint(parse("=1", 3, &c), ==, -EINVAL);
 }
 
+/* Found by fuzz_semcmd (tests/fuzz/regressions/semcmd/embedded-nul-cuts-the-line-short). */
+static void test_embedded_nul_is_refused(void)
+{
+	struct semcmd c;
+
+	g_assert_cmpint(semcmd_parse("-1\0garbage", 10, 1, &c), ==, -EINVAL);
+	g_assert_cmpint(semcmd_parse("\0", 1, 1, &c), ==, -EINVAL);
+	g_assert_cmpint(semcmd_parse("5\0", 2, 1, &c), ==, -EINVAL);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/semcmd/values", test_values);
 	g_test_add_func("/semcmd/ops", test_ops);
 	g_test_add_func("/semcmd/errors", test_errors);
+	g_test_add_func("/semcmd/embedded-nul-is-refused", test_embedded_nul_is_refused);
 	return g_test_run();
 }
