@@ -283,7 +283,25 @@ void ipcfs_file_put(struct ipcfs_file *file)
 		return;
 	if (file->kind->release)
 		file->kind->release(file);
+	g_mutex_clear(&file->obj_lock);
 	g_free(file);
+}
+
+int ipcfs_file_id(struct ipcfs_file *file)
+{
+	int id;
+
+	g_mutex_lock(&file->obj_lock);
+	id = file->obj.id;
+	g_mutex_unlock(&file->obj_lock);
+	return id;
+}
+
+void ipcfs_file_rebind(struct ipcfs_file *file, const struct ipc_obj *obj)
+{
+	g_mutex_lock(&file->obj_lock);
+	file->obj = *obj;
+	g_mutex_unlock(&file->obj_lock);
 }
 
 /* The file of a request, held for the callback: put it when the callback returns. */
@@ -559,6 +577,7 @@ static int open_object(fuse_req_t req, struct caller *caller, const struct ipcfs
 	file = g_new0(struct ipcfs_file, 1);
 	file->kind = kind;
 	g_atomic_ref_count_init(&file->refs);	/* the open's reference */
+	g_mutex_init(&file->obj_lock);
 	file->obj = *obj;
 	file->variant = variant;
 	file->flags = fi->flags;
@@ -567,6 +586,7 @@ static int open_object(fuse_req_t req, struct caller *caller, const struct ipcfs
 	fi->keep_cache = 0;
 	err = kind->open ? kind->open(req, file, fi) : 0;
 	if (err) {
+		g_mutex_clear(&file->obj_lock);
 		g_free(file);
 		return err;
 	}

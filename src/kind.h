@@ -45,7 +45,13 @@ struct ipcfs_kind;
 struct ipcfs_file {
 	const struct ipcfs_kind *kind;
 	gatomicrefcount refs;	/* see "Lifetime of open files" above */
-	struct ipc_obj obj;	/* the object as it was at open */
+	GMutex obj_lock;	/* guards obj.id once the file is shared */
+	/*
+	 * The object as it was at open.  A resize re-creates it under a new id
+	 * and rebinds the file: kinds whose resize does (sem, shm) read the id
+	 * with ipcfs_file_id() and change it with ipcfs_file_rebind() only.
+	 */
+	struct ipc_obj obj;
 	unsigned variant;	/* kind-specific view of the object; 0 is the plain file */
 	int flags;		/* open(2) flags */
 	unsigned poll_events;	/* what the last poll(2) on this file waits for */
@@ -103,6 +109,10 @@ extern const struct ipcfs_kind kind_shm, kind_sem, kind_msg, kind_chan;
 struct ipcfs_file *ipcfs_file_hold(struct ipcfs_file *file);
 /* Drop a reference; the last one runs kind->release() and frees the file. */
 void ipcfs_file_put(struct ipcfs_file *file);
+/* The id of the object the file is bound to now. */
+int ipcfs_file_id(struct ipcfs_file *file);
+/* Bind the file to obj, which replaced its object (a resize). */
+void ipcfs_file_rebind(struct ipcfs_file *file, const struct ipc_obj *obj);
 
 /* The caller of a request, for permission decisions. */
 void caller_from_req(struct caller *caller, fuse_req_t req);

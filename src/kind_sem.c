@@ -184,7 +184,7 @@ static int sem_truncate(struct caller *caller, struct ipc_obj *obj, off_t size,
 	log_debug("truncate sem 0x%08x: id %d (%d semaphores) is now id %d (%lld)",
 		  (unsigned)obj->key, obj->id, old_nsems, created.id, (long long)size);
 	if (file)
-		file->obj = created;
+		ipcfs_file_rebind(file, &created);
 	*obj = created;
 	return err;
 }
@@ -218,7 +218,7 @@ static void sem_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t
 		if (!sf->snapshot)
 			sf->snapshot = g_string_new(NULL);
 		g_string_truncate(sf->snapshot, 0);
-		err = sem_stat(file->obj.id, &obj);
+		err = sem_stat(ipcfs_file_id(file), &obj);
 		if (err)
 			err = -EIDRM;
 		else
@@ -242,7 +242,7 @@ static void sem_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t
 struct sem_write {
 	struct blocking_call call;
 	struct ipcfs_file *file;
-	int id;
+	int id, nsems;		/* the set as the write found it */
 	struct semcmd *cmds;
 	size_t ncmds, next;
 	size_t size;		/* bytes to acknowledge */
@@ -394,7 +394,7 @@ static bool run_lines(struct sem_write *w, bool in_waiter, int *err)
 		if (*err)
 			return true;
 		if (cmd->type == SEMCMD_OPS && cmd->undo)
-			record_undo(sf, w->id, (int)w->file->obj.nsems, cmd);
+			record_undo(sf, w->id, w->nsems, cmd);
 	}
 	return true;
 }
@@ -431,14 +431,14 @@ static void sem_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, 
 	w->file = file;
 	w->size = size;
 	w->nonblock = file->flags & O_NONBLOCK;
-	err = sem_stat(file->obj.id, &obj);
+	err = sem_stat(ipcfs_file_id(file), &obj);
 	if (err) {
 		sem_write_free(w);
 		fuse_reply_err(req, EIDRM);
 		return;
 	}
 	w->id = obj.id;
-	file->obj.nsems = obj.nsems;
+	w->nsems = (int)obj.nsems;
 
 	/* Parse every line before running any: a syntax error applies nothing. */
 	while (line < end) {

@@ -401,7 +401,7 @@ static int shm_truncate(struct caller *caller, struct ipc_obj *obj, off_t size,
 		return -EINVAL;
 	err = size == 0 ? truncate_to_zero(obj, file) : resize(obj, (uint64_t)size, file);
 	if (!err && file)
-		file->obj = *obj;
+		ipcfs_file_rebind(file, obj);
 	return err;
 }
 
@@ -431,12 +431,12 @@ static int shm_file_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_fi
 static void shm_file_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off)
 {
 	struct ipc_obj obj;
-	int err = shm_stat(file->obj.id, &obj);
+	int id = ipcfs_file_id(file);
+	int err = shm_stat(id, &obj);
 
 	if (err) {
-		shm_backing_forget(file->obj.id);
-		fuse_reply_err(req, -reason(EIDRM, "read shm id %d: the segment is gone",
-					    file->obj.id));
+		shm_backing_forget(id);
+		fuse_reply_err(req, -reason(EIDRM, "read shm id %d: the segment is gone", id));
 		return;
 	}
 	if (obj.pending || (uint64_t)off >= obj.size) {
@@ -451,12 +451,12 @@ static void shm_file_write(fuse_req_t req, struct ipcfs_file *file, const char *
 {
 	struct ipc_obj obj;
 	uint64_t end = (uint64_t)off + size;
-	int err = shm_stat(file->obj.id, &obj);
+	int id = ipcfs_file_id(file);
+	int err = shm_stat(id, &obj);
 
 	if (err) {
-		shm_backing_forget(file->obj.id);
-		fuse_reply_err(req, -reason(EIDRM, "write shm id %d: the segment is gone",
-					    file->obj.id));
+		shm_backing_forget(id);
+		fuse_reply_err(req, -reason(EIDRM, "write shm id %d: the segment is gone", id));
 		return;
 	}
 	if (end > obj.size) {
@@ -466,7 +466,7 @@ static void shm_file_write(fuse_req_t req, struct ipcfs_file *file, const char *
 				fuse_reply_err(req, -err);
 				return;
 			}
-			file->obj = obj;
+			ipcfs_file_rebind(file, &obj);
 		} else if ((uint64_t)off >= obj.size) {
 			fuse_reply_err(req, -reason(ENOSPC, "write shm id %d at %lld: past the end of an attached segment",
 						    obj.id, (long long)off));

@@ -24,7 +24,11 @@
  * Descriptors of segments' shmem files, by segment id.  Bounded: beyond
  * SEG_CACHE_MAX entries, unused ones are closed.  An entry is dropped as soon
  * as its segment is seen to be gone, so the daemon never keeps a destroyed
- * segment's memory alive.
+ * segment's memory alive, with one exception: while passthrough opens use
+ * its backing id, it stays (marked forgotten) until the last of them is
+ * released.  The kernel fails with EIO any open of an inode that has a
+ * backing file unless it names that same backing file, and a removed segment
+ * that is still attached stays reachable as id-<id>.
  */
 #define SEG_CACHE_MAX 64
 
@@ -33,6 +37,7 @@ struct seg_fd {
 	int fd;
 	int backing_id;	/* registered with the kernel for passthrough; 0 if not */
 	unsigned passthrough_opens;	/* open files the kernel serves from fd; under cache_lock */
+	bool forgotten;		/* segment gone or replaced: kept only for passthrough_opens */
 	int refs;	/* the cache's own reference counts as one; so does each passthrough open */
 };
 
@@ -127,8 +132,14 @@ static void seg_fd_put(struct seg_fd *s)
 
 void shm_backing_forget(int id)
 {
+	struct seg_fd *s;
+
 	g_mutex_lock(&cache_lock);
-	g_hash_table_remove(cache, GINT_TO_POINTER(id));
+	s = g_hash_table_lookup(cache, GINT_TO_POINTER(id));
+	if (s && s->passthrough_opens > 0)
+		s->forgotten = true;	/* see the top: dropped at the last such release */
+	else if (s)
+		g_hash_table_remove(cache, GINT_TO_POINTER(id));
 	g_mutex_unlock(&cache_lock);
 }
 
@@ -269,6 +280,8 @@ void shm_backing_release(struct ipcfs_file *file)
 		return;
 	g_mutex_lock(&cache_lock);
 	s->passthrough_opens--;
+	if (s->passthrough_opens == 0 && s->forgotten)
+		g_hash_table_remove(cache, GINT_TO_POINTER(s->id));	/* this open still holds s */
 	seg_fd_unref(s);
 	g_mutex_unlock(&cache_lock);
 }

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from util import Child, helper, io, run_as, sem_values, wait_blocked
+from util import REPO, Child, io, sem_values, wait_blocked
 
 ROUNDS = 1500
 
@@ -67,9 +67,21 @@ def test_read_loops_of_two_users_on_shm_and_msg(mnt, ipc):
     assert q.current_messages == 0      # 1000 reads took all 200, each once
 
 
-@pytest.fixture
-def open_chan(mount_with):
-    return mount_with("chan=builtin", "chan_mode=0666")
+KO = os.path.join(REPO, "kmod", "channel.ko")
+
+
+@pytest.fixture(params=["builtin", "kernel"])
+def open_chan(request, mount_with):
+    """Channels every user may open, on each backend (the kernel one only in the VM)."""
+    if request.param == "builtin":
+        return mount_with("chan=builtin", "chan_mode=0666")
+    if not os.environ.get("IPCFS_IN_VM"):
+        pytest.skip("needs channel.ko, which loads only in the VM: tests/run runs it there")
+    subprocess.run(["insmod", KO], check=True)
+    request.addfinalizer(lambda: subprocess.run(["rmmod", "channel"], check=True))
+    m = mount_with("chan=kernel")
+    os.chmod(m.p("chan", "0"), 0o666)        # the device node's mode
+    return m
 
 
 def test_read_loops_of_two_users_on_a_channel(open_chan):

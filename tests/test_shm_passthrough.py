@@ -142,3 +142,28 @@ def test_removed_segment_stays_readable_while_open(pseg):
         assert os.pread(fd, 4, 0) == b"kept"
     finally:
         os.close(fd)
+
+
+def test_removed_attached_segment_reopens_with_the_same_backing(pseg, pmnt):
+    """rm of a segment that is still attached leaves it reachable as id-<id>.  The
+    kernel fails with EIO any open of an inode that has a backing file unless it
+    names that same file, and the daemon had forgotten it (found by the stress run)."""
+    s, path = pseg
+    s.attach()
+    try:
+        s.write(b"same", 0)
+        by_id = pmnt.p("shm", f"id-{s.id}")
+        fd = os.open(by_id, os.O_RDONLY)
+        try:
+            os.unlink(path)                     # IPC_RMID through ipcfs: SHM_DEST while attached
+            assert proc_sysvipc("shm")[s.id]["key"] == "0"
+            for flags in (os.O_RDONLY, os.O_RDWR):
+                fd2 = os.open(by_id, flags)
+                try:
+                    assert os.pread(fd2, 4, 0) == b"same"
+                finally:
+                    os.close(fd2)
+        finally:
+            os.close(fd)
+    finally:
+        s.detach()
