@@ -16,7 +16,10 @@ import pytest
 
 from util import REPO, Child, io, sem_values, wait_blocked
 
-ROUNDS = 1500
+# Fewer in the VM, where every request is emulated (TCG).
+IN_VM = bool(os.environ.get("IPCFS_IN_VM"))
+ROUNDS = 200 if IN_VM else 1500
+RACE_ROUNDS = 8 if IN_VM else 40
 
 # Open, read (non-blocking where a read could wait), close, ROUNDS times, as another
 # user; errors that an object removed or a queue left empty may give are fine.
@@ -75,7 +78,7 @@ def open_chan(request, mount_with):
     """Channels every user may open, on each backend (the kernel one only in the VM)."""
     if request.param == "builtin":
         return mount_with("chan=builtin", "chan_mode=0666")
-    if not os.environ.get("IPCFS_IN_VM"):
+    if not IN_VM:
         pytest.skip("needs channel.ko, which loads only in the VM: tests/run runs it there")
     subprocess.run(["insmod", KO], check=True)
     request.addfinalizer(lambda: subprocess.run(["rmmod", "channel"], check=True))
@@ -89,7 +92,7 @@ def test_read_loops_of_two_users_on_a_channel(open_chan):
     with Child(["/usr/bin/python3", "-c", f"""
 import os
 fd = os.open({path!r}, os.O_WRONLY)
-for i in range(20000):
+for i in range({ROUNDS * 10}):
     os.write(fd, b"record %d" % i)
 """]) as writer:
         two_users_loop(path)
@@ -103,7 +106,7 @@ def test_parked_reads_interrupted_while_a_record_arrives(open_chan):
     path = open_chan.p("chan", "0")
     wfd = os.open(path, os.O_WRONLY)
     try:
-        for round_ in range(40):
+        for round_ in range(RACE_ROUNDS):
             readers = [io("read", path, 4096, 1) for _ in range(6)]
             try:
                 for p in readers:

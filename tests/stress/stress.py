@@ -196,6 +196,8 @@ class Run:
                 self.survivors.append(("chanr", self.spawn("chanr", True)))
             for i in range(2):
                 self.survivors.append(("names", self.spawn("names", True)))
+            for i in range(2):
+                self.survivors.append(("threads", self.spawn("threads", True)))
             for i in range(VICTIMS):
                 self.spawn_victim()
         self.threads = [threading.Thread(target=self.killer), threading.Thread(target=self.chaos_loop)]
@@ -227,7 +229,8 @@ class Run:
                     proc.kill()
             self.wait_victims()
         by_role = lambda *roles: [(r, p) for r, p in self.survivors if r in roles]  # noqa: E731
-        reports = self.wait_for("sem/shm/names survivors", by_role("sem", "shm", "names", "chanw"))
+        reports = self.wait_for("sem/shm/names survivors",
+                               by_role("sem", "shm", "names", "threads", "chanw"))
         reports += self.wait_for("msg senders", by_role("msgsend"))
         receivers = by_role("msgrecv")
         for _ in receivers:             # one stop pill of each type per receiver

@@ -3,7 +3,7 @@
 
     worker.py ROLE CONFIG_JSON
 
-Survivors (sem, msgsend, msgrecv, shm, chanw, chanr, names) work until the
+Survivors (sem, msgsend, msgrecv, shm, chanw, chanr, names, threads) work until the
 stop file exists, then print one JSON report on stdout and exit 0; any errno
 outside ALLOWED fails them (exit 1, the error on stderr).  SIGINT is handled
 and ignored, so a survivor's interrupted call is retried (PEP 475): the
@@ -278,6 +278,66 @@ def chaos_op():
         tolerate(os.setxattr, path, "user.ipc.qbytes", rng.choice([b"16384", b"-1", b"x", b""]))
 
 
+def shared_fds_worker():
+    """Threads that share open files: concurrent requests on one ipcfs_file, resizes included."""
+    import threading
+    failures = []
+    fds = {}
+    lock = threading.Lock()
+
+    def fd_of(kind):
+        with lock:
+            if kind not in fds:
+                fd = tolerate(os.open, p(kind, cfg["chaos"][kind]), os.O_RDWR | os.O_CREAT, 0o666)
+                if fd is None:
+                    return None
+                fds[kind] = fd
+            return fds[kind]
+
+    retired = []    # closed at the end: a sibling thread may still be using one
+
+    def reopen(kind):
+        with lock:
+            fd = fds.pop(kind, None)
+            if fd is not None:
+                retired.append(fd)
+
+    def thread_main(seed):
+        r = random.Random(seed)
+        try:
+            while not stopping():
+                kind = r.choice(["shm", "sem"])
+                fd = fd_of(kind)
+                if fd is None:
+                    continue
+                op = r.random()
+                if kind == "shm" and op < 0.4:
+                    tolerate(os.pwrite, fd, b"t" * r.randrange(1, 5000), r.randrange(0, 8192))
+                elif kind == "shm" and op < 0.7:
+                    tolerate(os.pread, fd, 4096, r.randrange(0, 8192))
+                elif kind == "shm":
+                    tolerate(os.ftruncate, fd, r.randrange(0, 12000))
+                elif op < 0.5:
+                    tolerate(os.write, fd, r.choice([b"+1\n", b"-1 nowait\n", b"0\n"]))
+                elif op < 0.8:
+                    tolerate(os.pread, fd, 64, 0)
+                else:
+                    tolerate(os.ftruncate, fd, r.randrange(1, 4))
+                if r.random() < 0.02:
+                    reopen(kind)            # later requests go to a new open file
+        except BaseException as e:      # noqa: B902 - reported by the main thread
+            failures.append(repr(e))
+
+    threads = [threading.Thread(target=thread_main, args=(rng.getrandbits(32),)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for fd in list(fds.values()) + retired:
+        os.close(fd)
+    assert not failures, failures
+
+
 def names_worker():
     while not stopping():
         chaos_op()
@@ -293,7 +353,7 @@ ROLES = {
     "msgsend": msg_sender, "msgrecv": msg_receiver, "msgvictim": msg_victim,
     "shm": shm_survivor,
     "chanw": chan_writer, "chanr": chan_reader, "chanvictim": chan_victim,
-    "names": names_worker, "chaosvictim": chaos_victim,
+    "names": names_worker, "chaosvictim": chaos_victim, "threads": shared_fds_worker,
 }
 
 if __name__ == "__main__":
