@@ -83,11 +83,18 @@ static u64 max_record(const struct channel *ch)
  * ring's next lap when too little room is left for a header or a pad record
  * is there.
  */
+/*
+ * Past the padding at pos to the next record, or pos itself.  Never past
+ * head: the bytes at head's offset are not a record yet (a stale PAD header
+ * from an earlier lap may sit there), so pos == head stays where it is.
+ */
 static u64 skip_pad(const struct channel *ch, u64 pos)
 {
 	u64 off = pos & (ch->size - 1);
 	const struct channel_record *rec;
 
+	if (pos == ch->head)
+		return pos;
 	if (ch->size - off < HDR_SIZE)
 		return pos + ch->size - off;
 	rec = (const struct channel_record *)(ch->ring + off);
@@ -128,11 +135,21 @@ static ssize_t channel_write(struct file *file, const char __user *buf, size_t c
 	struct channel *ch = r->ch;
 	struct channel_record *rec;
 	u64 off, start, end;
+	void *payload;
 
 	if (count == 0)
 		return 0;
 	if (count > max_record(ch))
 		return -EMSGSIZE;
+
+	/*
+	 * Copy from the caller before taking the lock: a fault then changes
+	 * nothing (no record dropped, no padding written), and a copy that
+	 * sleeps (a buffer on a slow or stalled filesystem) holds up nobody.
+	 */
+	payload = memdup_user(buf, count);
+	if (IS_ERR(payload))
+		return PTR_ERR(payload);
 
 	down_write(&ch->lock);
 	start = ch->head;
@@ -152,11 +169,7 @@ static ssize_t channel_write(struct file *file, const char __user *buf, size_t c
 		rec->seq = ch->next_seq;
 	}
 	rec = (struct channel_record *)(ch->ring + (start & (ch->size - 1)));
-	if (copy_from_user(rec + 1, buf, count)) {
-		/* Nothing published: readers never see the partial record. */
-		up_write(&ch->lock);
-		return -EFAULT;
-	}
+	memcpy(rec + 1, payload, count);
 	rec->length = count;
 	rec->flags = 0;
 	rec->seq = ch->next_seq++;
@@ -166,6 +179,7 @@ static ssize_t channel_write(struct file *file, const char __user *buf, size_t c
 	atomic64_inc(&ch->records);
 	atomic64_add(count, &ch->bytes);
 	up_write(&ch->lock);
+	kfree(payload);
 
 	wake_up_interruptible_all(&ch->wait);
 	return count;
