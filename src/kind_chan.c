@@ -267,6 +267,20 @@ void chan_wait_take_poll(struct chan_wait *w, struct chan_reply *r)
 	w->ph = NULL;
 }
 
+static const char *read_refusal(ssize_t n)
+{
+	switch (n) {
+	case -EPIPE:
+		return "overrun: records were lost (EPIPE)";
+	case -EAGAIN:
+		return "no record yet, and the file is O_NONBLOCK (EAGAIN)";
+	case -EINTR:
+		return "interrupted, or another read of this file already waits (EINTR)";
+	default:
+		return strerror((int)-n);
+	}
+}
+
 void chan_reply_send(struct chan_reply *r)
 {
 	if (r->ph) {
@@ -277,8 +291,7 @@ void chan_reply_send(struct chan_reply *r)
 		/* Waits for a running chan_wait_interrupted(), which then finds nothing parked. */
 		fuse_req_interrupt_func(r->req, NULL, NULL);
 		if (r->n < 0) {
-			log_debug("read chan: %s", r->n == -EPIPE ? "overrun: records were lost (EPIPE)"
-								 : strerror((int)-r->n));
+			log_debug("read chan: %s", read_refusal(r->n));
 			fuse_reply_err(r->req, (int)-r->n);
 		} else {
 			fuse_reply_buf(r->req, r->buf, (size_t)r->n);

@@ -448,8 +448,11 @@ static void sem_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, 
 
 		err = semcmd_parse(line, len, (int)obj.nsems, &cmd);
 		if (err) {
-			reason(-err, "write sem id %d: bad line \"%.*s\"", obj.id, (int)MIN(len, 80),
-			       line);
+			if (memchr(line, '\0', len))
+				reason(-err, "write sem id %d: a line holds a NUL byte", obj.id);
+			else
+				reason(-err, "write sem id %d: bad line \"%.*s\"", obj.id,
+				       (int)MIN(len, 80), line);
 			break;
 		}
 		g_array_append_val(cmds, cmd);
