@@ -48,6 +48,14 @@ class Failure(Exception):
     pass
 
 
+def proc_file(pid, name):
+    try:
+        with open(f"/proc/{pid}/{name}") as f:
+            return f.read()
+    except OSError as e:
+        return f"({e.strerror})"
+
+
 def wchan(pid):
     try:
         with open(f"/proc/{pid}/wchan") as f:
@@ -125,7 +133,7 @@ class Run:
                 proc.communicate(timeout=HANG_DEADLINE)
             except subprocess.TimeoutExpired:
                 self.errors.append(f"a {role} victim survived {sig} for {HANG_DEADLINE:.0f} s "
-                                   f"(wchan {wchan(proc.pid)})")
+                                   f"(wchan {wchan(proc.pid)}; {self.diagnose(proc.pid)})")
                 proc.kill()
                 proc.communicate()
 
@@ -152,8 +160,16 @@ class Run:
                     os.truncate(self.mnt.p(kind, self.chaos[kind]),
                                 {"shm": self.rng.randrange(1, 30000), "sem": self.rng.randrange(1, 4),
                                  "msg": 0}[kind])
-            except (sysv_ipc.Error, OSError):
+            except (sysv_ipc.Error, OSError, ValueError):   # sysv_ipc says EINVAL as ValueError
                 pass
+
+    def guarded(self, loop):
+        """A harness thread that dies would quietly weaken the run: make it a failure."""
+        try:
+            loop()
+        except Exception as e:      # noqa: BLE001 - reported as a failed check
+            self.errors.append(f"the harness's {loop.__name__} thread died: {e!r}")
+            self.done.set()
 
     # ---- the run
 
@@ -200,7 +216,8 @@ class Run:
                 self.survivors.append(("threads", self.spawn("threads", True)))
             for i in range(VICTIMS):
                 self.spawn_victim()
-        self.threads = [threading.Thread(target=self.killer), threading.Thread(target=self.chaos_loop)]
+        self.threads = [threading.Thread(target=self.guarded, args=(self.killer,)),
+                        threading.Thread(target=self.guarded, args=(self.chaos_loop,))]
         for t in self.threads:
             t.start()
 
@@ -212,7 +229,8 @@ class Run:
             try:
                 out, err = proc.communicate(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                raise Failure(f"{what}: a {role} caller hung (wchan {wchan(proc.pid)})")
+                raise Failure(f"{what}: a {role} caller hung (wchan {wchan(proc.pid)}; "
+                              f"{self.diagnose(proc.pid)})")
             if proc.returncode != 0:
                 raise Failure(f"{what}: a {role} worker failed ({proc.returncode}):\n{err}")
             reports.append(json.loads(out.strip().splitlines()[-1]))
@@ -262,6 +280,25 @@ class Run:
                 proc.communicate(timeout=HANG_DEADLINE)
             except subprocess.TimeoutExpired:
                 raise Failure(f"a killed {role} victim hung (wchan {wchan(proc.pid)})")
+
+    def diagnose(self, pid):
+        """Keep what explains a hung caller: its kernel stack and system call, the FUSE
+        connection's request count, and every daemon thread's stack (gdb, if installed)."""
+        path = os.path.join(tempfile.gettempdir(), f"ipcfs-stress-hang-{os.getpid()}-{pid}.txt")
+        conn = f"/sys/fs/fuse/connections/{os.minor(os.stat(self.mnt.path).st_dev)}"
+        with open(path, "w") as out:
+            out.write(f"caller {pid}: {proc_file(pid, 'cmdline')!r}\nsyscall: {proc_file(pid, 'syscall')}"
+                      f"kernel stack:\n{proc_file(pid, 'stack')}\n")
+            with open(conn + "/waiting") as f:
+                out.write(f"requests the daemon has not answered: {f.read()}\n")
+            out.flush()
+            try:
+                subprocess.run(["gdb", "-batch", "-p", str(self.mnt.proc.pid),
+                                "-ex", "thread apply all bt"],
+                               stdout=out, stderr=subprocess.STDOUT, timeout=120)
+            except (OSError, subprocess.TimeoutExpired) as e:
+                out.write(f"no daemon stacks: {e}\n")
+        return f"diagnosis in {path}"
 
     def wait_daemon_idle(self):
         """Every request answered, RELEASEs included: the kernel's own count for this mount."""
@@ -359,7 +396,7 @@ class Run:
         results.append(("daemon: exits 0 at unmount", status == 0, f"exit status {status}"))
         results.append(("daemon: printed nothing (no warning, no sanitizer report)", not problems,
                         "\n".join(problems[:40])))
-        results.append(("callers: none hung, no killed victim survived", not self.errors,
+        results.append(("callers: none hung, no killed victim survived; harness intact", not self.errors,
                         "; ".join(self.errors)))
         for name, ok, detail in results:
             print(f"  {'pass' if ok else 'FAIL'}  {name}: {detail}")
