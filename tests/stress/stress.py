@@ -291,6 +291,10 @@ class Run:
                       f"kernel stack:\n{proc_file(pid, 'stack')}\n")
             with open(conn + "/waiting") as f:
                 out.write(f"requests the daemon has not answered: {f.read()}\n")
+            daemon = self.mnt.proc.pid
+            for tid in sorted(os.listdir(f"/proc/{daemon}/task"), key=int):
+                out.write(f"daemon thread {tid} ({proc_file(daemon, f'task/{tid}/comm').strip()}) "
+                          f"kernel stack:\n{proc_file(daemon, f'task/{tid}/stack')}")
             out.flush()
             try:
                 subprocess.run(["gdb", "-batch", "-p", str(self.mnt.proc.pid),

@@ -282,49 +282,62 @@ def shared_fds_worker():
     """Threads that share open files: concurrent requests on one ipcfs_file, resizes included."""
     import threading
     failures = []
-    fds = {}
+    fds = {}        # kind -> the fd threads use now
+    users = {}      # fd -> threads in a call on it
+    retired = set()     # replaced fds, closed once no thread uses them
     lock = threading.Lock()
 
-    def fd_of(kind):
+    def take(kind):
         with lock:
             if kind not in fds:
                 fd = tolerate(os.open, p(kind, cfg["chaos"][kind]), os.O_RDWR | os.O_CREAT, 0o666)
                 if fd is None:
                     return None
                 fds[kind] = fd
-            return fds[kind]
+                users[fd] = 0
+            fd = fds[kind]
+            users[fd] += 1
+            return fd
 
-    retired = []    # closed at the end: a sibling thread may still be using one
-
-    def reopen(kind):
+    def give_back(fd, reopen):
         with lock:
-            fd = fds.pop(kind, None)
-            if fd is not None:
-                retired.append(fd)
+            users[fd] -= 1
+            if reopen and fds.get(kind_of[fd]) == fd:
+                del fds[kind_of[fd]]        # later calls go to a new open file
+                retired.add(fd)
+            if fd in retired and users[fd] == 0:
+                retired.discard(fd)
+                del users[fd]
+                os.close(fd)
+
+    kind_of = {}
 
     def thread_main(seed):
         r = random.Random(seed)
         try:
             while not stopping():
                 kind = r.choice(["shm", "sem"])
-                fd = fd_of(kind)
+                fd = take(kind)
                 if fd is None:
                     continue
+                with lock:
+                    kind_of[fd] = kind
                 op = r.random()
-                if kind == "shm" and op < 0.4:
-                    tolerate(os.pwrite, fd, b"t" * r.randrange(1, 5000), r.randrange(0, 8192))
-                elif kind == "shm" and op < 0.7:
-                    tolerate(os.pread, fd, 4096, r.randrange(0, 8192))
-                elif kind == "shm":
-                    tolerate(os.ftruncate, fd, r.randrange(0, 12000))
-                elif op < 0.5:
-                    tolerate(os.write, fd, r.choice([b"+1\n", b"-1 nowait\n", b"0\n"]))
-                elif op < 0.8:
-                    tolerate(os.pread, fd, 64, 0)
-                else:
-                    tolerate(os.ftruncate, fd, r.randrange(1, 4))
-                if r.random() < 0.02:
-                    reopen(kind)            # later requests go to a new open file
+                try:
+                    if kind == "shm" and op < 0.4:
+                        tolerate(os.pwrite, fd, b"t" * r.randrange(1, 5000), r.randrange(0, 8192))
+                    elif kind == "shm" and op < 0.7:
+                        tolerate(os.pread, fd, 4096, r.randrange(0, 8192))
+                    elif kind == "shm":
+                        tolerate(os.ftruncate, fd, r.randrange(0, 12000))
+                    elif op < 0.5:
+                        tolerate(os.write, fd, r.choice([b"+1\n", b"-1 nowait\n", b"0\n"]))
+                    elif op < 0.8:
+                        tolerate(os.pread, fd, 64, 0)
+                    else:
+                        tolerate(os.ftruncate, fd, r.randrange(1, 4))
+                finally:
+                    give_back(fd, r.random() < 0.02)
         except BaseException as e:      # noqa: B902 - reported by the main thread
             failures.append(repr(e))
 
@@ -333,7 +346,7 @@ def shared_fds_worker():
         t.start()
     for t in threads:
         t.join()
-    for fd in list(fds.values()) + retired:
+    for fd in users:
         os.close(fd)
     assert not failures, failures
 
