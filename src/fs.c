@@ -269,7 +269,16 @@ static struct ipcfs_file *file_of(struct fuse_file_info *fi)
 	return (struct ipcfs_file *)(uintptr_t)fi->fh;
 }
 
-/* ---- Lifetime of open files (kind.h) ---- */
+/* ---- Lifetime of open files (kind.h) ----
+ *
+ * Every file lives in open_files until it is freed.  A file whose RELEASE
+ * never comes (the daemon stopped, or the connection torn down, while it was
+ * open) is released at teardown, so its kind still cleans up: a /sem file's
+ * undo record is applied, as exit(2) would.
+ */
+
+static GMutex open_files_lock;
+static GHashTable *open_files;	/* struct ipcfs_file * set */
 
 struct ipcfs_file *ipcfs_file_hold(struct ipcfs_file *file)
 {
@@ -281,6 +290,9 @@ void ipcfs_file_put(struct ipcfs_file *file)
 {
 	if (!g_atomic_ref_count_dec(&file->refs))
 		return;
+	g_mutex_lock(&open_files_lock);
+	g_hash_table_remove(open_files, file);
+	g_mutex_unlock(&open_files_lock);
 	if (file->kind->release)
 		file->kind->release(file);
 	g_mutex_clear(&file->obj_lock);
@@ -302,6 +314,34 @@ void ipcfs_file_rebind(struct ipcfs_file *file, const struct ipc_obj *obj)
 	g_mutex_lock(&file->obj_lock);
 	file->obj = *obj;
 	g_mutex_unlock(&file->obj_lock);
+}
+
+/* Drop the open's reference: RELEASE, or an open the caller never saw. */
+static void release_open(struct ipcfs_file *file)
+{
+	g_mutex_lock(&open_files_lock);
+	file->released = true;
+	g_mutex_unlock(&open_files_lock);
+	ipcfs_file_put(file);
+}
+
+/* At teardown: release every file whose RELEASE never came. */
+static void release_unreleased(void)
+{
+	g_autoptr(GPtrArray) pending = g_ptr_array_new();
+	GHashTableIter iter;
+	gpointer file;
+
+	g_mutex_lock(&open_files_lock);
+	g_hash_table_iter_init(&iter, open_files);
+	while (g_hash_table_iter_next(&iter, &file, NULL))
+		if (!((struct ipcfs_file *)file)->released)
+			g_ptr_array_add(pending, file);
+	g_mutex_unlock(&open_files_lock);
+	if (pending->len)
+		log_debug("exit: %u open files got no RELEASE; releasing them now", pending->len);
+	for (guint i = 0; i < pending->len; i++)
+		release_open(g_ptr_array_index(pending, i));
 }
 
 /* The file of a request, held for the callback: put it when the callback returns. */
@@ -591,6 +631,9 @@ static int open_object(fuse_req_t req, struct caller *caller, const struct ipcfs
 		return err;
 	}
 	fi->fh = (uintptr_t)file;
+	g_mutex_lock(&open_files_lock);
+	g_hash_table_add(open_files, file);
+	g_mutex_unlock(&open_files_lock);
 	return 0;
 }
 
@@ -615,7 +658,7 @@ static void ipcfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return reply_err(req, err);
 	/* -ENOENT: the caller was interrupted meanwhile and will never see the file. */
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		ipcfs_file_put(file_of(fi));
+		release_open(file_of(fi));
 }
 
 static void ipcfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -656,7 +699,7 @@ static void ipcfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 	object_attr(dir.kind, variant, &obj, &st);
 	e = entry_param(lookup_ino(dir.kind, st.st_ino, req), &st);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
-		ipcfs_file_put(file_of(fi));
+		release_open(file_of(fi));
 }
 
 
@@ -700,7 +743,7 @@ static void ipcfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 {
 	(void)ino;
 	/* Frees now, or when the last request still using the file has replied. */
-	ipcfs_file_put(file_of(fi));
+	release_open(file_of(fi));
 	fuse_reply_err(req, 0);
 }
 
@@ -970,6 +1013,7 @@ static void ipcfs_init(void *userdata, struct fuse_conn_info *conn)
 int fs_setup(void)
 {
 	aliases = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, g_free);
+	open_files = g_hash_table_new(g_direct_hash, g_direct_equal);
 	alias_by_caller = g_hash_table_new(caller_key_hash, caller_key_equal);
 	for (unsigned i = 0; i < NKINDS; i++) {
 		int err = kinds[i]->setup ? kinds[i]->setup() : 0;
@@ -982,6 +1026,9 @@ int fs_setup(void)
 
 void fs_teardown(void)
 {
+	/* The table stays: a waiter still blocked in the kernel may hold a file as we exit. */
+	if (open_files)
+		release_unreleased();
 	g_clear_pointer(&alias_by_caller, g_hash_table_unref);
 	g_clear_pointer(&aliases, g_hash_table_unref);
 	for (unsigned i = 0; i < NKINDS; i++)

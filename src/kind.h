@@ -45,6 +45,7 @@ struct ipcfs_kind;
 struct ipcfs_file {
 	const struct ipcfs_kind *kind;
 	gatomicrefcount refs;	/* see "Lifetime of open files" above */
+	bool released;		/* the open's reference is gone (RELEASE, or fs_teardown) */
 	GMutex obj_lock;	/* guards obj.id once the file is shared */
 	/*
 	 * The object as it was at open.  A resize re-creates it under a new id

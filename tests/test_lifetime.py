@@ -8,12 +8,14 @@ each one aborted the daemon or, under ASan, reported a heap-use-after-free.
 The mount fixture fails a test whose daemon died, printed a warning or a
 sanitizer report, or did not exit 0 at unmount.
 """
+import errno
 import os
 import signal
 import subprocess
 
 import pytest
 
+import util
 from util import REPO, Child, io, sem_values, wait_blocked
 
 # Fewer in the VM, where every request is emulated (TCG).
@@ -151,3 +153,26 @@ def test_msg_reads_interrupted_while_a_message_arrives(mnt, ipc):
         while q.current_messages:     # what interrupted readers left, so the next round blocks
             got.append(q.receive()[0])
     assert sorted(got) == sorted(b"%d.%d" % (r, i) for r in range(30) for i in range(4))
+
+
+def test_undo_is_applied_when_the_daemon_stops_with_the_file_open(ipc):
+    """No RELEASE comes for a file still open when the daemon is stopped (SIGTERM,
+    systemctl stop): fs.c releases it at exit, so its undo record is applied as
+    exit(2) would, and nothing leaks (found by LeakSanitizer)."""
+    ident = ipc.sem(nsems=2)
+    util.sem_setall(ident, [5, 5])
+    m = util.Mount(options=("allow_other",))
+    fd = os.open(m.p("sem", f"id-{ident}"), os.O_RDWR)
+    try:
+        os.write(fd, b"0:-2 1:+3 undo\n")
+        assert sem_values(ident) == [3, 8]
+        m.proc.send_signal(signal.SIGTERM)
+        assert m.proc.wait() == 0, m.output()
+        assert sem_values(ident) == [5, 5]
+    finally:
+        try:
+            os.close(fd)
+        except OSError as e:     # FLUSH on a connection whose daemon is gone
+            assert e.errno == errno.ENOTCONN, e
+        assert m.unmount() == 0
+    assert not m.problems(), m.problems()

@@ -292,6 +292,11 @@ class Run:
             with open(conn + "/waiting") as f:
                 out.write(f"requests the daemon has not answered: {f.read()}\n")
             daemon = self.mnt.proc.pid
+            ticks = [sum(map(int, proc_file(daemon, "stat").split()[13:15]))]
+            time.sleep(1)
+            ticks.append(sum(map(int, proc_file(daemon, "stat").split()[13:15])))
+            out.write(f"daemon CPU over 1 s: {ticks[1] - ticks[0]} ticks; "
+                      f"caller state after it: {proc_file(pid, 'wchan')}\n")
             for tid in sorted(os.listdir(f"/proc/{daemon}/task"), key=int):
                 out.write(f"daemon thread {tid} ({proc_file(daemon, f'task/{tid}/comm').strip()}) "
                           f"kernel stack:\n{proc_file(daemon, f'task/{tid}/stack')}")
