@@ -101,10 +101,13 @@ void blocking_start(struct blocking_call *call, fuse_req_t req, struct ipcfs_fil
 	fuse_req_interrupt_func(req, on_interrupt, call);
 	if (g_thread_pool_push(waiter_pool, call, &error))
 		return;
-	/* Never leave the request unanswered: run() sees the stop and replies at once. */
-	reason(EAGAIN, "no waiter thread for a blocking request: %s", error->message);
+	/*
+	 * glib queued the call all the same (running it here too would reply
+	 * twice): the next free waiter thread runs it, and then it replies at
+	 * once instead of waiting.
+	 */
+	reason(EAGAIN, "no new waiter thread (%s): the request fails when one is free", error->message);
 	atomic_store(&call->stop_errno, EAGAIN);
-	run_call(call);
 }
 
 bool blocking_interrupted(struct blocking_call *call)

@@ -15,9 +15,10 @@
  *
  * The call holds a reference to its file from blocking_start() until run()
  * has returned, so run() may use the file after replying (kind.h, "Lifetime
- * of open files").  If no waiter thread can be started, run() is called at
- * once in the caller's thread with the call already stopped: its blocking
- * loop then ends before waiting, and it replies blocking_stop_errno().
+ * of open files").  If no new waiter thread can be started, glib still
+ * queues the call; it is marked stopped, so when a waiter thread is free,
+ * run()'s blocking loop ends before waiting and it replies
+ * blocking_stop_errno() (EAGAIN).
  */
 #pragma once
 
