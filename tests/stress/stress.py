@@ -56,14 +56,6 @@ def proc_file(pid, name):
         return f"({e.strerror})"
 
 
-def wchan(pid):
-    try:
-        with open(f"/proc/{pid}/wchan") as f:
-            return f.read()
-    except OSError:
-        return "?"
-
-
 class Run:
     def __init__(self, seconds, seed):
         self.seconds = seconds
@@ -133,7 +125,7 @@ class Run:
                 proc.communicate(timeout=HANG_DEADLINE)
             except subprocess.TimeoutExpired:
                 self.errors.append(f"a {role} victim survived {sig} for {HANG_DEADLINE:.0f} s "
-                                   f"(wchan {wchan(proc.pid)}; {self.diagnose(proc.pid)})")
+                                   f"(wchan {proc_file(proc.pid, 'wchan')}; {self.diagnose(proc.pid)})")
                 proc.kill()
                 proc.communicate()
 
@@ -229,7 +221,7 @@ class Run:
             try:
                 out, err = proc.communicate(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                raise Failure(f"{what}: a {role} caller hung (wchan {wchan(proc.pid)}; "
+                raise Failure(f"{what}: a {role} caller hung (wchan {proc_file(proc.pid, 'wchan')}; "
                               f"{self.diagnose(proc.pid)})")
             if proc.returncode != 0:
                 raise Failure(f"{what}: a {role} worker failed ({proc.returncode}):\n{err}")
@@ -279,7 +271,7 @@ class Run:
             try:
                 proc.communicate(timeout=HANG_DEADLINE)
             except subprocess.TimeoutExpired:
-                raise Failure(f"a killed {role} victim hung (wchan {wchan(proc.pid)})")
+                raise Failure(f"a killed {role} victim hung (wchan {proc_file(proc.pid, 'wchan')})")
 
     def diagnose(self, pid):
         """Keep what explains a hung caller: its kernel stack and system call, the FUSE

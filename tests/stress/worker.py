@@ -302,18 +302,16 @@ def shared_fds_worker():
             users[fd] += 1
             return fd
 
-    def give_back(fd, reopen):
+    def give_back(kind, fd, reopen):
         with lock:
             users[fd] -= 1
-            if reopen and fds.get(kind_of[fd]) == fd:
-                del fds[kind_of[fd]]        # later calls go to a new open file
+            if reopen and fds.get(kind) == fd:
+                del fds[kind]       # later calls go to a new open file
                 retired.add(fd)
             if fd in retired and users[fd] == 0:
                 retired.discard(fd)
                 del users[fd]
                 os.close(fd)
-
-    kind_of = {}
 
     def thread_main(seed):
         r = random.Random(seed)
@@ -323,8 +321,6 @@ def shared_fds_worker():
                 fd = take(kind)
                 if fd is None:
                     continue
-                with lock:
-                    kind_of[fd] = kind
                 op = r.random()
                 try:
                     if kind == "shm" and op < 0.4:
@@ -340,7 +336,7 @@ def shared_fds_worker():
                     else:
                         tolerate(os.ftruncate, fd, r.randrange(1, 4))
                 finally:
-                    give_back(fd, r.random() < 0.02)
+                    give_back(kind, fd, r.random() < 0.02)
         except BaseException as e:      # noqa: B902 - reported by the main thread
             failures.append(repr(e))
 

@@ -327,43 +327,38 @@ def read_or_errno(fd):
         return errno.errorcode[e.errno]
 
 
-def assert_waits_then_gets_the_next_record(w, r):
-    """r (O_NONBLOCK) is at the live end: nothing to read, no POLLIN, then exactly the next record."""
-    assert read_or_errno(r) == "EAGAIN"
-    assert select.select([r], [], [], 0)[0] == []
-    os.write(w, b"next")
-    assert read_or_errno(r) == b"next"
-    assert read_or_errno(r) == "EAGAIN"
+def assert_live_reader_waits_after(path, records):
+    """Write records, then open a reader (a new open starts at head): nothing to read,
+    no POLLIN, then exactly the next record."""
+    w = open_chan(path, os.O_WRONLY)
+    for rec in records:
+        os.write(w, rec)
+    r = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        assert read_or_errno(r) == "EAGAIN"
+        assert select.select([r], [], [], 0)[0] == []
+        os.write(w, b"next")
+        assert read_or_errno(r) == b"next"
+        assert read_or_errno(r) == "EAGAIN"
+    finally:
+        os.close(r)
+        os.close(w)
 
 
 @pytest.mark.params(buf_size=4096)
 def test_live_reader_eight_bytes_before_the_end_of_the_ring_waits(module):
     """Issue 22: with head 8 bytes before the end, too little for a header, a reader at
     head skipped a lap and re-read the oldest record (then payload as headers)."""
-    w = open_chan(module, os.O_WRONLY)
-    for n in (1008, 1008, 1008, 1000):          # spans 1024 * 3 + 1016: head at 4088
-        os.write(w, bytes([n % 251]) * n)
-    r = os.open(module, os.O_RDONLY | os.O_NONBLOCK)     # a new open starts at head
-    try:
-        assert_waits_then_gets_the_next_record(w, r)
-    finally:
-        os.close(r)
-        os.close(w)
+    # spans 1024 * 3 + 1016: head at 4088
+    assert_live_reader_waits_after(module, [bytes([n % 251]) * n for n in (1008, 1008, 1008, 1000)])
 
 
 @pytest.mark.params(buf_size=4096)
 def test_live_reader_on_a_stale_pad_header_waits(module):
     """Issue 22: repeating record sizes leave a PAD header from an earlier lap at head's
     offset; a reader at head took it for padding and skipped a lap."""
-    w = open_chan(module, os.O_WRONLY)
-    for i in range(6):      # spans of 1040: the 4th wraps, padding at 3120; after the 6th head is there again
-        os.write(w, bytes([i + 1]) * 1024)
-    r = os.open(module, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        assert_waits_then_gets_the_next_record(w, r)
-    finally:
-        os.close(r)
-        os.close(w)
+    # spans of 1040: the 4th wraps, padding at 3120; after the 6th head is there again
+    assert_live_reader_waits_after(module, [bytes([i + 1]) * 1024 for i in range(6)])
 
 
 @pytest.mark.params(buf_size=4096)
