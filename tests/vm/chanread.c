@@ -25,7 +25,7 @@
 static const struct channel_control *ctl;
 static const char *ring;
 
-/* Where the record at or after pos starts (records never wrap). */
+/* R2: where the record at or after pos starts (records never wrap). */
 static uint64_t skip_pad(uint64_t pos)
 {
 	uint64_t off = pos & (ctl->data_size - 1);
@@ -36,9 +36,26 @@ static uint64_t skip_pad(uint64_t pos)
 	return pos;
 }
 
+/* R5: tail and tail_seq as a pair, by the control page's seqcount. */
+static void read_tail(uint64_t *tail, uint64_t *tail_seq)
+{
+	uint64_t gen;
+
+	for (;;) {
+		gen = __atomic_load_n(&ctl->tail_gen, __ATOMIC_ACQUIRE);
+		if (gen & 1)
+			continue;
+		*tail = __atomic_load_n(&ctl->tail, __ATOMIC_RELAXED);
+		*tail_seq = __atomic_load_n(&ctl->tail_seq, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&ctl->tail_gen, __ATOMIC_RELAXED) == gen)
+			return;
+	}
+}
+
 int main(int argc, char **argv)
 {
-	uint64_t pos, seq, head, tail;
+	uint64_t pos, seq, head, tail, tail_seq;
 	long count, done = 0;
 	struct pollfd pfd;
 	void *map;
@@ -67,9 +84,12 @@ int main(int argc, char **argv)
 	}
 	ctl = map;
 	ring = (const char *)map + ctl->data_offset;
+	if (ctl->version < 2) {
+		fprintf(stderr, "chanread: mmap protocol version %u, want 2\n", ctl->version);
+		return 1;
+	}
 	if (argc > 3 && strcmp(argv[3], "--from-oldest") == 0) {
-		pos = __atomic_load_n(&ctl->tail, __ATOMIC_ACQUIRE);
-		seq = ctl->tail_seq;
+		read_tail(&pos, &seq);
 	} else {
 		/* From the live end: the sequence number comes with the next record. */
 		pos = __atomic_load_n(&ctl->head, __ATOMIC_ACQUIRE);
@@ -81,10 +101,11 @@ int main(int argc, char **argv)
 	pfd.events = POLLIN;
 	while (done < count) {
 		const struct channel_record *rec;
-		uint64_t sum = 0, rec_seq;
+		uint64_t sum = 0, rec_seq, room, start;
 		uint32_t len;
 
 		head = __atomic_load_n(&ctl->head, __ATOMIC_ACQUIRE);
+		start = pos;
 		if (pos != head)
 			pos = skip_pad(pos);
 		if (pos == head) {
@@ -94,17 +115,17 @@ int main(int argc, char **argv)
 				poll(&pfd, 1, -1);
 			continue;
 		}
+		/* R3: copy (here: sum) the record; its length may be torn until R4 passed. */
 		rec = (const void *)(ring + (pos & (ctl->data_size - 1)));
-		len = rec->length;
-		rec_seq = rec->seq;
-		if (len <= ctl->data_size / 4)
-			for (uint32_t i = 0; i < len; i++)
-				sum += (unsigned char)((const char *)(rec + 1))[i];
-		/* Valid only if the writer has not moved tail past it meanwhile. */
-		tail = __atomic_load_n(&ctl->tail, __ATOMIC_ACQUIRE);
-		if (tail > pos) {
-			uint64_t tail_seq = ctl->tail_seq;
-
+		len = __atomic_load_n(&rec->length, __ATOMIC_RELAXED);
+		rec_seq = __atomic_load_n(&rec->seq, __ATOMIC_RELAXED);
+		room = ctl->data_size - (pos & (ctl->data_size - 1)) - sizeof(*rec);
+		for (uint32_t i = 0; i < len && i < room; i++)
+			sum += (unsigned char)((const char *)(rec + 1))[i];
+		/* R4: valid only if the writer has not moved tail past it meanwhile. */
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		read_tail(&tail, &tail_seq);
+		if (tail > start) {	/* start: the padding header read in R2 counts too */
 			printf("OVERRUN %llu\n", seq == UINT64_MAX ? 0ULL :
 			       (unsigned long long)(tail_seq - seq));
 			pos = tail;

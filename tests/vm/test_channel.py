@@ -10,6 +10,7 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -20,8 +21,11 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 KO = os.path.join(REPO, "kmod", "channel.ko")
 BUILD = os.environ.get("IPCFS_BUILD", os.path.join(REPO, "build"))
 CHANREAD = os.path.join(BUILD, "tests", "vm", "chanread")
+RINGCHECK = os.path.join(BUILD, "tests", "vm", "ringcheck")
+IPCFS = os.path.join(BUILD, "src", "ipcfs")
 
 CHANNEL_IOC_LOST = (2 << 30) | (8 << 16) | (0xC4 << 8) | 1     # _IOR(0xC4, 1, __u64)
+CHANNEL_IOC_UNKNOWN = (2 << 30) | (8 << 16) | (0xC4 << 8) | 9
 HDR = 16                                                        # struct channel_record
 
 pytestmark = pytest.mark.skipif(not os.environ.get("IPCFS_IN_VM"),
@@ -221,8 +225,9 @@ def test_mmap_reader_and_writable_maps_refused(module):
         with pytest.raises(PermissionError):
             mmap.mmap(fd, 4096, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         ctl = mmap.mmap(fd, 4096, mmap.MAP_SHARED, mmap.PROT_READ)
-        version, align, head, tail, data_off, data_size, tail_seq = struct.unpack("IIQQQQQ", ctl[:48])
-        assert (version, align, data_off) == (1, 8, 4096)
+        version, align, head, tail, data_off, data_size, tail_seq, tail_gen = \
+            struct.unpack("IIQQQQQQ", ctl[:56])
+        assert (version, align, data_off, tail_gen) == (2, 8, 4096, 0)
         assert data_size == int(open("/sys/module/channel/parameters/buf_size").read())
         ctl.close()
     finally:
@@ -381,3 +386,370 @@ def test_faulting_write_changes_nothing(module):
     finally:
         os.close(r)
         os.close(w)
+
+
+# ---- Issue 22, item 5: what the review found untested ----
+
+def test_mmap_stays_read_only(module):
+    """No way to a writable view of the ring: PROT_WRITE, a private writable map,
+    mprotect() of a read-only one; and only offset 0 is a mapping."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long]
+    fd = open_chan(module, os.O_RDWR)          # so the refusals are the driver's, not the VFS's
+    try:
+        def mmap_errno(prot, flags, offset):
+            addr = libc.mmap(None, 4096, prot, flags, fd, offset)
+            if addr == ctypes.c_void_p(-1).value:
+                return errno.errorcode[ctypes.get_errno()]
+            libc.munmap(ctypes.c_void_p(addr), 4096)
+            return "mapped"
+        rw = mmap.PROT_READ | mmap.PROT_WRITE
+        assert mmap_errno(rw, mmap.MAP_SHARED, 0) == "EPERM"
+        assert mmap_errno(rw, mmap.MAP_PRIVATE, 0) == "EPERM"
+        assert mmap_errno(mmap.PROT_READ, mmap.MAP_SHARED, 4096) == "EINVAL"
+        assert mmap_errno(mmap.PROT_READ, mmap.MAP_PRIVATE, 0) == "mapped"
+        for flags in (mmap.MAP_SHARED, mmap.MAP_PRIVATE):
+            addr = libc.mmap(None, 4096, mmap.PROT_READ, flags, fd, 0)
+            assert addr != ctypes.c_void_p(-1).value
+            assert libc.mprotect(ctypes.c_void_p(addr), 4096, rw) == -1
+            assert ctypes.get_errno() == errno.EACCES
+            libc.munmap(ctypes.c_void_p(addr), 4096)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.params(buf_size=4096)
+def test_blocking_reader_gets_epipe_then_the_oldest(module):
+    fd = open_chan(module)                                   # blocking
+    w = open_chan(module, os.O_WRONLY)
+    try:
+        for i in range(300):
+            os.write(w, b"%08d" % i)
+        assert read_or_errno(fd) == "EPIPE"
+        n = lost(fd)
+        assert os.read(fd, 100) == b"%08d" % n
+    finally:
+        os.close(fd)
+        os.close(w)
+
+
+def test_several_blocked_readers_all_woken(module):
+    code = (f"import os\nfd = os.open({module!r}, os.O_RDONLY)\nprint('OPEN', flush=True)\n"
+            "print(os.read(fd, 100).decode(), flush=True)\n")
+    ps = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+          for _ in range(5)]
+    w = open_chan(module, os.O_WRONLY)
+    try:
+        for p in ps:
+            assert p.stdout.readline() == "OPEN\n"
+            wait_blocked(p.pid)
+        os.write(w, b"all")
+        assert [p.stdout.readline() for p in ps] == ["all\n"] * 5
+        assert [p.wait() for p in ps] == [0] * 5
+    finally:
+        os.close(w)
+        for p in ps:
+            p.kill()
+            p.wait()
+
+
+def test_lseek_and_ioctl_answer_while_a_read_of_the_same_file_blocks(module):
+    """Issue 22, item 4: the per-file lock was held while a read slept, so lseek and
+    ioctl on the same open file (another thread, or a forked child) waited for a record."""
+    fd = open_chan(module)
+    child = os.fork()
+    if child == 0:                                           # the blocked read, same file
+        os.read(fd, 100)
+        os._exit(0)
+    w = open_chan(module, os.O_WRONLY)
+    answered = threading.Event()
+
+    def seek_and_ask():
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.lseek(fd, 0, os.SEEK_END)
+        assert lost(fd) == 0
+        with pytest.raises(OSError) as e:
+            fcntl.ioctl(fd, CHANNEL_IOC_UNKNOWN, bytearray(8))
+        assert e.value.errno == errno.ENOTTY
+        answered.set()
+    try:
+        wait_blocked(child)
+        t = threading.Thread(target=seek_and_ask)
+        t.start()
+        while not answered.is_set() and t.is_alive():
+            if sleeps_on_a_channel_lock(f"{os.getpid()}/task/{t.native_id}"):
+                os.write(w, b"release")                      # so that the test can end
+                t.join()
+                pytest.fail("lseek waited for the lock of a read that waits for a record")
+            os.sched_yield()
+        t.join()
+        assert answered.is_set()
+        assert "channel_read" in open(f"/proc/{child}/wchan").read()   # still waiting
+        os.write(w, b"wake")
+        assert os.waitpid(child, 0)[1] == 0
+    finally:
+        os.close(w)
+        os.close(fd)
+        try:
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+
+@pytest.mark.params(buf_size=4096)
+def test_dropped_sums_every_readers_losses_noticed_or_not(module):
+    """Issue 22, item 4: `dropped` counted only overruns that a read() noticed."""
+    a = os.open(module, os.O_RDONLY | os.O_NONBLOCK)
+    b = os.open(module, os.O_RDONLY | os.O_NONBLOCK)
+    w = open_chan(module, os.O_WRONLY)
+    try:
+        for i in range(100):                                 # 24 bytes each: 170 fit
+            os.write(w, b"%08d" % i)
+        os.read(b, 100)                                      # b has read one
+        for i in range(100, 300):
+            os.write(w, b"%08d" % i)
+        la, lb = lost(a), lost(b)
+        assert la == lb + 1 > 0                             # neither has noticed yet
+        assert sysfs("dropped") == la + lb
+        assert read_or_errno(a) == "EPIPE"                  # noticing changes nothing
+        assert (lost(a), sysfs("dropped")) == (la, la + lb)
+        os.close(b)                                          # nor does leaving
+        b = None
+        assert sysfs("dropped") == la + lb
+        os.lseek(a, 0, os.SEEK_END)
+        assert sysfs("dropped") == la + lb
+    finally:
+        for fd in (a, b, w):
+            if fd is not None:
+                os.close(fd)
+
+
+@pytest.mark.params(buf_size=32 << 20)
+def test_records_larger_than_kmalloc_gives(module):
+    """A record may be buf_size / 4 bytes: 8 MiB here, beyond kmalloc's largest."""
+    fd = open_chan(module, os.O_RDONLY | os.O_NONBLOCK)
+    w = open_chan(module, os.O_WRONLY)
+    try:
+        big = os.urandom(8 << 20)
+        assert os.write(w, big) == len(big)
+        got = b"".join(iter(lambda: read_or_errno(fd), "EAGAIN"))
+        assert got == big
+    finally:
+        os.close(fd)
+        os.close(w)
+
+
+@pytest.mark.params(buf_size=1 << 16)
+def test_readers_racing_writers_get_whole_records_or_epipe(module):
+    """Writers overrun readers of both kinds (read() and the mmap protocol) on a small
+    ring: every record a reader gets is whole and in order, and what it does not get
+    it is told it lost."""
+    writer = ("import os, sys\n"
+              "w = os.open(sys.argv[1], os.O_WRONLY)\n"
+              "me = int(sys.argv[2])\n"
+              "for i in range(3000):\n"
+              "    n = 8 + (i * 131 + me * 17) % 3000\n"
+              "    os.write(w, bytes([65 + me]) * n)\n")
+    reader = ("import os, sys\n"
+              "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+              "print('OPEN', flush=True)\n"
+              "got = lost = 0\n"
+              "while True:\n"
+              "    try:\n"
+              "        rec = os.read(fd, 1 << 16)\n"
+              "    except BrokenPipeError:\n"
+              "        continue\n"
+              "    if rec == b'END':\n"
+              "        break\n"
+              "    assert len(set(rec)) == 1, 'torn record'\n"
+              "    got += 1\n"
+              "import fcntl, struct\n"
+              f"buf = bytearray(8); fcntl.ioctl(fd, {CHANNEL_IOC_LOST}, buf)\n"
+              "print(got, struct.unpack('Q', buf)[0], flush=True)\n")
+    readers = [subprocess.Popen([sys.executable, "-c", reader, module], stdout=subprocess.PIPE,
+                                text=True) for _ in range(3)]
+    mapped = subprocess.Popen([CHANREAD, module, "100000000"], stdout=subprocess.PIPE, text=True)
+    try:
+        for p in readers:
+            assert p.stdout.readline() == "OPEN\n"
+        assert mapped.stdout.readline() == "READY\n"
+        ws = [subprocess.Popen([sys.executable, "-c", writer, module, str(k)]) for k in range(3)]
+        assert [p.wait() for p in ws] == [0, 0, 0]
+        w = open_chan(module, os.O_WRONLY)
+        os.write(w, b"END")
+        os.close(w)
+        total = 3 * 3000
+        for p in readers:
+            got, n_lost = map(int, p.stdout.read().split())
+            assert p.wait() == 0
+            assert got + n_lost == total
+        lines = mapped.stdout.read().splitlines()
+        assert mapped.wait() == 0
+        records = [x.split() for x in lines if not x.startswith("OVERRUN")]
+        n_lost = sum(int(x.split()[1]) for x in lines if x.startswith("OVERRUN"))
+        seqs = [int(r[0]) for r in records]
+        assert seqs == sorted(seqs) and seqs[-1] == total          # END is the last record
+        assert len(records) + n_lost == total + 1
+        for seq, length, byte_sum in records[:-1]:
+            assert int(byte_sum) % int(length) == 0                 # one fill byte: whole
+    finally:
+        for p in readers + [mapped]:
+            p.kill()
+            p.wait()
+
+
+@pytest.mark.parametrize("buf_size,seed", [(4096, 1), (4096, 2), (65536, 3), (1 << 20, 4)])
+def test_module_and_builtin_ring_agree_op_by_op(buf_size, seed):
+    """The same random sequence through channel.ko and src/chan_ring.c (the built-in
+    /chan backend), compared at every operation (ringcheck says where they differ)."""
+    load(buf_size=buf_size)
+    try:
+        out = subprocess.run([RINGCHECK, "/dev/channel0", str(seed), "20000"], capture_output=True,
+                             text=True)
+        assert out.returncode == 0, out.stderr
+        counts = dict(zip(*[iter(out.stdout.split())] * 2))
+        for what in ("writes", "reads", "partial", "epipe", "eagain", "pads", "seeks"):
+            assert int(counts[what]) > 0, f"the run never covered {what}: {out.stdout}"
+    finally:
+        unload()
+
+
+# ---- Issue 16: a caller whose buffer faults for ever holds up nobody else ----
+
+HUNG_CALLER = r"""
+import ctypes, mmap, os, sys
+mode, fuse_file, chan = sys.argv[1:4]
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                      ctypes.c_int, ctypes.c_long]
+f = os.open(fuse_file, os.O_RDONLY)
+# A private map of a FUSE file: its first touch faults into the FUSE daemon.
+addr = ctypes.c_void_p(libc.mmap(None, 4096, mmap.PROT_READ | mmap.PROT_WRITE,
+                                 mmap.MAP_PRIVATE, f, 0))
+# Closed now, while the daemon answers (the map holds the file): a close at exit would
+# wait for a FLUSH that no signal ends (FUSE forces it).  (Python's mmap keeps a dup.)
+os.close(f)
+c = os.open(chan, os.O_WRONLY if mode == "write" else os.O_RDONLY)
+print("READY", c, flush=True)
+sys.stdin.readline()
+n = (libc.write if mode == "write" else libc.read)(c, addr, ctypes.c_size_t(4096))
+print("RETURNED", n, flush=True)
+"""
+
+OTHERS = r"""
+import fcntl, os, select, sys
+chan = sys.argv[1]
+r = os.open(chan, os.O_RDONLY | os.O_NONBLOCK)
+w = os.open(chan, os.O_WRONLY)
+for i in range(50):
+    os.write(w, b"other %d" % i)
+assert [os.read(r, 100) for i in range(50)] == [b"other %d" % i for i in range(50)]
+assert select.select([r], [w], [], 0) == ([], [w], [])
+os.lseek(r, 0, os.SEEK_SET)
+fcntl.ioctl(r, IOC_LOST, bytearray(8))
+print("WORKED", flush=True)
+""".replace("IOC_LOST", str(CHANNEL_IOC_LOST))
+
+
+@pytest.fixture
+def stalled_fuse_file(tmp_path):
+    """A file on a FUSE mount (ipcfs) whose daemon is then stopped: a page fault on a
+    mapping of it waits for an answer that never comes.  Yields (path, stop)."""
+    import sysv_ipc
+    subprocess.run(["modprobe", "fuse"], check=True)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    seg = sysv_ipc.SharedMemory(None, sysv_ipc.IPC_CREX, size=4096)
+    daemon = subprocess.Popen([IPCFS, "-f", "-o", "chan=builtin", str(mnt)])
+    try:
+        while not os.path.ismount(mnt):
+            assert daemon.poll() is None, "ipcfs did not mount"
+            os.sched_yield()
+        def stop():
+            daemon.send_signal(signal.SIGSTOP)
+            tasks = f"/proc/{daemon.pid}/task"
+            while not all(state_and_wchan(f"{daemon.pid}/task/{t}")[0] == "T"
+                          for t in os.listdir(tasks)):
+                os.sched_yield()
+        yield f"{mnt}/shm/id-{seg.id}", stop
+    finally:
+        daemon.send_signal(signal.SIGCONT)
+        subprocess.run(["umount", "-l", str(mnt)])
+        daemon.wait()
+        seg.remove()
+
+
+def wait_asleep_in_syscall(proc, nr, fd):
+    """Until proc sleeps inside system call nr on fd (a page fault in it sleeps where
+    the kernel's fault path does: on a folio lock, or in the FUSE request itself)."""
+    pid = proc.pid
+    while True:
+        assert proc.poll() is None, "the call returned: its buffer did not hang"
+        with open(f"/proc/{pid}/syscall") as f:
+            call = f.read().split()
+        if call[:2] == [str(nr), hex(fd)] and state_and_wchan(pid)[0] in "SD":
+            return
+        os.sched_yield()
+
+
+def sleeps_on_a_channel_lock(pid):
+    """pid sleeps uninterruptibly inside the driver: on a lock (the wait for a record is
+    interruptible, state S).  wchan names the driver's function, not the lock's: lock
+    functions are scheduler code, which wchan skips.  A task already gone sleeps nowhere."""
+    try:
+        state, wchan = state_and_wchan(pid)
+    except FileNotFoundError:
+        return False
+    return state == "D" and wchan.startswith("channel_")
+
+
+def state_and_wchan(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        state = f.read().rsplit(")", 1)[1].split()[0]
+    with open(f"/proc/{pid}/wchan") as f:
+        return state, f.read()
+
+
+def assert_others_work(path, stuck):
+    """Other readers and writers of the channel finish; fail (instead of hanging) the
+    moment one of them sleeps on the channel's lock.  Such a process cannot die until
+    the lock is free: it goes into stuck, for the caller to reap after the hung one."""
+    p = subprocess.Popen([sys.executable, "-c", OTHERS, path], stdout=subprocess.PIPE, text=True)
+    while p.poll() is None:
+        if sleeps_on_a_channel_lock(p.pid):
+            p.kill()
+            stuck.append(p)
+            pytest.fail(f"another user of the channel waits on its lock: {state_and_wchan(p.pid)}")
+        os.sched_yield()
+    assert p.returncode == 0 and p.stdout.read() == "WORKED\n"
+
+
+@pytest.mark.parametrize("mode", ["write", "read"])
+def test_a_caller_whose_buffer_never_faults_in_holds_up_nobody(module, stalled_fuse_file, mode):
+    fuse_file, stop_daemon = stalled_fuse_file
+    hung = subprocess.Popen([sys.executable, "-c", HUNG_CALLER, mode, fuse_file, module],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    w = open_chan(module, os.O_WRONLY)
+    stuck = []
+    try:
+        ready, fd = hung.stdout.readline().split()
+        assert ready == "READY"
+        os.write(w, b"a record for the hung reader to copy out")
+        stop_daemon()
+        hung.stdin.write("go\n")
+        hung.stdin.flush()
+        wait_asleep_in_syscall(hung, 1 if mode == "write" else 0, int(fd))  # faulting
+        assert_others_work(module, stuck)
+        hung.kill()                                          # and it dies when killed
+        assert hung.wait() == -signal.SIGKILL
+        assert_others_work(module, stuck)
+    finally:
+        os.close(w)
+        hung.kill()
+        hung.wait()
+        for p in stuck:
+            p.wait()

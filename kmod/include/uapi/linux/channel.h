@@ -27,7 +27,7 @@
 /*
  * Zero-copy readers: mmap(NULL, 4096 + data_size, PROT_READ, MAP_SHARED, fd, 0)
  * maps the control page followed by the data ring.  Writable mappings are
- * refused (EPERM).
+ * refused (EPERM), and so is mprotect(PROT_WRITE) on a read-only one.
  *
  * Positions are byte counts since the channel was created; they only grow.
  * The ring offset of position p is p & (data_size - 1).  A record starts
@@ -35,18 +35,35 @@
  * the next multiple of 8.  A record never wraps: when fewer than
  * sizeof(struct channel_record) bytes are left before the end of the ring,
  * or the header there has CHANNEL_RECORD_PAD set, the next record is at the
- * start of the ring (the next multiple of data_size).
+ * start of the ring (the next multiple of data_size).  Never look for
+ * padding at head itself: the bytes there are not a record yet.
  *
- * Memory ordering:
- *  - the writer first moves tail forward (store-release) past every record
- *    it is about to overwrite, then writes the record, then publishes head
- *    (store-release);
- *  - a reader loads head (load-acquire), copies the records between its
- *    position and head, then loads tail (load-acquire): if tail is now past
- *    the start of a record it copied, that copy may be torn and the reader
- *    was overrun; it continues at tail.
+ * The writer, for each record:
+ *  W1. if it must overwrite records: tail_gen becomes odd; write barrier;
+ *      tail and tail_seq move past every record it will overwrite; write
+ *      barrier; tail_gen becomes even (a seqcount);
+ *  W2. writes the padding, the record's payload and its header;
+ *  W3. store-release of head, past the record.
+ * The second barrier of W1 orders the new tail before every store of W2.
+ *
+ * A reader at position pos, expecting sequence number seq:
+ *  R1. load-acquire head; nothing new while pos == head;
+ *  R2. pos past padding (unless pos == head), as above;
+ *  R3. copy the header and the payload at pos.  Until R4 passes, the bytes
+ *      may be torn: never trust the length to stay inside the ring (at most
+ *      data_size - (pos & (data_size - 1)) - sizeof(struct channel_record));
+ *  R4. read barrier (atomic_thread_fence(memory_order_acquire)), then read
+ *      tail as in R5: if tail is past the position of R1 (before R2: the
+ *      padding header counts too), a writer overwrote what was read; the
+ *      reader was overrun, lost tail_seq - seq records, and goes on at tail
+ *      with seq = tail_seq.  Otherwise the copy is the record;
+ *  R5. tail and tail_seq as a pair: g = load-acquire tail_gen; retry while g
+ *      is odd; load tail and tail_seq; read barrier; retry unless tail_gen is
+ *      still g.
+ * The device's own read() takes R1 to R3's header under its lock, then
+ * copies the payload without it and validates the copy as in R4.
  */
-#define CHANNEL_MMAP_VERSION	1
+#define CHANNEL_MMAP_VERSION	2
 #define CHANNEL_CONTROL_SIZE	4096
 
 struct channel_control {
@@ -57,6 +74,7 @@ struct channel_control {
 	__u64 data_offset;	/* of the ring in the mapping: CHANNEL_CONTROL_SIZE */
 	__u64 data_size;	/* bytes, a power of two */
 	__u64 tail_seq;		/* sequence number of the record at tail */
+	__u64 tail_gen;		/* odd while tail and tail_seq change (R5); since version 2 */
 };
 
 #define CHANNEL_RECORD_PAD	0x1u
