@@ -142,7 +142,14 @@ static int builtin_counters(int id, struct chan_counters *out)
 	out->records = ch->ring.records;
 	out->bytes = ch->ring.bytes;
 	out->readers = ch->readers;
+	/* As channel.ko counts them: told or not, of open readers and closed ones. */
 	out->dropped = ch->ring.dropped;
+	for (GList *l = ch->files; l; l = l->next) {
+		struct chan_file *cf = l->data;
+
+		if (cf->reader)
+			out->dropped += chan_ring_pending_loss(&ch->ring, &cf->cur);
+	}
 	g_mutex_unlock(&ch->lock);
 	return 0;
 }
@@ -174,6 +181,8 @@ static void builtin_release(struct ipcfs_file *file)
 	g_mutex_lock(&ch->lock);
 	ch->files = g_list_remove(ch->files, cf);
 	ch->readers -= cf->reader;
+	if (cf->reader)
+		chan_ring_settle_losses(&ch->ring, &cf->cur);
 	chan_wait_clear(&cf->wait);
 	g_mutex_unlock(&ch->lock);
 	g_free(cf);

@@ -103,13 +103,7 @@ ssize_t chan_ring_read(struct chan_ring *ring, struct chan_cursor *cur, void *bu
 	size_t n;
 
 	if (cur->pos < ring->tail) {
-		uint64_t lost = ring->tail_seq - cur->seq;
-
-		cur->pos = ring->tail;
-		cur->seq = ring->tail_seq;
-		cur->partial = 0;
-		cur->lost += lost;
-		ring->dropped += lost;
+		chan_ring_settle_losses(ring, cur);
 		return -EPIPE;
 	}
 	if (cur->pos != ring->head)
@@ -128,8 +122,28 @@ ssize_t chan_ring_read(struct chan_ring *ring, struct chan_cursor *cur, void *bu
 	return (ssize_t)n;
 }
 
-void chan_ring_seek(const struct chan_ring *ring, struct chan_cursor *cur, int whence)
+uint64_t chan_ring_pending_loss(const struct chan_ring *ring, const struct chan_cursor *cur)
 {
+	return cur->pos < ring->tail ? ring->tail_seq - cur->seq : 0;
+}
+
+/* The losses of an overrun cursor, counted now: it seeks away or closes. */
+void chan_ring_settle_losses(struct chan_ring *ring, struct chan_cursor *cur)
+{
+	uint64_t lost = chan_ring_pending_loss(ring, cur);
+
+	cur->lost += lost;
+	ring->dropped += lost;
+	if (lost) {
+		cur->pos = ring->tail;
+		cur->seq = ring->tail_seq;
+		cur->partial = 0;
+	}
+}
+
+void chan_ring_seek(struct chan_ring *ring, struct chan_cursor *cur, int whence)
+{
+	chan_ring_settle_losses(ring, cur);
 	cur->pos = whence == SEEK_SET ? ring->tail : ring->head;
 	cur->seq = whence == SEEK_SET ? ring->tail_seq : ring->next_seq;
 	cur->partial = 0;

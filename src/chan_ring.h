@@ -14,7 +14,8 @@ struct chan_ring {
 	char *data;
 	uint64_t size;		/* a power of two */
 	uint64_t head, tail, tail_seq, next_seq;
-	uint64_t records, bytes, dropped;
+	uint64_t records, bytes;
+	uint64_t dropped;	/* losses cursors were told of, or had when they seeked or closed */
 };
 
 /* One reader's place in the ring. */
@@ -41,8 +42,17 @@ void chan_ring_cursor_init(const struct chan_ring *ring, struct chan_cursor *cur
  */
 ssize_t chan_ring_read(struct chan_ring *ring, struct chan_cursor *cur, void *buf, size_t size);
 
-/* SEEK_SET: the oldest record held; SEEK_END: the live end. */
-void chan_ring_seek(const struct chan_ring *ring, struct chan_cursor *cur, int whence);
+/*
+ * SEEK_SET: the oldest record held; SEEK_END: the live end.  An overrun cursor's
+ * losses are counted first, as they are when it closes (chan_ring_settle_losses).
+ */
+void chan_ring_seek(struct chan_ring *ring, struct chan_cursor *cur, int whence);
+
+/* Records cur has lost and not yet been told of (it is behind tail), as channel.ko counts them. */
+uint64_t chan_ring_pending_loss(const struct chan_ring *ring, const struct chan_cursor *cur);
+
+/* Count cur's pending losses as told (in cur->lost and ring->dropped), moving it to tail. */
+void chan_ring_settle_losses(struct chan_ring *ring, struct chan_cursor *cur);
 
 /* POLLIN, POLLERR|POLLPRI (overrun), plus POLLOUT always. */
 unsigned chan_ring_poll(const struct chan_ring *ring, const struct chan_cursor *cur);

@@ -147,6 +147,39 @@ def test_overrun_gives_epipe_once(chan_with):
         os.close(w)
 
 
+def test_dropped_counts_every_readers_losses_told_or_not(chan_with):
+    """user.chan.dropped sums what every reader lost to overruns, told yet or not, and
+    keeps what readers lost before they seeked away or closed: on both backends alike
+    (the module's `dropped` counted only what a read() had noticed)."""
+    m = chan_with(4096)
+    a = os.open(path(m), os.O_RDONLY | os.O_NONBLOCK)
+    b = os.open(path(m), os.O_RDONLY | os.O_NONBLOCK)
+    w = os.open(path(m), os.O_WRONLY)
+
+    def dropped():
+        return int(os.getxattr(path(m), "user.chan.dropped"))
+    try:
+        for i in range(100):                        # 24 bytes each: 4096 holds 170
+            os.write(w, b"%08d" % i)
+        assert os.read(b, 100) == b"00000000"
+        for i in range(100, 300):
+            os.write(w, b"%08d" % i)
+        total = dropped()                           # neither reader has been told
+        assert oserror(os.read, a, 100) == "EPIPE"
+        oldest = int(os.read(a, 100))               # a lost 0..oldest-1, b 1..oldest-1
+        assert total == 2 * oldest - 1
+        assert dropped() == total
+        os.close(b)
+        b = None
+        assert dropped() == total
+        os.lseek(a, 0, os.SEEK_END)
+        assert dropped() == total
+    finally:
+        for fd in (a, b, w):
+            if fd is not None:
+                os.close(fd)
+
+
 def test_ctrl_c_ends_a_blocked_reader(chan):
     with Child(["cat", path(chan)], stdout=subprocess.PIPE) as cat:
         wait_blocked(cat)           # in OPEN or in READ: either way, then it is a reader
