@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -66,6 +67,7 @@ class Run:
         self.stop_file = os.path.join(self.tmp, "stop")
         self.survivors = []     # (role, Popen)
         self.victims = []       # (role, Popen, catch file or None)
+        self.ready = set()      # the victims' Popens that said "ready"
         self.catches = []
         self.kills = {"SIGINT": 0, "SIGTERM": 0, "SIGKILL": 0}
         self.interrupts_sent = 0
@@ -77,7 +79,7 @@ class Run:
 
     # ---- workers
 
-    def spawn(self, role, survivor, **extra):
+    def spawn(self, role, survivor, wait_ready=True, **extra):
         uid = self.rng.choice(UIDS)
         cfg = dict(mount=self.mnt.path, stop=self.stop_file, seed=self.rng.getrandbits(32),
                    survivor=survivor, sem_name=self.sem_name, msg_name=self.msg_name,
@@ -85,7 +87,20 @@ class Run:
         cmd = [sys.executable, WORKER, role, json.dumps(cfg)]
         if uid:
             cmd = ["setpriv", f"--reuid={uid}", "--regid=3001", "--clear-groups"] + cmd
-        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # A signal before this line may be swallowed by Python itself (see worker.py).
+        if wait_ready and proc.stdout.readline() != "ready\n":
+            proc.kill()
+            raise Failure(f"a {role} worker did not start:\n{proc.communicate()[1]}")
+        return proc
+
+    def ready_victims(self):
+        """The victims that may be signalled: those that said "ready" (see worker.py)."""
+        waiting = {v[1].stdout: v[1] for v in self.victims if v[1] not in self.ready}
+        for out in select.select(list(waiting), [], [], 0)[0]:
+            if out.readline() == "ready\n":
+                self.ready.add(waiting[out])
+        return [v for v in self.victims if v[1] in self.ready]
 
     def spawn_victim(self):
         role = self.rng.choice(["semvictim", "msgvictim", "msgvictim", "chanvictim", "chaosvictim"])
@@ -96,7 +111,8 @@ class Run:
             os.close(fd)
             os.chmod(catch, 0o666)
             self.catches.append(catch)
-        proc = self.spawn(role, False, catch=catch, fatal_sigint=self.rng.random() < 0.5)
+        proc = self.spawn(role, False, wait_ready=False, catch=catch,
+                          fatal_sigint=self.rng.random() < 0.5)
         self.victims.append((role, proc, catch))
         self.victims_started += 1
 
@@ -112,22 +128,29 @@ class Run:
                 for victim in [v for v in self.victims if v[1].poll() is not None]:
                     victim[1].communicate()     # ended by itself (a msg victim's catch is full, ...)
                     self.victims.remove(victim)
+                    self.ready.discard(victim[1])
                 while len(self.victims) < VICTIMS:
                     self.spawn_victim()
-                victim = self.rng.choice(self.victims)
+                ready = self.ready_victims()
+                if not ready:
+                    continue
+                victim = self.rng.choice(ready)
                 self.victims.remove(victim)
+                self.ready.discard(victim[1])
                 role, proc, _ = victim
                 sig = self.rng.choice(["SIGINT", "SIGTERM", "SIGKILL"])
                 proc.send_signal(getattr(signal, sig))
                 self.kills[sig] += 1
-            # Every victim dies of each of these (SIGINT: by SIG_DFL or KeyboardInterrupt).
+            # Every victim dies of each of these (SIGINT: by SIG_DFL or its handler's _exit).
             try:
                 proc.communicate(timeout=HANG_DEADLINE)
             except subprocess.TimeoutExpired:
-                self.errors.append(f"a {role} victim survived {sig} for {HANG_DEADLINE:.0f} s "
-                                   f"(wchan {proc_file(proc.pid, 'wchan')}; {self.diagnose(proc.pid)})")
+                wchan = proc_file(proc.pid, 'wchan')
+                diagnosis = self.diagnose(proc.pid)
                 proc.kill()
-                proc.communicate()
+                stderr = proc.communicate()[1].strip().splitlines()[-5:]
+                self.errors.append(f"a {role} victim survived {sig} for {HANG_DEADLINE:.0f} s "
+                                   f"(wchan {wchan}; {diagnosis}; its stderr ended {stderr})")
 
     def chaos_loop(self):
         """Remove, re-create and resize the chaos objects behind the daemon's back (as root)."""

@@ -8,7 +8,8 @@ stop file exists, then print one JSON report on stdout and exit 0; any errno
 outside ALLOWED fails them (exit 1, the error on stderr).  SIGINT is handled
 and ignored, so a survivor's interrupted call is retried (PEP 475): the
 daemon sees the INTERRUPT, and a call that had an effect and still said EINTR
-would show up as a broken invariant.
+would show up as a broken invariant.  Every worker prints "ready" once its SIGINT
+disposition is set; stress.py sends no signal before that.
 
 Victims (semvictim, msgvictim, chanvictim, chaosvictim) block or work until
 stress.py kills them.  What a msgvictim reads lands in a MAP_SHARED file the
@@ -368,10 +369,23 @@ ROLES = {
     "names": names_worker, "chaosvictim": chaos_victim, "threads": shared_fds_worker,
 }
 
+def die_of_sigint(sig, frame):
+    """A victim's handled SIGINT: the call it interrupts gets a FUSE INTERRUPT, as with
+    any handler, and then the victim ends.  Not by KeyboardInterrupt: Python swallows
+    one raised inside a finalizer or callback ("Exception ignored in ..."), and the
+    victim would live on."""
+    os._exit(128 + signal.SIGINT)
+
+
 if __name__ == "__main__":
     if cfg["survivor"]:
         signal.signal(signal.SIGINT, on_sigint)
     elif cfg.get("fatal_sigint"):
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+    else:
+        signal.signal(signal.SIGINT, die_of_sigint)
+    # Until now a SIGINT met Python's own handler, whose KeyboardInterrupt can be swallowed
+    # (in the import system's callbacks, say): stress.py signals no worker before this line.
+    print("ready", flush=True)
     ROLES[role]()
     print(json.dumps(stats), flush=True)
