@@ -542,6 +542,25 @@ def test_records_larger_than_kmalloc_gives(module):
         os.close(w)
 
 
+def test_write_from_memory_that_cannot_be_pinned(module):
+    """A write from any readable memory works, including a VM_IO|VM_PFNMAP mapping
+    ([vvar]) that get_user_pages cannot pin: a guard for a write path that would copy
+    from pinned pages (tried, and not faster: kmod/README.md)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    with open("/proc/self/maps") as f:
+        vvar = next(int(line.split("-")[0], 16) for line in f if line.rstrip().endswith("[vvar]"))
+    r = os.open(module, os.O_RDONLY | os.O_NONBLOCK)
+    w = open_chan(module, os.O_WRONLY)
+    try:
+        assert libc.write(w, ctypes.c_void_p(vvar), ctypes.c_size_t(64)) == 64
+        assert len(os.read(r, 100)) == 64
+        assert os.write(w, b"pinned") == 6                       # and the usual way after it
+        assert os.read(r, 100) == b"pinned"
+    finally:
+        os.close(r)
+        os.close(w)
+
+
 @pytest.mark.params(buf_size=1 << 16)
 def test_readers_racing_writers_get_whole_records_or_epipe(module):
     """Writers overrun readers of both kinds (read() and the mmap protocol) on a small
