@@ -88,7 +88,7 @@ struct channel {
 struct channel_reader {
 	struct channel *ch;
 	struct list_head node;	/* in ch->readers, if opened for reading */
-	struct mutex lock;	/* one read, seek or ioctl at a time */
+	struct mutex lock;	/* one read, write, seek or ioctl at a time */
 	spinlock_t pos_lock;	/* pos, seq, partial and lost */
 	u64 pos;		/* start of the next record to read */
 	u64 seq;		/* its sequence number */
