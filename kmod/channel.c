@@ -397,6 +397,24 @@ static __poll_t channel_poll(struct file *file, poll_table *wait)
 	return mask;
 }
 
+/* r's mutex, then its channel's lock for reading, killably: seeks and ioctls. */
+static int lock_reader(struct channel_reader *r)
+{
+	if (mutex_lock_killable(&r->lock))
+		return -EINTR;
+	if (down_read_killable(&r->ch->lock)) {
+		mutex_unlock(&r->lock);
+		return -EINTR;
+	}
+	return 0;
+}
+
+static void unlock_reader(struct channel_reader *r)
+{
+	up_read(&r->ch->lock);
+	mutex_unlock(&r->lock);
+}
+
 /*
  * SEEK_SET 0: the oldest record still held.  SEEK_END 0: the live end.
  * Records an overrun reader lost before it seeks stay counted as lost.
@@ -408,19 +426,14 @@ static loff_t channel_llseek(struct file *file, loff_t offset, int whence)
 
 	if (offset != 0 || (whence != SEEK_SET && whence != SEEK_END))
 		return -EINVAL;
-	if (mutex_lock_killable(&r->lock))
+	if (lock_reader(r))
 		return -EINTR;
-	if (down_read_killable(&ch->lock)) {
-		mutex_unlock(&r->lock);
-		return -EINTR;
-	}
 	take_overrun(ch, r);
 	if (whence == SEEK_SET)
 		set_position(r, ch->tail, ch->tail_seq);
 	else
 		set_position(r, ch->head, ch->next_seq);
-	up_read(&ch->lock);
-	mutex_unlock(&r->lock);
+	unlock_reader(r);
 	return 0;
 }
 
@@ -443,15 +456,10 @@ static long channel_ioctl(struct file *file, unsigned int cmd, unsigned long arg
 
 	if (cmd != CHANNEL_IOC_LOST && cmd != CHANNEL_IOC_POS)
 		return -ENOTTY;
-	if (mutex_lock_killable(&r->lock))
+	if (lock_reader(r))
 		return -EINTR;
-	if (down_read_killable(&ch->lock)) {
-		mutex_unlock(&r->lock);
-		return -EINTR;
-	}
 	value = cmd == CHANNEL_IOC_LOST ? reader_lost(ch, r) : r->pos;
-	up_read(&ch->lock);
-	mutex_unlock(&r->lock);
+	unlock_reader(r);
 	return put_user(value, (u64 __user *)arg);
 }
 
