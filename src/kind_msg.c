@@ -218,8 +218,8 @@ static int msg_setxattr(struct caller *caller, const struct ipc_obj *obj, const 
 	if (attr_parse_number(value, size, ULONG_MAX, &qbytes) != 0)
 		return reason(EINVAL, "setxattr user.ipc.qbytes=%.*s: not a number", (int)MIN(size, 40),
 			      value);
-	/* Raising qbytes above msgmnb needs CAP_SYS_RESOURCE: the caller's, not ours. */
-	if (qbytes > obj->qbytes && !perm_has_cap(caller, 24 /* CAP_SYS_RESOURCE */)) {
+	/* Raising qbytes above msgmnb needs capable(CAP_SYS_RESOURCE): the caller's, not ours. */
+	if (qbytes > obj->qbytes && !perm_has_global_cap(caller, PERM_CAP_SYS_RESOURCE)) {
 		g_autofree char *mnb = NULL;
 
 		if (g_file_get_contents("/proc/sys/kernel/msgmnb", &mnb, NULL, NULL) &&

@@ -19,6 +19,7 @@
 #include "fs.h"
 #include "log.h"
 #include "options.h"
+#include "perm.h"
 
 struct timespec ipcfs_start_time;
 struct fuse_session *ipcfs_session;
@@ -154,6 +155,7 @@ int main(int argc, char *argv[])
 	/* Before any thread exists: setns(CLONE_NEWIPC) applies to the calling thread only. */
 	if (ipcfs_options.ipc_ns && enter_ipc_namespace(ipcfs_options.ipc_ns) != 0)
 		goto out_args;
+	perm_setup();
 	if (fs_setup() != 0)
 		goto out_args;
 

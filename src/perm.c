@@ -1,10 +1,60 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "perm.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
+#include <linux/nsfs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* chain[0] owns the served IPC namespace; chain[i + 1] is chain[i]'s parent. */
+#define MAX_USERNS_DEPTH 33	/* the kernel nests at most 32 below the initial one */
+static struct perm_userns chain[MAX_USERNS_DEPTH];
+static int chain_len;
+
+void perm_set_userns_chain(const struct perm_userns *links, int n)
+{
+	chain_len = MIN(n, MAX_USERNS_DEPTH);
+	memcpy(chain, links, sizeof(*links) * (size_t)chain_len);
+}
+
+int perm_setup(void)
+{
+	int ipc = open("/proc/self/ns/ipc", O_RDONLY | O_CLOEXEC);
+	int ns = ipc < 0 ? -1 : ioctl(ipc, NS_GET_USERNS);
+
+	if (ipc >= 0)
+		close(ipc);
+	chain_len = 0;
+	if (ns < 0)
+		return reason(errno, "cannot learn which user namespace owns the IPC namespace: no capability will count");
+	/* Up to the top this process can see: NS_GET_PARENT fails with EPERM there. */
+	while (ns >= 0 && chain_len < MAX_USERNS_DEPTH) {
+		struct stat st;
+		uid_t owner;
+		int parent;
+
+		if (fstat(ns, &st) != 0 || ioctl(ns, NS_GET_OWNER_UID, &owner) != 0) {
+			close(ns);
+			chain_len = 0;
+			return reason(errno, "cannot read a user namespace: no capability will count");
+		}
+		chain[chain_len++] = (struct perm_userns){ .ino = st.st_ino, .owner = owner };
+		parent = ioctl(ns, NS_GET_PARENT);
+		close(ns);
+		ns = parent;
+	}
+	log_debug("perm: the IPC namespace is owned by user namespace %llu, %d levels below the top",
+		  (unsigned long long)chain[0].ino, chain_len - 1);
+	return 0;
+}
 
 void caller_init(struct caller *caller, uid_t uid, gid_t gid, pid_t pid)
 {
@@ -16,14 +66,36 @@ void caller_clear(struct caller *caller)
 	g_clear_pointer(&caller->groups, g_free);
 }
 
+/* The fourth number of a "Uid:" or "Gid:" line: the file system id, which FUSE reports. */
+static bool status_fs_id(const char *status_text, const char *field, guint64 *id)
+{
+	const char *p = strstr(status_text, field);
+	char *end;
+
+	if (!p)
+		return false;
+	p += strlen(field);
+	for (int i = 0; i < 4; i++) {
+		*id = g_ascii_strtoull(p, &end, 10);
+		if (end == p)
+			return false;
+		p = end;
+	}
+	return true;
+}
+
 bool caller_parse_status(struct caller *caller, const char *status_text)
 {
 	const char *groups = strstr(status_text, "\nGroups:");
 	const char *capeff = strstr(status_text, "\nCapEff:");
+	guint64 fsuid, fsgid;
 	GArray *list;
 	char *end;
 
-	if (!groups || !capeff)
+	if (!groups || !capeff || !status_fs_id(status_text, "\nUid:", &fsuid) ||
+	    !status_fs_id(status_text, "\nGid:", &fsgid))
+		return false;
+	if (fsuid != caller->uid || fsgid != caller->gid)
 		return false;
 	caller->cap_effective = g_ascii_strtoull(capeff + strlen("\nCapEff:"), &end, 16);
 
@@ -49,22 +121,49 @@ static void caller_load_details(struct caller *caller)
 {
 	char path[64];
 	gchar *text = NULL;
+	struct stat ns;
 
 	if (caller->details_loaded)
 		return;
 	caller->details_loaded = true;
 	if (caller->pid <= 0)
 		return;
+	/* The namespace first: the status check below also proves it was the same process. */
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)caller->pid);
+	if (stat(path, &ns) != 0)
+		return;
+	caller->userns = ns.st_ino;
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)caller->pid);
 	if (g_file_get_contents(path, &text, NULL, NULL))
 		caller->details_known = caller_parse_status(caller, text);
 	g_free(text);
 }
 
-bool perm_has_cap(struct caller *caller, int cap)
+/* cap_capable(): does the caller hold cap in chain[level] (or above it)? */
+static bool capable_from(struct caller *caller, int level, int cap)
 {
 	caller_load_details(caller);
-	return caller->details_known && (caller->cap_effective >> cap) & 1;
+	if (!caller->details_known)
+		return false;
+	for (int i = level; i < chain_len; i++) {
+		if (chain[i].ino == caller->userns)
+			return (caller->cap_effective >> cap) & 1;
+		/* The creator of a namespace, seen from its parent, holds every capability in it. */
+		if (i + 1 < chain_len && chain[i + 1].ino == caller->userns &&
+		    chain[i].owner == caller->uid)
+			return true;
+	}
+	return false;
+}
+
+bool perm_has_cap(struct caller *caller, int cap)
+{
+	return capable_from(caller, 0, cap);
+}
+
+bool perm_has_global_cap(struct caller *caller, int cap)
+{
+	return chain_len > 0 && capable_from(caller, chain_len - 1, cap);
 }
 
 bool perm_in_group(struct caller *caller, gid_t gid)

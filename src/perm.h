@@ -15,8 +15,9 @@
 #define PERM_WRITE 2
 
 /* Capability bits as in linux/capability.h. */
-#define PERM_CAP_SYS_ADMIN 21
 #define PERM_CAP_IPC_OWNER 15
+#define PERM_CAP_SYS_ADMIN 21
+#define PERM_CAP_SYS_RESOURCE 24
 
 struct caller {
 	uid_t uid;
@@ -24,20 +25,42 @@ struct caller {
 	pid_t pid;		/* 0 when the caller is outside our pid namespace */
 
 	/*
-	 * Supplementary groups and capabilities cost a read of /proc, so they
-	 * are only loaded when a decision depends on them.
+	 * Supplementary groups, capabilities and the user namespace cost reads
+	 * of /proc, so they are only loaded when a decision depends on them.
 	 */
 	bool details_loaded;
 	bool details_known;	/* false if /proc could not tell: assume none */
 	int ngroups;
 	gid_t *groups;
-	uint64_t cap_effective;
+	uint64_t cap_effective;	/* relative to userns, as the kernel keeps them */
+	uint64_t userns;	/* inode number of the caller's user namespace */
 };
+
+/*
+ * One user namespace on the way from the one that owns the served IPC
+ * namespace up to the top the daemon can see (the initial one, usually).
+ */
+struct perm_userns {
+	uint64_t ino;
+	uid_t owner;		/* who created it, as the daemon sees uids */
+};
+
+/*
+ * Learn which user namespaces own the IPC namespace the daemon is in; call
+ * after entering it.  Until then, and if it fails, no capability counts.
+ */
+int perm_setup(void);
+/* Replace what perm_setup() learnt (unit tests). */
+void perm_set_userns_chain(const struct perm_userns *chain, int n);
 
 void caller_init(struct caller *caller, uid_t uid, gid_t gid, pid_t pid);
 void caller_clear(struct caller *caller);
 
-/* Fill groups and capabilities from the text of /proc/<pid>/status. */
+/*
+ * Fill groups and capabilities from the text of /proc/<pid>/status.  Fails
+ * unless its file system uid and gid are the caller's: the pid may have been
+ * reused by another process since the request was made.
+ */
 bool caller_parse_status(struct caller *caller, const char *status_text);
 
 /* ipcperms(): may the caller read (PERM_READ) and/or write (PERM_WRITE)? */
@@ -49,4 +72,11 @@ bool perm_may_control(struct caller *caller, const struct ipc_obj *obj);
 /* Is the caller in group gid (primary or supplementary)? */
 bool perm_in_group(struct caller *caller, gid_t gid);
 
+/*
+ * ns_capable(ipc_ns->user_ns, cap): does the caller hold cap over the served
+ * IPC namespace?  Capabilities count only in a user namespace that owns it
+ * (directly or as an ancestor), as the kernel's cap_capable() decides.
+ */
 bool perm_has_cap(struct caller *caller, int cap);
+/* capable(cap): cap in the top user namespace the daemon sees. */
+bool perm_has_global_cap(struct caller *caller, int cap);

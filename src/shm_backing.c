@@ -167,7 +167,7 @@ static bool daemon_has_cap_sys_admin(void)
 	bool has;
 
 	caller_init(&self, geteuid(), getegid(), getpid());
-	has = perm_has_cap(&self, PERM_CAP_SYS_ADMIN);
+	has = perm_has_global_cap(&self, PERM_CAP_SYS_ADMIN);
 	caller_clear(&self);
 	return has;
 }

@@ -243,20 +243,23 @@ def name_of(key, ident=None):
     return f"id-{ident}" if key == 0 else f"0x{key & 0xffffffff:08x}"
 
 
-def run_as(uid, gid, code, groups=None, check=False):
-    """Run Python code as another uid/gid; returns the CompletedProcess."""
+def run_as(uid, gid, code, groups=None, check=False, within=()):
+    """Run Python code as another uid/gid; returns the CompletedProcess.
+
+    within: a command that the code runs under, after the change of ids
+    (["unshare", "-r"]: in a user namespace of its own, with every capability there)."""
     cmd = ["setpriv", f"--reuid={uid}", f"--regid={gid}"]
     cmd += [f"--groups={','.join(map(str, groups))}"] if groups else ["--clear-groups"]
-    cmd += ["/usr/bin/python3", "-c", code]
+    cmd += [*within, "/usr/bin/python3", "-c", code]
     return subprocess.run(cmd, capture_output=True, text=True, check=check)
 
 
-def errno_of(uid, gid, code, groups=None):
+def errno_of(uid, gid, code, groups=None, within=()):
     """Run code as uid; return 'OK' or the errno name of the OSError it raised."""
     wrapped = ("import os, sys, errno\ntry:\n" +
                "".join("    " + line + "\n" for line in code.strip().splitlines()) +
                "    print('OK')\nexcept OSError as e:\n    print(errno.errorcode[e.errno])\n")
-    r = run_as(uid, gid, wrapped, groups)
+    r = run_as(uid, gid, wrapped, groups, within=within)
     assert r.returncode == 0, r.stderr
     return r.stdout.strip().splitlines()[-1]
 

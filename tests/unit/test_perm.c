@@ -3,6 +3,18 @@
 
 #include "perm.h"
 
+/* The served IPC namespace belongs to IPC_OWNER_NS, created by uid 1000 in TOP_NS. */
+#define TOP_NS 10
+#define IPC_OWNER_NS 11
+#define OTHER_NS 12
+
+static void set_chain(void)
+{
+	const struct perm_userns chain[] = { { IPC_OWNER_NS, 1000 }, { TOP_NS, 0 } };
+
+	perm_set_userns_chain(chain, 2);
+}
+
 /* A caller whose groups and capabilities are already known, so no /proc is read. */
 static struct caller make_caller(uid_t uid, gid_t gid, const gid_t *groups, int n, uint64_t caps)
 {
@@ -10,6 +22,7 @@ static struct caller make_caller(uid_t uid, gid_t gid, const gid_t *groups, int 
 
 	caller_init(&c, uid, gid, 0);
 	c.details_loaded = c.details_known = true;
+	c.userns = IPC_OWNER_NS;
 	c.groups = g_memdup2(groups, sizeof(gid_t) * (size_t)n);
 	c.ngroups = n;
 	c.cap_effective = caps;
@@ -87,6 +100,38 @@ static void test_capabilities(void)
 	caller_clear(&root_nocaps);
 }
 
+static void test_capabilities_of_other_user_namespaces(void)
+{
+	struct ipc_obj o = make_obj(1000, 100, 1000, 100, 0600);
+	struct ipc_obj foreign = make_obj(5, 5, 5, 5, 0600);
+	uint64_t all = ~0ull;
+	struct caller child = make_caller(3000, 1, NULL, 0, all);	/* unshare -r */
+	struct caller top = make_caller(0, 0, NULL, 0, all);
+	struct caller top_nocaps = make_caller(0, 0, NULL, 0, 0);
+	struct caller ns_creator = make_caller(1000, 1, NULL, 0, 0);
+	struct caller other_creator = make_caller(3000, 1, NULL, 0, 0);
+
+	child.userns = OTHER_NS;
+	top.userns = top_nocaps.userns = ns_creator.userns = other_creator.userns = TOP_NS;
+	/* Capabilities of a namespace that does not own the IPC namespace count for nothing. */
+	g_assert_false(perm_may_access(&child, &o, PERM_READ));
+	g_assert_false(perm_may_control(&child, &o));
+	g_assert_false(perm_has_global_cap(&child, PERM_CAP_SYS_RESOURCE));
+	/* An ancestor's capabilities do. */
+	g_assert_true(perm_may_control(&top, &o));
+	g_assert_true(perm_has_global_cap(&top, PERM_CAP_SYS_RESOURCE));
+	g_assert_false(perm_may_control(&top_nocaps, &o));
+	/* The owning namespace's creator, in its parent, holds every capability in it. */
+	g_assert_true(perm_may_access(&ns_creator, &foreign, PERM_READ));
+	g_assert_false(perm_has_global_cap(&ns_creator, PERM_CAP_SYS_RESOURCE));
+	g_assert_false(perm_may_control(&other_creator, &foreign));
+	caller_clear(&child);
+	caller_clear(&top);
+	caller_clear(&top_nocaps);
+	caller_clear(&ns_creator);
+	caller_clear(&other_creator);
+}
+
 static void test_unknown_caller(void)
 {
 	/* pid 0 (another pid namespace): no groups, no capabilities are assumed. */
@@ -101,8 +146,8 @@ static void test_unknown_caller(void)
 
 static void test_parse_status(void)
 {
-	const char *status = "Name:\tbash\nUid:\t0\t0\t0\t0\nGroups:\t4 24 27 \nCapInh:\t0\n"
-			     "CapEff:\t0000000000208000\n";
+	const char *status = "Name:\tbash\nUid:\t0\t1\t0\t1\nGid:\t7\t7\t7\t1\n"
+			     "Groups:\t4 24 27 \nCapInh:\t0\nCapEff:\t0000000000208000\n";
 	struct caller c;
 
 	caller_init(&c, 1, 1, 0);
@@ -112,19 +157,26 @@ static void test_parse_status(void)
 	g_assert_cmpuint(c.cap_effective, ==, (1ull << 21) | (1ull << 15));
 	caller_clear(&c);
 	caller_init(&c, 1, 1, 0);
-	g_assert_true(caller_parse_status(&c, "x\nGroups:\n\nCapEff:\t0\n"));
+	g_assert_true(caller_parse_status(&c, "x\nUid:\t1 1 1 1\nGid:\t1 1 1 1\nGroups:\n\nCapEff:\t0\n"));
 	g_assert_cmpint(c.ngroups, ==, 0);
 	g_assert_false(caller_parse_status(&c, "garbage"));
+	caller_clear(&c);
+	/* Another process got the pid since the request: its groups and capabilities do not count. */
+	caller_init(&c, 2, 1, 0);
+	g_assert_false(caller_parse_status(&c, status));
 	caller_clear(&c);
 }
 
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
+	set_chain();
 	g_test_add_func("/perm/owner-creator-other", test_owner_creator_other);
 	g_test_add_func("/perm/groups", test_groups);
 	g_test_add_func("/perm/owner-bits-win", test_owner_bits_win);
 	g_test_add_func("/perm/capabilities", test_capabilities);
+	g_test_add_func("/perm/capabilities-of-other-user-namespaces",
+			test_capabilities_of_other_user_namespaces);
 	g_test_add_func("/perm/unknown-caller", test_unknown_caller);
 	g_test_add_func("/perm/parse-status", test_parse_status);
 	return g_test_run();

@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Attacks by unprivileged users of a root allow_other mount (docs/design.md, "Threat model").
+
+Each test performs the attack as an ordinary user and fails if it succeeds,
+checking the kernel's own view of the objects."""
+import os
+import subprocess
+
+import pytest
+
+from util import Child, errno_of, proc_sysvipc
+
+OWNER, CREATOR, OTHER, MEMBER = 2001, 2002, 2003, 2004
+GROUP = 3001
+IN_OWN_USERNS = ["unshare", "-r"]     # every capability, in a user namespace of one's own
+
+
+@pytest.fixture
+def victims(ipc):
+    """One object of each kind that belongs to OWNER, mode 0600."""
+    made = {}
+    for kind in ("shm", "sem", "msg"):
+        obj = getattr(ipc, kind)(mode=0o600)
+        obj.uid, obj.gid = OWNER, GROUP
+        made[kind] = obj
+    return made
+
+
+@pytest.mark.parametrize("kind", ["shm", "sem", "msg"])
+def test_capabilities_of_an_own_user_namespace_count_for_nothing(mnt, victims, kind):
+    obj = victims[kind]
+    path = mnt.p(kind, f"0x{obj.key:08x}")
+    # CapEff is full in the attacker's namespace: CAP_IPC_OWNER and CAP_SYS_ADMIN would pass.
+    for code, want in ((f"os.close(os.open({path!r}, os.O_RDONLY))", "EACCES"),
+                       (f"os.close(os.open({path!r}, os.O_WRONLY))", "EACCES"),
+                       (f"os.chmod({path!r}, 0o666)", "EPERM"),
+                       (f"os.chown({path!r}, 0, -1)", "EPERM"),   # 0 there is OTHER here
+                       (f"os.unlink({path!r})", "EPERM")):
+        assert errno_of(OTHER, 1, code, within=IN_OWN_USERNS) == want, code
+    row = proc_sysvipc(kind)[obj.id]
+    assert (row["perms"], row["uid"]) == ("600", str(OWNER))
+
+
+def has_capability(bit):
+    with open("/proc/self/status") as f:
+        caps = next(line for line in f if line.startswith("CapEff:"))
+    return bool(int(caps.split()[1], 16) >> bit & 1)
+
+
+@pytest.mark.skipif(not has_capability(24), reason="root here lacks CAP_SYS_RESOURCE: the daemon "
+                    "could not raise qbytes above msgmnb for anyone")
+def test_qbytes_above_msgmnb_needs_the_real_cap_sys_resource(mnt, victims):
+    obj = victims["msg"]
+    path = mnt.p("msg", f"0x{obj.key:08x}")
+    with open("/proc/sys/kernel/msgmnb") as f:
+        above = max(int(f.read()), obj.max_size) + 1
+    code = f"os.setxattr({path!r}, 'user.ipc.qbytes', b'{above}')"
+    # The owner may IPC_SET, but only capable(CAP_SYS_RESOURCE) raises qbytes past msgmnb.
+    # (As OWNER:GROUP, so that the VFS sees the file's ids mapped in the namespace.)
+    assert errno_of(OWNER, GROUP, code, within=IN_OWN_USERNS) == "EPERM"
+    assert obj.max_size < above     # IPC_STAT, independently of ipcfs
+
+
+def test_capabilities_count_in_the_user_namespace_that_owns_the_ipc_namespace(mount_with):
+    """A container: OTHER's user namespace owns an IPC namespace that ipcfs serves."""
+    with Child(["setpriv", f"--reuid={OTHER}", f"--regid={OTHER}", "--clear-groups",
+                "unshare", "-U", "-r", "-i", "/usr/bin/python3", "-c",
+                "import sys; print('ready', flush=True); sys.stdin.read()"],
+               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as container:
+        assert container.stdout.readline() == "ready\n"
+        ns = f"/proc/{container.pid}/ns/ipc"
+        mnt = mount_with(f"ipc_ns={ns}")
+        path = mnt.p("msg", "0x00c0ffee")
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
+        os.chown(path, OWNER, GROUP)
+
+        def kernel_view():
+            out = subprocess.run(["nsenter", f"--ipc={ns}", "cat", "/proc/sysvipc/msg"],
+                                 check=True, capture_output=True, text=True).stdout
+            return [line.split() for line in out.splitlines()[1:]]
+
+        assert [row[7] for row in kernel_view()] == [str(OWNER)]
+        # Another user's namespace owns nothing here.
+        assert errno_of(CREATOR, 1, f"os.unlink({path!r})", within=IN_OWN_USERNS) == "EPERM"
+        # The namespace's creator, outside it, holds every capability in it (as cap_capable()).
+        assert errno_of(OTHER, OTHER, f"os.close(os.open({path!r}, os.O_RDONLY))") == "OK"
+        # The container's root does too.
+        container_root = ["nsenter", f"--user=/proc/{container.pid}/ns/user"]
+        r = subprocess.run([*container_root, "/usr/bin/python3", "-c", f"import os; os.unlink({path!r})"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert kernel_view() == []
+        container.stdin.close()
+        assert container.wait() == 0
