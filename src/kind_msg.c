@@ -190,11 +190,14 @@ static int msg_truncate(struct caller *caller, struct ipc_obj *obj, off_t size,
 	g_autofree char *buf = NULL;
 	unsigned purged = 0;
 
-	(void)caller;
 	(void)file;
 	if (size != 0)
 		return reason(EINVAL, "truncate msg id %d to %lld: only 0 (purge) is allowed",
 			      obj->id, (long long)size);
+	/* A purge receives every message: it takes read permission, as msgrcv does. */
+	if (!perm_may_access(caller, obj, PERM_READ))
+		return reason(EACCES, "truncate msg id %d: purging receives, and uid %u may not read",
+			      obj->id, (unsigned)caller->uid);
 	buf = g_malloc(sizeof(long) + 1);
 	/* MSG_NOERROR: a 1-byte buffer takes any message; the body is discarded anyway. */
 	while (msgrcv(obj->id, buf, 1, 0, IPC_NOWAIT | MSG_NOERROR) >= 0)

@@ -141,7 +141,65 @@ static int get_values(int id, unsigned short *values)
 	return 0;
 }
 
-/* truncate -s N: the same key, mode and owner, N semaphores, values kept. */
+/* The kernel's limits, from /proc/sys/kernel/sem: SEMMSL SEMMNS SEMOPM SEMMNI. */
+struct sem_limits {
+	long semmsl, semmns;
+};
+
+static int read_limits(struct sem_limits *limits)
+{
+	g_autofree char *text = NULL;
+
+	if (!g_file_get_contents("/proc/sys/kernel/sem", &text, NULL, NULL) ||
+	    sscanf(text, "%ld %ld", &limits->semmsl, &limits->semmns) != 2)
+		return reason(EIO, "cannot read the semaphore limits in /proc/sys/kernel/sem");
+	return 0;
+}
+
+/* Would the kernel create a set of nsems in place of one of old_nsems? */
+static int check_limits(const struct ipc_obj *obj, long nsems)
+{
+	struct sem_limits limits;
+	struct seminfo info;
+	union semun arg = { .buf = (struct semid_ds *)(void *)&info };
+	int err = read_limits(&limits);
+
+	if (err)
+		return err;
+	if (nsems > limits.semmsl)
+		return reason(EINVAL, "truncate sem id %d to %ld: above SEMMSL (%ld)", obj->id, nsems,
+			      limits.semmsl);
+	/* SEM_INFO's semaem is the number of semaphores in all sets. */
+	if (semctl(0, 0, SEM_INFO, arg) >= 0 &&
+	    info.semaem - (long)obj->nsems + nsems > limits.semmns)
+		return reason(ENOSPC, "truncate sem id %d to %ld: the system would exceed SEMMNS (%ld)",
+			      obj->id, nsems, limits.semmns);
+	return sysv_check_create_as(obj->cuid, obj->cgid);
+}
+
+/* A set like obj (key, creator, owner, mode) with these values. */
+static int recreate_set(const struct ipc_obj *obj, int nsems, unsigned short *values,
+			struct ipc_obj *created)
+{
+	union semun arg = { .array = values };
+	int err;
+
+	/* As the old creator, so that the creator does not change hands. */
+	err = sem_create_sized(obj->cuid, obj->cgid, obj->key, obj->mode, nsems, created);
+	if (err)
+		return err;
+	err = sem_set_owner(created, obj->mode & 0777, obj->uid, obj->gid);
+	if (!err && semctl(created->id, 0, SETALL, arg) != 0)
+		err = reason(errno, "re-create sem id %d: SETALL", created->id);
+	return err;
+}
+
+/*
+ * truncate -s N: the same key, mode and owner, N semaphores, values kept.
+ * The kernel cannot resize a set, so it is removed and created again: that
+ * takes IPC_RMID rights, and every limit the creation could hit is checked
+ * before anything is removed.
+ */
 static int sem_truncate(struct caller *caller, struct ipc_obj *obj, off_t size,
 			struct ipcfs_file *file)
 {
@@ -149,15 +207,19 @@ static int sem_truncate(struct caller *caller, struct ipc_obj *obj, off_t size,
 	g_autofree unsigned short *old_values = g_new0(unsigned short, old_nsems);
 	g_autofree unsigned short *new_values = NULL;
 	struct ipc_obj created;
-	union semun arg;
 	int err;
 
-	(void)caller;
-	if (size <= 0 || size > 32000)
-		return reason(EINVAL, "truncate sem id %d to %lld: not 1..SEMMSL", obj->id,
-			      (long long)size);
+	if (size <= 0)
+		return reason(EINVAL, "truncate sem id %d to %lld: a set has at least 1 semaphore",
+			      obj->id, (long long)size);
 	if (size == old_nsems)
 		return 0;
+	if (!perm_may_control(caller, obj))
+		return reason(EPERM, "truncate sem id %d: a new size re-creates the set, which needs IPC_RMID rights that uid %u lacks",
+			      obj->id, (unsigned)caller->uid);
+	err = check_limits(obj, (long)size);
+	if (err)
+		return err;
 	for (int i = 0; i < old_nsems; i++) {
 		if (semctl(obj->id, i, GETNCNT) != 0 || semctl(obj->id, i, GETZCNT) != 0)
 			return reason(EBUSY, "truncate sem id %d: processes wait on semaphore %d",
@@ -169,20 +231,22 @@ static int sem_truncate(struct caller *caller, struct ipc_obj *obj, off_t size,
 	new_values = g_new0(unsigned short, size);
 	memcpy(new_values, old_values, sizeof(*new_values) * (size_t)MIN(old_nsems, size));
 
-	/* The kernel cannot resize a set: remove it and create it again. */
 	if (semctl(obj->id, 0, IPC_RMID) != 0)
 		return reason(errno, "truncate sem id %d: IPC_RMID", obj->id);
-	/* Create as the old creator, so that the creator does not change hands. */
-	err = sem_create_sized(obj->cuid, obj->cgid, obj->key, obj->mode, (int)size, &created);
-	if (err)
-		return reason(-err, "truncate sem 0x%08x: the set was removed but not re-created",
-			      (unsigned)obj->key);
-	err = sem_set_owner(&created, obj->mode & 0777, obj->uid, obj->gid);
-	arg.array = new_values;
-	if (!err && semctl(created.id, 0, SETALL, arg) != 0)
-		err = reason(errno, "truncate sem id %d: SETALL", created.id);
-	log_debug("truncate sem 0x%08x: id %d (%d semaphores) is now id %d (%lld)",
-		  (unsigned)obj->key, obj->id, old_nsems, created.id, (long long)size);
+	err = recreate_set(obj, (int)size, new_values, &created);
+	if (err) {
+		/* Only a race can get here: put the old set back, in the room just freed. */
+		if (recreate_set(obj, old_nsems, old_values, &created) != 0) {
+			log_debug("truncate sem 0x%08x: neither the new nor the old set could be created: the set is lost",
+				  (unsigned)obj->key);
+			return err;
+		}
+		log_debug("truncate sem 0x%08x: the new size failed; the old set is back as id %d",
+			  (unsigned)obj->key, created.id);
+	} else {
+		log_debug("truncate sem 0x%08x: id %d (%d semaphores) is now id %d (%lld)",
+			  (unsigned)obj->key, obj->id, old_nsems, created.id, (long long)size);
+	}
 	if (file)
 		ipcfs_file_rebind(file, &created);
 	*obj = created;

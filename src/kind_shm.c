@@ -290,6 +290,16 @@ static int create_segment(const struct ipc_obj *like, uint64_t size, struct ipc_
 }
 
 /*
+ * Giving a segment another size removes it and creates it again, so it
+ * takes what IPC_RMID takes (owner, creator or CAP_SYS_ADMIN), not just
+ * write permission.  A placeholder has nothing to lose.
+ */
+static bool may_recreate(struct caller *caller, const struct ipc_obj *obj)
+{
+	return obj->pending || perm_may_control(caller, obj);
+}
+
+/*
  * Who pins the segment besides the file asking: processes attached with
  * shmat, and in passthrough mode the open files that may map it (their
  * mappings are not counted in nattch).  A pinned segment keeps its size.
@@ -336,6 +346,9 @@ static int resize(struct ipc_obj *obj, uint64_t size, const struct ipcfs_file *s
 		return reason(EBUSY, "resize shm id %d: a private segment cannot be re-created",
 			      obj->id);
 
+	err = sysv_check_create_as(obj->cuid, obj->cgid);
+	if (err)
+		return err;
 	/* Hold the old memory, free the key, create the new segment, copy. */
 	old_map = shmat(obj->id, NULL, SHM_RDONLY);
 	if (old_map == (void *)-1)
@@ -348,8 +361,23 @@ static int resize(struct ipc_obj *obj, uint64_t size, const struct ipcfs_file *s
 	shm_backing_forget(obj->id);
 	err = create_segment(obj, size, &created);
 	if (err) {
-		log_debug("resize shm 0x%08x: the old segment is gone, the new one failed",
-			  (unsigned)obj->key);
+		/*
+		 * Only a race can get here (every limit was checked above): put the
+		 * old contents back under the key, in the room just freed.
+		 */
+		int restored = create_segment(obj, obj->size, &created);
+
+		if (restored == 0 && (new_map = shmat(created.id, NULL, 0)) != (void *)-1) {
+			memcpy(new_map, old_map, obj->size);
+			shmdt(new_map);
+			log_debug("resize shm 0x%08x: the new size failed; the old contents are back as id %d",
+				  (unsigned)obj->key, created.id);
+			*obj = created;
+			shm_stat(created.id, obj);
+		} else {
+			log_debug("resize shm 0x%08x: the new size failed and the old one could not be restored: the contents are lost",
+				  (unsigned)obj->key);
+		}
 		shmdt(old_map);
 		return err;
 	}
@@ -396,11 +424,14 @@ static int shm_truncate(struct caller *caller, struct ipc_obj *obj, off_t size,
 {
 	int err;
 
-	(void)caller;
 	if (size < 0)
 		return -EINVAL;
+	if ((uint64_t)size != obj->size && !may_recreate(caller, obj))
+		return reason(EPERM, "truncate shm id %d: a new size re-creates the segment, which needs IPC_RMID rights that uid %u lacks",
+			      obj->id, (unsigned)caller->uid);
 	err = size == 0 ? truncate_to_zero(obj, file) : resize(obj, (uint64_t)size, file);
-	if (!err && file)
+	/* Even a failed resize may have re-created the segment, with its old size. */
+	if (file && obj->id != ipcfs_file_id(file))
 		ipcfs_file_rebind(file, obj);
 	return err;
 }
@@ -413,13 +444,23 @@ static int shm_file_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_fi
 	int err;
 
 	shm_backing_log_mmap_refusal();
-	/* O_TRUNC: the file becomes what is written next; nothing old shows through. */
+	/*
+	 * O_TRUNC: the file becomes what is written next; nothing old shows
+	 * through.  Only a caller who may remove the segment gets it replaced by a
+	 * placeholder; for anyone else it is zeroed in place, as when attached.
+	 */
 	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY && !obj->pending) {
-		if (pinned_by(obj, file) == 0 && obj->key != 0) {
+		struct caller caller;
+		bool recreate;
+
+		caller_from_req(&caller, req);
+		recreate = pinned_by(obj, file) == 0 && obj->key != 0 && may_recreate(&caller, obj);
+		caller_clear(&caller);
+		if (recreate) {
 			err = truncate_to_zero(obj, file);
 		} else {
 			err = shm_backing_zero(obj->id, obj->size);
-			log_debug("open shm id %d with O_TRUNC: attached, so zeroed and kept at %llu bytes",
+			log_debug("open shm id %d with O_TRUNC: attached, private or not the caller's to remove, so zeroed and kept at %llu bytes",
 				  obj->id, (unsigned long long)obj->size);
 		}
 		if (err)
@@ -460,19 +501,29 @@ static void shm_file_write(fuse_req_t req, struct ipcfs_file *file, const char *
 		return;
 	}
 	if (end > obj.size) {
-		if (pinned_by(&obj, file) == 0) {
+		struct caller caller;
+		bool grow;
+
+		caller_from_req(&caller, req);
+		grow = pinned_by(&obj, file) == 0 && may_recreate(&caller, &obj);
+		if (!grow && pinned_by(&obj, file) == 0)
+			log_debug("write shm id %d past its end: growing re-creates it, which needs IPC_RMID rights that uid %u lacks; the size stays",
+				  obj.id, (unsigned)caller.uid);
+		caller_clear(&caller);
+		if (grow) {
 			err = resize(&obj, end, file);
+			if (obj.id != id)
+				ipcfs_file_rebind(file, &obj);
 			if (err) {
 				fuse_reply_err(req, -err);
 				return;
 			}
-			ipcfs_file_rebind(file, &obj);
 		} else if ((uint64_t)off >= obj.size) {
-			fuse_reply_err(req, -reason(ENOSPC, "write shm id %d at %lld: past the end of an attached segment",
+			fuse_reply_err(req, -reason(ENOSPC, "write shm id %d at %lld: past the end of a segment that keeps its size",
 						    obj.id, (long long)off));
 			return;
 		} else {
-			/* Attached: write what fits, like a full device. */
+			/* A fixed size: write what fits, like a full device. */
 			size = (size_t)(obj.size - (uint64_t)off);
 		}
 	}

@@ -121,6 +121,15 @@ static int become(uid_t uid, gid_t gid)
 	return 0;
 }
 
+int sysv_check_create_as(uid_t uid, gid_t gid)
+{
+	int err = become(uid, gid);
+
+	if (!err)
+		become_daemon();
+	return err;
+}
+
 int sysv_create_as(uid_t uid, gid_t gid, int (*get)(key_t key, size_t size, int flags),
 		   key_t key, size_t size, mode_t mode, const char *what)
 {

@@ -35,3 +35,9 @@ int sysv_id_to_index(int id);
  */
 int sysv_create_as(uid_t uid, gid_t gid, int (*get)(key_t key, size_t size, int flags),
 		   key_t key, size_t size, mode_t mode, const char *what);
+
+/*
+ * Could sysv_create_as() act as uid:gid?  Asked before removing an object
+ * that is to be created again, so that a refusal destroys nothing.
+ */
+int sysv_check_create_as(uid_t uid, gid_t gid);

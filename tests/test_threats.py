@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from util import Child, errno_of, proc_sysvipc
+from util import Child, errno_of, oserror, proc_sysvipc
 
 OWNER, CREATOR, OTHER, MEMBER = 2001, 2002, 2003, 2004
 GROUP = 3001
@@ -92,3 +92,109 @@ def test_capabilities_count_in_the_user_namespace_that_owns_the_ipc_namespace(mo
         assert kernel_view() == []
         container.stdin.close()
         assert container.wait() == 0
+
+
+# ---- Write permission is not IPC_RMID (item 3) ----
+
+@pytest.fixture
+def writable(ipc):
+    """Objects of OWNER, mode 0620: GROUP may write but not read; nobody else may remove them."""
+    made = {}
+    for kind in ("shm", "sem", "msg"):
+        obj = getattr(ipc, kind)(mode=0o620)
+        obj.uid, obj.gid = OWNER, GROUP
+        made[kind] = obj
+    return made
+
+
+def test_a_writer_cannot_resize_a_segment(mnt, writable):
+    seg = writable["shm"]
+    seg.attach()
+    seg.write(b"precious")
+    seg.detach()
+    path = mnt.p("shm", f"0x{seg.key:08x}")
+    assert errno_of(MEMBER, GROUP, f"os.truncate({path!r}, 8192)") == "EPERM"
+    assert errno_of(MEMBER, GROUP, f"os.truncate({path!r}, 0)") == "EPERM"
+    # Past the end: what fits is written, the size stays.
+    code = (f"fd = os.open({path!r}, os.O_WRONLY)\n"
+            f"assert os.pwrite(fd, b'x' * 200, 4000) == 96\n"
+            f"os.pwrite(fd, b'y', 4096)")
+    assert errno_of(MEMBER, GROUP, code) == "ENOSPC"
+    # O_TRUNC zeroes it in place instead of replacing it.
+    assert errno_of(MEMBER, GROUP, f"os.close(os.open({path!r}, os.O_WRONLY | os.O_TRUNC))") == "OK"
+    row = proc_sysvipc("shm")[seg.id]
+    assert row["size"] == "4096"
+    seg.attach()
+    assert seg.read(8) == bytes(8)
+    seg.detach()
+
+
+def test_a_writer_cannot_resize_a_set(mnt, writable):
+    sem = writable["sem"]
+    path = mnt.p("sem", f"0x{sem.key:08x}")
+    assert errno_of(MEMBER, GROUP, f"os.truncate({path!r}, 3)") == "EPERM"
+    assert proc_sysvipc("sem")[sem.id]["nsems"] == "1"
+
+
+def test_a_writer_cannot_purge_a_queue(mnt, writable):
+    q = writable["msg"]
+    q.send(b"keep me")
+    path = mnt.p("msg", f"0x{q.key:08x}")
+    assert errno_of(MEMBER, GROUP, f"os.truncate({path!r}, 0)") == "EACCES"
+    assert errno_of(MEMBER, GROUP, f"os.close(os.open({path!r}, os.O_WRONLY | os.O_TRUNC))") == "OK"
+    assert q.current_messages == 1
+
+
+@pytest.fixture
+def private_ns(mount_with):
+    """An IPC namespace of its own (root's), served by ipcfs; run(cmd) runs cmd inside it."""
+    with Child(["unshare", "-i", "/usr/bin/python3", "-c",
+                "import sys; print('ready', flush=True); sys.stdin.read()"],
+               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as holder:
+        assert holder.stdout.readline() == "ready\n"
+        ns = f"/proc/{holder.pid}/ns/ipc"
+
+        class Ns:
+            mnt = mount_with(f"ipc_ns={ns}")
+
+            @staticmethod
+            def run(*cmd):
+                return subprocess.run(["nsenter", f"--ipc={ns}", *cmd], check=True,
+                                      capture_output=True, text=True).stdout
+
+            @staticmethod
+            def table(kind):
+                lines = Ns.run("cat", f"/proc/sysvipc/{kind}").splitlines()[1:]
+                return {int(line.split()[1]): line.split() for line in lines}
+
+        yield Ns
+        holder.stdin.close()
+        holder.wait()       # the namespace, and every object in it, goes with it
+
+
+def test_resizing_a_set_past_semmsl_keeps_the_set(private_ns):
+    private_ns.run("sh", "-c", "echo 100 32000 32 128 > /proc/sys/kernel/sem")
+    path = private_ns.mnt.p("sem", "0x00005e11")
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    with open(path, "w") as f:
+        f.write("7\n")
+    (ident,) = private_ns.table("sem")
+    assert oserror(os.truncate, path, 101) == "EINVAL"
+    assert oserror(os.truncate, path, 100) == "OK"
+    (ident2,) = private_ns.table("sem")
+    assert private_ns.table("sem")[ident2][3] == "100"
+    with open(path) as f:
+        assert f.read().split()[0] == "7"
+
+
+def test_resizing_a_set_past_semmns_keeps_the_set(private_ns):
+    private_ns.run("sh", "-c", "echo 250 10 32 128 > /proc/sys/kernel/sem")
+    private_ns.run("ipcmk", "-S", "4")
+    path = private_ns.mnt.p("sem", "0x00005e12")
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    with open(path, "w") as f:
+        f.write("3\n")
+    assert oserror(os.truncate, path, 7) == "ENOSPC"     # 4 + 7 > 10
+    assert oserror(os.truncate, path, 6) == "OK"
+    with open(path) as f:
+        assert f.read().split() == ["3", "0", "0", "0", "0", "0"]
