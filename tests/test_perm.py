@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from util import errno_of, proc_sysvipc
+from util import errno_of, owned_objects, proc_sysvipc
 
 OWNER, CREATOR, OTHER, MEMBER = 2001, 2002, 2003, 2004
 GROUP, CGROUP = 3001, 3002
@@ -13,12 +13,7 @@ GROUP, CGROUP = 3001, 3002
 @pytest.fixture
 def objects(ipc):
     """One object of each kind: owner OWNER:GROUP, creator root, mode 0640."""
-    made = {}
-    for kind in ("shm", "sem", "msg"):
-        obj = getattr(ipc, kind)(mode=0o640)
-        obj.uid, obj.gid = OWNER, GROUP
-        made[kind] = obj
-    return made
+    return owned_objects(ipc, 0o640, OWNER, GROUP)
 
 
 def path_of(mnt, kind, obj):

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from util import Child, errno_of, oserror, proc_sysvipc
+from util import Child, errno_of, oserror, owned_objects, proc_sysvipc
 
 OWNER, CREATOR, OTHER, MEMBER = 2001, 2002, 2003, 2004
 GROUP = 3001
@@ -18,12 +18,7 @@ IN_OWN_USERNS = ["unshare", "-r"]     # every capability, in a user namespace of
 @pytest.fixture
 def victims(ipc):
     """One object of each kind that belongs to OWNER, mode 0600."""
-    made = {}
-    for kind in ("shm", "sem", "msg"):
-        obj = getattr(ipc, kind)(mode=0o600)
-        obj.uid, obj.gid = OWNER, GROUP
-        made[kind] = obj
-    return made
+    return owned_objects(ipc, 0o600, OWNER, GROUP)
 
 
 @pytest.mark.parametrize("kind", ["shm", "sem", "msg"])
@@ -99,12 +94,7 @@ def test_capabilities_count_in_the_user_namespace_that_owns_the_ipc_namespace(mo
 @pytest.fixture
 def writable(ipc):
     """Objects of OWNER, mode 0620: GROUP may write but not read; nobody else may remove them."""
-    made = {}
-    for kind in ("shm", "sem", "msg"):
-        obj = getattr(ipc, kind)(mode=0o620)
-        obj.uid, obj.gid = OWNER, GROUP
-        made[kind] = obj
-    return made
+    return owned_objects(ipc, 0o620, OWNER, GROUP)
 
 
 def test_a_writer_cannot_resize_a_segment(mnt, writable):

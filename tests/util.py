@@ -207,6 +207,16 @@ class IpcRegistry:
             remove(kind, ident)
 
 
+def owned_objects(ipc, mode, uid, gid):
+    """One object of each kind, created by root, then given to uid:gid: {kind: object}."""
+    made = {}
+    for kind in ("shm", "sem", "msg"):
+        obj = getattr(ipc, kind)(mode=mode)
+        obj.uid, obj.gid = uid, gid
+        made[kind] = obj
+    return made
+
+
 def _id_of(kind, key):
     """The id of the object with this key, from the kernel's table (no attach)."""
     for ident, row in proc_sysvipc(kind).items():
