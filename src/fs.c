@@ -309,6 +309,22 @@ int ipcfs_file_id(struct ipcfs_file *file)
 	return id;
 }
 
+int ipcfs_file_object(struct ipcfs_file *file, struct ipc_obj *obj)
+{
+	struct ipc_obj bound;
+
+	g_mutex_lock(&file->obj_lock);
+	bound = file->obj;
+	g_mutex_unlock(&file->obj_lock);
+	if (file->kind->stat(bound.id, obj) != 0)
+		return reason(EIDRM, "%s id %d: the object of this open file is gone",
+			      file->kind->name, bound.id);
+	if (!ipc_obj_same(&bound, obj))
+		return reason(EIDRM, "%s id %d: the object of this open file is gone; its id names another object now (key 0x%08x, creator %u)",
+			      file->kind->name, bound.id, (unsigned)obj->key, (unsigned)obj->cuid);
+	return 0;
+}
+
 void ipcfs_file_rebind(struct ipcfs_file *file, const struct ipc_obj *obj)
 {
 	g_mutex_lock(&file->obj_lock);
@@ -401,7 +417,15 @@ static void ipcfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 		return reply_err(req, -ENOENT);
 	if (node.is_dir)
 		return reply_err(req, -EPERM);
-	err = node_object(&node, &obj);
+	/* Through an open file (ftruncate, fchmod): that file's object, never a newer one. */
+	if (fi) {
+		struct ipcfs_file *file = request_file(fi);
+
+		err = ipcfs_file_object(file, &obj);
+		ipcfs_file_put(file);
+	} else {
+		err = node_object(&node, &obj);
+	}
 	if (err)
 		return reply_err(req, err);
 

@@ -32,3 +32,21 @@ struct ipc_obj {
 	/* A name that exists in the filesystem but not (yet) in the kernel. */
 	bool pending;
 };
+
+/*
+ * Is now the same kernel object as was, seen again by its id?  Ids are
+ * reused once enough objects have come and gone (or /proc/sys/kernel/
+ * *_next_id says so), so an id alone does not name an object for ever.
+ * What an object never changes in its life: its key (except that IPC_RMID
+ * of an attached segment makes it private), its creator, the creating pid
+ * of a segment and the size of a set.  ctime is no help: IPC_SET, SETVAL and
+ * SETALL change it.
+ */
+static inline bool ipc_obj_same(const struct ipc_obj *was, const struct ipc_obj *now)
+{
+	bool key_kept = now->key == was->key || (now->key == 0 && (now->mode & IPC_MODE_SHM_DEST));
+
+	return now->id == was->id && now->pending == was->pending && key_kept &&
+	       now->cuid == was->cuid && now->cgid == was->cgid && now->cpid == was->cpid &&
+	       now->nsems == was->nsems;
+}

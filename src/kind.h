@@ -112,6 +112,12 @@ struct ipcfs_file *ipcfs_file_hold(struct ipcfs_file *file);
 void ipcfs_file_put(struct ipcfs_file *file);
 /* The id of the object the file is bound to now. */
 int ipcfs_file_id(struct ipcfs_file *file);
+/*
+ * The live attributes of the object the file is bound to, re-checked to be
+ * that object (ipc_obj_same): -EIDRM, logged, if it is gone, or if its id
+ * now names another object.
+ */
+int ipcfs_file_object(struct ipcfs_file *file, struct ipc_obj *obj);
 /* Bind the file to obj, which replaced its object (a resize). */
 void ipcfs_file_rebind(struct ipcfs_file *file, const struct ipc_obj *obj);
 

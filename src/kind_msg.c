@@ -315,10 +315,16 @@ static void reply_received(fuse_req_t req, struct msg_io *io, ssize_t n)
 static void msg_read_in_waiter(struct blocking_call *call)
 {
 	struct msg_io *io = (struct msg_io *)call;
+	struct ipc_obj queue;
 	ssize_t n = -1;
 	int err = -1;
 
 	while (!blocking_interrupted(call)) {
+		/* Each try: the queue may have been removed, and its id reused, since the last. */
+		err = -ipcfs_file_object(call->file, &queue);
+		if (err)
+			break;
+		err = -1;
 		n = receive(io, 0);
 		if (n >= 0 || errno != EINTR) {
 			err = errno;
@@ -350,8 +356,10 @@ static void msg_read_in_waiter(struct blocking_call *call)
 
 static void msg_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off)
 {
+	struct ipc_obj queue;
 	struct msg_io *io;
 	ssize_t n;
+	int err;
 
 	(void)off;
 	if (view_of(file->variant).framed) {
@@ -361,6 +369,11 @@ static void msg_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t
 			return;
 		}
 		size -= FRAME_HEADER;
+	}
+	err = ipcfs_file_object(file, &queue);
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
 	}
 	io = msg_reader_new(file, size);
 	n = receive(io, IPC_NOWAIT);
@@ -383,9 +396,14 @@ static void msg_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t
 static void msg_write_in_waiter(struct blocking_call *call)
 {
 	struct msg_io *io = (struct msg_io *)call;
+	struct ipc_obj queue;
 	int err = -1;
 
 	while (!blocking_interrupted(call)) {
+		err = -ipcfs_file_object(call->file, &queue);
+		if (err)
+			break;
+		err = -1;
 		if (msgsnd(io->id, io->msg, io->size, 0) == 0) {
 			err = 0;
 			break;
@@ -409,6 +427,7 @@ static void msg_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, 
 		      off_t off)
 {
 	struct msg_view view = view_of(file->variant);
+	struct ipc_obj queue;
 	struct msg_io *io;
 	/* Without a suffix, type 1; with one, exactly the type it names. */
 	long type = file->variant ? view.type : 1;
@@ -435,6 +454,11 @@ static void msg_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, 
 	if (type <= 0) {
 		fuse_reply_err(req, -reason(EINVAL, "write msg id %d: type %ld is not positive",
 					    file->obj.id, type));
+		return;
+	}
+	err = ipcfs_file_object(file, &queue);
+	if (err) {
+		fuse_reply_err(req, -err);
 		return;
 	}
 	io = msg_io_new(file, size);
@@ -468,7 +492,7 @@ static void msg_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, 
 struct msg_poller {
 	const struct ipcfs_file *file;	/* only compared, never followed */
 	struct fuse_pollhandle *ph;
-	int id;
+	struct ipc_obj queue;	/* as the file is bound to it */
 	long type;
 	unsigned events;
 };
@@ -525,14 +549,14 @@ static bool type_available(int id, long type, unsigned long qnum)
 	return false;
 }
 
-static unsigned msg_readiness(int id, long type)
+static unsigned msg_readiness(const struct ipc_obj *queue, long type)
 {
 	struct ipc_obj obj;
 	unsigned revents = 0;
 
-	if (msg_stat(id, &obj) != 0)
+	if (msg_stat(queue->id, &obj) != 0 || !ipc_obj_same(queue, &obj))
 		return POLLERR | POLLHUP;
-	if (type_available(id, type, obj.qnum))
+	if (type_available(queue->id, type, obj.qnum))
 		revents |= POLLIN | POLLRDNORM;
 	/* msgsnd's test for a 1-byte message: bytes and count both below qbytes. */
 	if (obj.size + 1 <= obj.qbytes && obj.qnum + 1 <= obj.qbytes)
@@ -552,7 +576,7 @@ static gpointer poll_watcher(gpointer data)
 		for (guint i = 0; i < pollers->len;) {
 			struct msg_poller *p = g_ptr_array_index(pollers, i);
 
-			if (msg_readiness(p->id, p->type) & (p->events | POLLERR | POLLHUP)) {
+			if (msg_readiness(&p->queue, p->type) & (p->events | POLLERR | POLLHUP)) {
 				fuse_lowlevel_notify_poll(p->ph);
 				g_ptr_array_remove_index_fast(pollers, i);
 			} else {
@@ -589,14 +613,14 @@ static void drop_poller(const struct ipcfs_file *file)
 static void msg_poll(fuse_req_t req, struct ipcfs_file *file, struct fuse_pollhandle *ph)
 {
 	struct msg_view view = view_of(file->variant);
-	unsigned revents = msg_readiness(file->obj.id, view.type);
+	unsigned revents = msg_readiness(&file->obj, view.type);
 
 	if (ph) {
 		struct msg_poller *p = g_new0(struct msg_poller, 1);
 
 		p->file = file;
 		p->ph = ph;
-		p->id = file->obj.id;
+		p->queue = file->obj;
 		p->type = view.type;
 		p->events = file->poll_events ? file->poll_events : POLLIN | POLLOUT;
 		g_mutex_lock(&poll_lock);

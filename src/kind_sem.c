@@ -27,7 +27,7 @@ union semun {
 struct sem_file {
 	GMutex lock;
 	GString *snapshot;	/* what a read at offset 0 saw */
-	int undo_id;		/* the set the record is for, or -1 */
+	struct ipc_obj undo_set;	/* the set the record is for (undo_adj != NULL) */
 	int undo_nsems;
 	int *undo_adj;		/* what to add back at release, per semaphore */
 };
@@ -282,10 +282,8 @@ static void sem_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t
 		if (!sf->snapshot)
 			sf->snapshot = g_string_new(NULL);
 		g_string_truncate(sf->snapshot, 0);
-		err = sem_stat(ipcfs_file_id(file), &obj);
-		if (err)
-			err = -EIDRM;
-		else
+		err = ipcfs_file_object(file, &obj);
+		if (!err)
 			err = format_values(obj.id, (int)obj.nsems, sf->snapshot);
 	}
 	/* Copied out: no lock of the file is held across the reply (kind.h). */
@@ -306,7 +304,8 @@ static void sem_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t
 struct sem_write {
 	struct blocking_call call;
 	struct ipcfs_file *file;
-	int id, nsems;		/* the set as the write found it */
+	struct ipc_obj set;	/* the set as the write found it */
+	int id, nsems;		/* set.id, set.nsems */
 	struct semcmd *cmds;
 	size_t ncmds, next;
 	size_t size;		/* bytes to acknowledge */
@@ -321,15 +320,15 @@ static void sem_write_free(struct sem_write *w)
 	g_free(w);
 }
 
-static void record_undo(struct sem_file *sf, int id, int nsems, const struct semcmd *cmd)
+static void record_undo(struct sem_file *sf, const struct ipc_obj *set, const struct semcmd *cmd)
 {
 	g_mutex_lock(&sf->lock);
-	if (sf->undo_id != id) {
+	if (!sf->undo_adj || !ipc_obj_same(&sf->undo_set, set)) {
 		/* A record for a set that was re-created (truncate) no longer applies. */
 		g_free(sf->undo_adj);
-		sf->undo_adj = g_new0(int, nsems);
-		sf->undo_id = id;
-		sf->undo_nsems = nsems;
+		sf->undo_adj = g_new0(int, set->nsems);
+		sf->undo_set = *set;
+		sf->undo_nsems = (int)set->nsems;
 	}
 	for (size_t i = 0; i < cmd->nops; i++)
 		if (cmd->ops[i].sem_num < sf->undo_nsems)
@@ -398,6 +397,7 @@ static bool time_left(const struct timespec *deadline, struct timespec *left)
 static int wait_ops(struct sem_write *w, struct semcmd *cmd)
 {
 	struct timespec deadline, left;
+	struct ipc_obj now;
 
 	if (cmd->has_timeout)
 		deadline = deadline_after(&cmd->timeout);
@@ -406,6 +406,9 @@ static int wait_ops(struct sem_write *w, struct semcmd *cmd)
 
 		if (blocking_interrupted(&w->call))
 			return -blocking_stop_errno(&w->call);
+		/* Each try: the set may have been removed, and its id reused, since the last. */
+		if (sem_stat(w->id, &now) != 0 || !ipc_obj_same(&w->set, &now))
+			return -reason(EIDRM, "semop sem id %d: the set is gone", w->id);
 		if (cmd->has_timeout) {
 			if (!time_left(&deadline, &left))
 				return -EAGAIN;
@@ -458,7 +461,7 @@ static bool run_lines(struct sem_write *w, bool in_waiter, int *err)
 		if (*err)
 			return true;
 		if (cmd->type == SEMCMD_OPS && cmd->undo)
-			record_undo(sf, w->id, w->nsems, cmd);
+			record_undo(sf, &w->set, cmd);
 	}
 	return true;
 }
@@ -495,12 +498,13 @@ static void sem_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, 
 	w->file = file;
 	w->size = size;
 	w->nonblock = file->flags & O_NONBLOCK;
-	err = sem_stat(ipcfs_file_id(file), &obj);
+	err = ipcfs_file_object(file, &obj);
 	if (err) {
 		sem_write_free(w);
-		fuse_reply_err(req, EIDRM);
+		fuse_reply_err(req, -err);
 		return;
 	}
+	w->set = obj;
 	w->id = obj.id;
 	w->nsems = (int)obj.nsems;
 
@@ -563,6 +567,7 @@ static void undo_one(int id, int semnum, int delta)
 static void apply_undo(struct sem_file *sf)
 {
 	g_autofree struct sembuf *ops = g_new0(struct sembuf, sf->undo_nsems);
+	struct ipc_obj now;
 	size_t nops = 0;
 
 	for (int i = 0; i < sf->undo_nsems; i++) {
@@ -577,18 +582,22 @@ static void apply_undo(struct sem_file *sf)
 	}
 	if (nops == 0)
 		return;
+	if (sem_stat(sf->undo_set.id, &now) != 0 || !ipc_obj_same(&sf->undo_set, &now)) {
+		log_debug("undo on close: sem id %d is gone, record dropped", sf->undo_set.id);
+		return;
+	}
 	/* All at once if the values allow it, else one by one with clamping. */
-	if (semop(sf->undo_id, ops, nops) == 0) {
-		log_debug("undo on close: sem id %d, %zu semaphores restored", sf->undo_id, nops);
+	if (semop(sf->undo_set.id, ops, nops) == 0) {
+		log_debug("undo on close: sem id %d, %zu semaphores restored", sf->undo_set.id, nops);
 		return;
 	}
 	if (errno != EAGAIN && errno != ERANGE) {
-		log_debug("undo on close: sem id %d is gone, record dropped", sf->undo_id);
+		log_debug("undo on close: sem id %d is gone, record dropped", sf->undo_set.id);
 		return;
 	}
 	for (size_t i = 0; i < nops; i++)
-		undo_one(sf->undo_id, ops[i].sem_num, sf->undo_adj[ops[i].sem_num]);
-	log_debug("undo on close: sem id %d, restored with clamping", sf->undo_id);
+		undo_one(sf->undo_set.id, ops[i].sem_num, sf->undo_adj[ops[i].sem_num]);
+	log_debug("undo on close: sem id %d, restored with clamping", sf->undo_set.id);
 }
 
 static int sem_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_file_info *fi)
@@ -598,7 +607,6 @@ static int sem_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_file_in
 	(void)req;
 	(void)fi;
 	g_mutex_init(&sf->lock);
-	sf->undo_id = -1;
 	file->priv = sf;
 	return 0;
 }

@@ -95,7 +95,7 @@ static void pending_remove(int id)
 
 /* ---- Objects ---- */
 
-static void shm_from_ds(int id, const struct shmid_ds *ds, struct ipc_obj *obj)
+void shm_from_ds(int id, const struct shmid_ds *ds, struct ipc_obj *obj)
 {
 	memset(obj, 0, sizeof(*obj));
 	obj->id = id;
@@ -184,6 +184,8 @@ static int shm_list(GArray *objs)
 	GHashTableIter iter;
 	gpointer value;
 	int err = sysv_read_proc("/proc/sysvipc/shm", shm_parse_line, objs);
+
+	shm_backing_sweep();
 
 	g_mutex_lock(&pending_lock);
 	g_hash_table_iter_init(&iter, pending_by_id);
@@ -459,7 +461,7 @@ static int shm_file_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_fi
 		if (recreate) {
 			err = truncate_to_zero(obj, file);
 		} else {
-			err = shm_backing_zero(obj->id, obj->size);
+			err = shm_backing_zero(obj);
 			log_debug("open shm id %d with O_TRUNC: attached, private or not the caller's to remove, so zeroed and kept at %llu bytes",
 				  obj->id, (unsigned long long)obj->size);
 		}
@@ -472,19 +474,18 @@ static int shm_file_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_fi
 static void shm_file_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off)
 {
 	struct ipc_obj obj;
-	int id = ipcfs_file_id(file);
-	int err = shm_stat(id, &obj);
+	int err = ipcfs_file_object(file, &obj);
 
 	if (err) {
-		shm_backing_forget(id);
-		fuse_reply_err(req, -reason(EIDRM, "read shm id %d: the segment is gone", id));
+		shm_backing_forget(ipcfs_file_id(file));
+		fuse_reply_err(req, -err);
 		return;
 	}
 	if (obj.pending || (uint64_t)off >= obj.size) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	shm_backing_read(req, obj.id, MIN(size, obj.size - (uint64_t)off), off);
+	shm_backing_read(req, &obj, MIN(size, obj.size - (uint64_t)off), off);
 }
 
 static void shm_file_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, size_t size,
@@ -493,11 +494,11 @@ static void shm_file_write(fuse_req_t req, struct ipcfs_file *file, const char *
 	struct ipc_obj obj;
 	uint64_t end = (uint64_t)off + size;
 	int id = ipcfs_file_id(file);
-	int err = shm_stat(id, &obj);
+	int err = ipcfs_file_object(file, &obj);
 
 	if (err) {
 		shm_backing_forget(id);
-		fuse_reply_err(req, -reason(EIDRM, "write shm id %d: the segment is gone", id));
+		fuse_reply_err(req, -err);
 		return;
 	}
 	if (end > obj.size) {
@@ -527,7 +528,7 @@ static void shm_file_write(fuse_req_t req, struct ipcfs_file *file, const char *
 			size = (size_t)(obj.size - (uint64_t)off);
 		}
 	}
-	shm_backing_write(req, obj.id, buf, size, off);
+	shm_backing_write(req, &obj, buf, size, off);
 }
 
 /* ---- Extended attributes ---- */

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "options.h"
 #include "perm.h"
+#include "sysv.h"
 
 #if HAVE_FUSE_PASSTHROUGH
 #include <linux/fuse.h>
@@ -34,6 +35,7 @@
 
 struct seg_fd {
 	int id;
+	struct ipc_obj obj;	/* which segment, as it was when fd was opened (ipc_obj_same) */
 	int fd;
 	int backing_id;	/* registered with the kernel for passthrough; 0 if not */
 	unsigned passthrough_opens;	/* open files the kernel serves from fd; under cache_lock */
@@ -58,8 +60,33 @@ static void seg_fd_unref(struct seg_fd *s)
 	}
 }
 
+/*
+ * Attach obj's segment by its id; NULL with errno EIDRM unless it still is
+ * that segment.  While attached, the id cannot pass to another segment (a
+ * removed segment keeps its id until the last detach), so one IPC_STAT
+ * after the attach tells what was attached.
+ */
+static void *attach_checked(const struct ipc_obj *obj, int flags, struct shmid_ds *ds)
+{
+	struct ipc_obj now;
+	void *addr = shmat(obj->id, NULL, flags);
+
+	if (addr == (void *)-1) {
+		errno = errno == EINVAL ? EIDRM : errno;
+		return NULL;
+	}
+	if (shmctl(obj->id, IPC_STAT, ds) == 0) {
+		shm_from_ds(obj->id, ds, &now);
+		if (ipc_obj_same(obj, &now))
+			return addr;
+	}
+	shmdt(addr);
+	errno = EIDRM;
+	return NULL;
+}
+
 /* Attach, open the attachment's map_files entry, detach: the fd is the segment itself. */
-static int open_segment_file(int id)
+static int open_segment_file(const struct ipc_obj *obj)
 {
 	struct shmid_ds ds;
 	char path[80];
@@ -67,11 +94,9 @@ static int open_segment_file(int id)
 	size_t len;
 	int fd, err;
 
-	if (shmctl(id, IPC_STAT, &ds) != 0)
-		return -(errno == EINVAL ? EIDRM : errno);
-	addr = shmat(id, NULL, 0);
-	if (addr == (void *)-1)
-		return -(errno == EINVAL ? EIDRM : errno);
+	addr = attach_checked(obj, 0, &ds);
+	if (!addr)
+		return -errno;
 	len = (ds.shm_segsz + (size_t)sysconf(_SC_PAGESIZE) - 1) & ~((size_t)sysconf(_SC_PAGESIZE) - 1);
 	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", (unsigned long)addr,
 		 (unsigned long)addr + len);
@@ -83,17 +108,74 @@ static int open_segment_file(int id)
 	return fd;
 }
 
-/* A referenced descriptor for the segment, or NULL to use shmat per operation. */
-static struct seg_fd *seg_fd_get(int id)
+/* Drop (or, for passthrough opens, mark) the entry; call with cache_lock held. */
+static void forget_locked(struct seg_fd *s)
+{
+	if (s->passthrough_opens > 0)
+		s->forgotten = true;	/* see the top: dropped at the last such release */
+	else
+		g_hash_table_remove(cache, GINT_TO_POINTER(s->id));
+}
+
+/*
+ * Drop the entries of segments that are gone or whose id names another
+ * segment now, so that the daemon does not keep a removed segment's memory
+ * alive.  Entries in use by a read or write are left to the next sweep.
+ */
+static void sweep_locked(void)
+{
+	g_autoptr(GPtrArray) gone = g_ptr_array_new();
+	GHashTableIter iter;
+	gpointer value;
+
+	g_hash_table_iter_init(&iter, cache);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		struct seg_fd *s = value;
+		struct shmid_ds ds;
+		struct ipc_obj now;
+
+		if (s->forgotten || s->refs > 1 + (int)s->passthrough_opens)
+			continue;
+		if (shmctl(sysv_id_to_index(s->id), SHM_STAT_ANY, &ds) == s->id) {
+			shm_from_ds(s->id, &ds, &now);
+			if (ipc_obj_same(&s->obj, &now))
+				continue;
+		}
+		g_ptr_array_add(gone, s);
+	}
+	for (guint i = 0; i < gone->len; i++)
+		forget_locked(g_ptr_array_index(gone, i));
+}
+
+void shm_backing_sweep(void)
+{
+	g_mutex_lock(&cache_lock);
+	sweep_locked();
+	g_mutex_unlock(&cache_lock);
+}
+
+/* A referenced descriptor for obj's segment, or NULL to use shmat per operation. */
+static struct seg_fd *seg_fd_get(const struct ipc_obj *obj)
 {
 	struct seg_fd *s;
 	int fd;
 
 	g_mutex_lock(&cache_lock);
-	s = g_hash_table_lookup(cache, GINT_TO_POINTER(id));
+	s = g_hash_table_lookup(cache, GINT_TO_POINTER(obj->id));
+	if (s && !ipc_obj_same(&s->obj, obj)) {
+		/* The id names another segment now: never hand out the old one's memory. */
+		if (!s->forgotten)
+			forget_locked(s);
+		s = NULL;
+		/* Still kept for passthrough opens: this one goes without a cached fd. */
+		if (g_hash_table_contains(cache, GINT_TO_POINTER(obj->id)))
+			goto out;
+	}
 	if (s || !map_files_works)
 		goto out;
-	fd = open_segment_file(id);
+	/* A miss: a good moment to let go of segments that are gone. */
+	sweep_locked();
+	fd = open_segment_file(obj);
 	if (fd == -EPERM || fd == -EACCES) {
 		map_files_works = false;
 		log_debug("shm: /proc/self/map_files refused (%s): without CAP_SYS_ADMIN, each read and write attaches the segment for its duration",
@@ -112,10 +194,11 @@ static struct seg_fd *seg_fd_get(int id)
 				g_hash_table_iter_remove(&iter);
 	}
 	s = g_new0(struct seg_fd, 1);
-	s->id = id;
+	s->id = obj->id;
+	s->obj = *obj;
 	s->fd = fd;
 	s->refs = 1;
-	g_hash_table_insert(cache, GINT_TO_POINTER(id), s);
+	g_hash_table_insert(cache, GINT_TO_POINTER(obj->id), s);
 out:
 	if (s)
 		s->refs++;
@@ -136,10 +219,8 @@ void shm_backing_forget(int id)
 
 	g_mutex_lock(&cache_lock);
 	s = g_hash_table_lookup(cache, GINT_TO_POINTER(id));
-	if (s && s->passthrough_opens > 0)
-		s->forgotten = true;	/* see the top: dropped at the last such release */
-	else if (s)
-		g_hash_table_remove(cache, GINT_TO_POINTER(id));
+	if (s)
+		forget_locked(s);
 	g_mutex_unlock(&cache_lock);
 }
 
@@ -242,7 +323,7 @@ int shm_backing_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_file_i
 
 	if (!passthrough || file->obj.pending)
 		return 0;
-	s = seg_fd_get(file->obj.id);
+	s = seg_fd_get(&file->obj);
 	if (!s)
 		return 0;
 	g_mutex_lock(&cache_lock);
@@ -300,21 +381,23 @@ unsigned shm_backing_mappers(int id, const struct ipcfs_file *self)
 }
 
 /* Copy through a temporary attachment, for daemons without CAP_SYS_ADMIN. */
-static int copy_attached(int id, void *to, const void *from, size_t size, off_t off)
+static int copy_attached(const struct ipc_obj *obj, void *to, const void *from, size_t size,
+			 off_t off)
 {
-	char *addr = shmat(id, NULL, from ? 0 : SHM_RDONLY);
+	struct shmid_ds ds;
+	char *addr = attach_checked(obj, from ? 0 : SHM_RDONLY, &ds);
 
-	if (addr == (void *)-1)
-		return -(errno == EINVAL ? EIDRM : errno);
+	if (!addr)
+		return -errno;
 	memcpy(from ? addr + off : to, from ? from : addr + off, size);
 	shmdt(addr);
 	return 0;
 }
 
-void shm_backing_read(fuse_req_t req, int id, size_t size, off_t off)
+void shm_backing_read(fuse_req_t req, const struct ipc_obj *obj, size_t size, off_t off)
 {
 	g_autofree char *buf = g_malloc(size);
-	struct seg_fd *s = seg_fd_get(id);
+	struct seg_fd *s = seg_fd_get(obj);
 	ssize_t n;
 	int err;
 
@@ -323,18 +406,19 @@ void shm_backing_read(fuse_req_t req, int id, size_t size, off_t off)
 		err = n < 0 ? -errno : 0;
 		seg_fd_put(s);
 	} else {
-		err = copy_attached(id, buf, NULL, size, off);
+		err = copy_attached(obj, buf, NULL, size, off);
 		n = (ssize_t)size;
 	}
 	if (err)
-		fuse_reply_err(req, -reason(-err, "read shm id %d", id));
+		fuse_reply_err(req, -reason(-err, "read shm id %d", obj->id));
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 }
 
-void shm_backing_write(fuse_req_t req, int id, const char *buf, size_t size, off_t off)
+void shm_backing_write(fuse_req_t req, const struct ipc_obj *obj, const char *buf, size_t size,
+		       off_t off)
 {
-	struct seg_fd *s = seg_fd_get(id);
+	struct seg_fd *s = seg_fd_get(obj);
 	ssize_t n;
 	int err;
 
@@ -343,32 +427,33 @@ void shm_backing_write(fuse_req_t req, int id, const char *buf, size_t size, off
 		err = n < 0 ? -errno : 0;
 		seg_fd_put(s);
 	} else {
-		err = copy_attached(id, NULL, buf, size, off);
+		err = copy_attached(obj, NULL, buf, size, off);
 		n = (ssize_t)size;
 	}
 	if (err)
-		fuse_reply_err(req, -reason(-err, "write shm id %d", id));
+		fuse_reply_err(req, -reason(-err, "write shm id %d", obj->id));
 	else
 		fuse_reply_write(req, (size_t)n);
 }
 
-int shm_backing_zero(int id, uint64_t size)
+int shm_backing_zero(const struct ipc_obj *obj)
 {
-	struct seg_fd *s = seg_fd_get(id);
+	struct seg_fd *s = seg_fd_get(obj);
+	struct shmid_ds ds;
 	char *addr;
 	int err = 0;
 
 	if (s) {
 		/* Punching a hole in shmem zeroes the range for every attached process. */
-		if (fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)size) != 0)
-			err = reason(errno, "zero shm id %d", id);
+		if (fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)obj->size) != 0)
+			err = reason(errno, "zero shm id %d", obj->id);
 		seg_fd_put(s);
 		return err;
 	}
-	addr = shmat(id, NULL, 0);
-	if (addr == (void *)-1)
-		return reason(errno == EINVAL ? EIDRM : errno, "zero shm id %d", id);
-	memset(addr, 0, size);
+	addr = attach_checked(obj, 0, &ds);
+	if (!addr)
+		return reason(errno, "zero shm id %d", obj->id);
+	memset(addr, 0, obj->size);
 	shmdt(addr);
 	return 0;
 }

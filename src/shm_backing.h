@@ -5,6 +5,8 @@
  */
 #pragma once
 
+#include <sys/shm.h>
+
 #include "kind.h"
 
 int shm_backing_setup(void);
@@ -23,10 +25,21 @@ void shm_backing_release(struct ipcfs_file *file);
  */
 unsigned shm_backing_mappers(int id, const struct ipcfs_file *self);
 
-/* size and off are already within the segment. */
-void shm_backing_read(fuse_req_t req, int id, size_t size, off_t off);
-void shm_backing_write(fuse_req_t req, int id, const char *buf, size_t size, off_t off);
-int shm_backing_zero(int id, uint64_t size);
+/*
+ * obj is the segment as the file is bound to it (ipcfs_file_object()); the
+ * daemon reaches its memory only if the segment still is that one.  size and
+ * off are already within the segment.
+ */
+void shm_backing_read(fuse_req_t req, const struct ipc_obj *obj, size_t size, off_t off);
+void shm_backing_write(fuse_req_t req, const struct ipc_obj *obj, const char *buf, size_t size,
+		       off_t off);
+/* Zero all obj->size bytes in place. */
+int shm_backing_zero(const struct ipc_obj *obj);
 
 /* The segment is gone or replaced: drop what the daemon holds of it. */
 void shm_backing_forget(int id);
+/* Drop what the daemon holds of every segment that is gone or replaced. */
+void shm_backing_sweep(void);
+
+/* In kind_shm.c: the object for an IPC_STAT of segment id. */
+void shm_from_ds(int id, const struct shmid_ds *ds, struct ipc_obj *obj);

@@ -188,3 +188,65 @@ def test_resizing_a_set_past_semmns_keeps_the_set(private_ns):
     assert oserror(os.truncate, path, 6) == "OK"
     with open(path) as f:
         assert f.read().split() == ["3", "0", "0", "0", "0", "0"]
+
+
+# ---- An open file keeps its object, even when the id passes to another (item 2) ----
+
+ATTACKER = """
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR | os.O_NONBLOCK, 0o600)
+if sys.argv[2]:
+    os.write(fd, sys.argv[2].encode())
+print("ready", flush=True)
+sys.stdin.readline()                    # the id now names someone else's object
+for name, attempt in (("read", lambda: os.pread(fd, 4096, 0)),
+                      ("write", lambda: os.write(fd, sys.argv[3].encode()))):
+    try:
+        got = attempt()
+        print(name, "OK", repr(got)[:40], flush=True)
+    except OSError as e:
+        print(name, errno.errorcode[e.errno], flush=True)
+os.close(fd)
+print("closed", flush=True)
+"""
+
+
+def reuse_id_of(ns, kind, ident):
+    """Remove the object behind ipcfs's back, and have the next object get its id."""
+    ns.run("ipcrm", {"shm": "-m", "sem": "-s", "msg": "-q"}[kind], str(ident))
+    ns.run("sh", "-c", f"echo {ident} > /proc/sys/kernel/{kind}_next_id")
+
+
+@pytest.mark.parametrize("kind, first, then", [("shm", "A" * 4096, "B"),
+                                               ("sem", "+1 undo\n", "+1\n"),
+                                               ("msg", "", "mine")])
+def test_an_open_file_never_reaches_the_next_object_with_its_id(private_ns, kind, first, then):
+    path = private_ns.mnt.p(kind, "0x0000a001")
+    with Child(["setpriv", f"--reuid={OTHER}", f"--regid={OTHER}", "--clear-groups",
+                "/usr/bin/python3", "-c", ATTACKER, path, first, then],
+               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as attacker:
+        assert attacker.stdout.readline() == "ready\n"
+        (ident,) = private_ns.table(kind)
+        reuse_id_of(private_ns, kind, ident)
+        # The victim's object, created by root: mode 0600, and a secret in it.
+        victim = private_ns.mnt.p(kind, "0x0000b001")
+        fd = os.open(victim, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        os.write(fd, {"shm": b"secret" * 700, "sem": b"5\n", "msg": b"secret"}[kind])
+        os.close(fd)
+        assert list(private_ns.table(kind)) == [ident]      # the id passed to the victim
+        attacker.stdin.write("go\n")
+        attacker.stdin.flush()
+        assert attacker.stdout.readline() == "read EIDRM\n"
+        assert attacker.stdout.readline() == "write EIDRM\n"
+        assert attacker.stdout.readline() == "closed\n"
+        assert attacker.wait() == 0
+    row = private_ns.table(kind)[ident]
+    if kind == "shm":
+        # Root reads the victim's segment: its own memory, not the cached one of the old segment.
+        with open(victim, "rb") as f:
+            assert f.read(6) == b"secret"
+    elif kind == "sem":
+        with open(victim) as f:
+            assert f.read() == "5\n"        # no undo of the attacker's set was applied to it
+    else:
+        assert row[4] == "1"                # qnum: the victim's message is still there
