@@ -29,7 +29,8 @@ struct chan_backend {
 	/* As in struct ipcfs_kind; read and poll reply themselves, possibly later. */
 	int (*open)(struct ipcfs_file *file);
 	void (*release)(struct ipcfs_file *file);
-	void (*read)(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off);
+	void (*read)(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off,
+		     bool nonblock);
 	void (*write)(fuse_req_t req, struct ipcfs_file *file, const char *buf, size_t size);
 	void (*poll)(fuse_req_t req, struct ipcfs_file *file, struct fuse_pollhandle *ph);
 	void (*seek_end)(struct ipcfs_file *file);

@@ -202,7 +202,8 @@ static ssize_t read_record(struct chan_file *cf, size_t size, char **buf)
 	return n;
 }
 
-static void builtin_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off)
+static void builtin_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off,
+			 bool nonblock)
 {
 	struct chan_file *cf = file->priv;
 	struct channel *ch = cf->ch;
@@ -217,7 +218,7 @@ static void builtin_read(fuse_req_t req, struct ipcfs_file *file, size_t size, o
 		log_debug("read chan %d at offset 0: rewound to the oldest record", file->obj.id);
 	}
 	n = read_record(cf, size, &buf);
-	chan_wait_settle(&cf->wait, req, size, file->flags & O_NONBLOCK, buf, n, &r);
+	chan_wait_settle(&cf->wait, req, size, nonblock, buf, n, &r);
 	g_mutex_unlock(&ch->lock);
 	chan_reply_send(&r);
 }

@@ -241,7 +241,8 @@ static ssize_t read_record(struct kernel_file *kf, size_t size, char **buf)
 	return n < 0 ? -errno : n;
 }
 
-static void kernel_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off)
+static void kernel_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off,
+			bool nonblock)
 {
 	struct kernel_file *kf = file->priv;
 	struct chan_reply r = { 0 };
@@ -255,7 +256,7 @@ static void kernel_read(fuse_req_t req, struct ipcfs_file *file, size_t size, of
 		log_debug("read chan %d at offset 0: rewound to the oldest record", kf->id);
 	}
 	n = read_record(kf, size, &buf);
-	if (!chan_wait_settle(&kf->wait, req, size, file->flags & O_NONBLOCK, buf, n, &r))
+	if (!chan_wait_settle(&kf->wait, req, size, nonblock, buf, n, &r))
 		arm(kf);
 	g_mutex_unlock(&kf->lock);
 	chan_reply_send(&r);

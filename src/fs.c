@@ -733,7 +733,8 @@ static void ipcfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct ipcfs_file *file = request_file(fi);
 
 	(void)ino;
-	file->kind->read(req, file, size, off);
+	/* The kernel sends the file's flags as they are now, with every read and write. */
+	file->kind->read(req, file, size, off, fi->flags & O_NONBLOCK);
 	ipcfs_file_put(file);
 }
 
@@ -743,7 +744,7 @@ static void ipcfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 	struct ipcfs_file *file = request_file(fi);
 
 	(void)ino;
-	file->kind->write(req, file, buf, size, off);
+	file->kind->write(req, file, buf, size, off, fi->flags & O_NONBLOCK);
 	ipcfs_file_put(file);
 }
 

@@ -54,7 +54,7 @@ struct ipcfs_file {
 	 */
 	struct ipc_obj obj;
 	unsigned variant;	/* kind-specific view of the object; 0 is the plain file */
-	int flags;		/* open(2) flags */
+	int flags;		/* open(2) flags; O_NONBLOCK comes with each request */
 	unsigned poll_events;	/* what the last poll(2) on this file waits for */
 	void *priv;		/* the kind's own state */
 };
@@ -94,11 +94,15 @@ struct ipcfs_kind {
 	int (*setxattr)(struct caller *caller, const struct ipc_obj *obj, const char *field,
 			const char *value, size_t size);
 
-	/* Open files. */
+	/*
+	 * Open files.  nonblock is O_NONBLOCK as the file description has it at
+	 * this request (fcntl(F_SETFL) may change it after the open).
+	 */
 	int (*open)(fuse_req_t req, struct ipcfs_file *file, struct fuse_file_info *fi);
-	void (*read)(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off);
+	void (*read)(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off,
+		     bool nonblock);
 	void (*write)(fuse_req_t req, struct ipcfs_file *file, const char *buf, size_t size,
-		      off_t off);
+		      off_t off, bool nonblock);
 	void (*poll)(fuse_req_t req, struct ipcfs_file *file, struct fuse_pollhandle *ph);
 	off_t (*lseek)(struct ipcfs_file *file, off_t off, int whence);
 	void (*release)(struct ipcfs_file *file);

@@ -141,15 +141,17 @@ static void chan_release(struct ipcfs_file *file)
 	backend->release(file);
 }
 
-static void chan_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off)
+static void chan_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off,
+		      bool nonblock)
 {
-	backend->read(req, file, size, off);
+	backend->read(req, file, size, off, nonblock);
 }
 
 static void chan_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, size_t size,
-		       off_t off)
+		       off_t off, bool nonblock)
 {
 	(void)off;
+	(void)nonblock;	/* a channel write never waits */
 	backend->write(req, file, buf, size);
 }
 

@@ -354,7 +354,8 @@ static void msg_read_in_waiter(struct blocking_call *call)
 	msg_io_free(io);
 }
 
-static void msg_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off)
+static void msg_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off,
+		     bool nonblock)
 {
 	struct ipc_obj queue;
 	struct msg_io *io;
@@ -382,7 +383,7 @@ static void msg_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t
 		msg_io_free(io);
 		return;
 	}
-	if (errno == ENOMSG && !(file->flags & O_NONBLOCK)) {
+	if (errno == ENOMSG && !nonblock) {
 		blocking_start(&io->call, req, file, msg_read_in_waiter);
 		return;
 	}
@@ -424,7 +425,7 @@ static void msg_write_in_waiter(struct blocking_call *call)
 }
 
 static void msg_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, size_t size,
-		      off_t off)
+		      off_t off, bool nonblock)
 {
 	struct msg_view view = view_of(file->variant);
 	struct ipc_obj queue;
@@ -469,7 +470,7 @@ static void msg_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, 
 		msg_io_free(io);
 		return;
 	}
-	if (errno == EAGAIN && !(file->flags & O_NONBLOCK)) {
+	if (errno == EAGAIN && !nonblock) {
 		blocking_start(&io->call, req, file, msg_write_in_waiter);
 		return;
 	}

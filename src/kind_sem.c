@@ -268,7 +268,8 @@ static int format_values(int id, int nsems, GString *out)
 	return 0;
 }
 
-static void sem_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off)
+static void sem_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off,
+		     bool nonblock)
 {
 	struct sem_file *sf = file->priv;
 	g_autofree char *chunk = NULL;
@@ -276,6 +277,7 @@ static void sem_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t
 	struct ipc_obj obj;
 	int err = 0;
 
+	(void)nonblock;	/* values are read at once */
 	g_mutex_lock(&sf->lock);
 	/* Offset 0 takes a fresh snapshot; later offsets continue it, as in /proc. */
 	if (off == 0 || !sf->snapshot) {
@@ -486,7 +488,7 @@ static void sem_write_in_waiter(struct blocking_call *call)
 }
 
 static void sem_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, size_t size,
-		      off_t off)
+		      off_t off, bool nonblock)
 {
 	struct sem_write *w = g_new0(struct sem_write, 1);
 	g_autoptr(GArray) cmds = g_array_new(FALSE, TRUE, sizeof(struct semcmd));
@@ -497,7 +499,7 @@ static void sem_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, 
 	(void)off;
 	w->file = file;
 	w->size = size;
-	w->nonblock = file->flags & O_NONBLOCK;
+	w->nonblock = nonblock;
 	err = ipcfs_file_object(file, &obj);
 	if (err) {
 		sem_write_free(w);

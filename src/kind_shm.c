@@ -471,11 +471,13 @@ static int shm_file_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_fi
 	return shm_backing_open(req, file, fi);
 }
 
-static void shm_file_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off)
+static void shm_file_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off,
+			  bool nonblock)
 {
 	struct ipc_obj obj;
 	int err = ipcfs_file_object(file, &obj);
 
+	(void)nonblock;	/* memory never waits */
 	if (err) {
 		shm_backing_forget(ipcfs_file_id(file));
 		fuse_reply_err(req, -err);
@@ -489,13 +491,14 @@ static void shm_file_read(fuse_req_t req, struct ipcfs_file *file, size_t size, 
 }
 
 static void shm_file_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, size_t size,
-		      off_t off)
+			   off_t off, bool nonblock)
 {
 	struct ipc_obj obj;
 	uint64_t end = (uint64_t)off + size;
 	int id = ipcfs_file_id(file);
 	int err = ipcfs_file_object(file, &obj);
 
+	(void)nonblock;
 	if (err) {
 		shm_backing_forget(id);
 		fuse_reply_err(req, -err);

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from util import Child, errno_of, oserror, owned_objects, proc_sysvipc
+from util import Child, errno_of, fuse_waiting, oserror, owned_objects, proc_sysvipc, wait_until
 
 OWNER, CREATOR, OTHER, MEMBER = 2001, 2002, 2003, 2004
 GROUP = 3001
@@ -250,3 +250,31 @@ def test_an_open_file_never_reaches_the_next_object_with_its_id(private_ns, kind
             assert f.read() == "5\n"        # no undo of the attacker's set was applied to it
     else:
         assert row[4] == "1"                # qnum: the victim's message is still there
+
+
+# ---- Smaller holes (item 5) ----
+
+NONBLOCK_LATER = """
+import errno, fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+try:
+    os.write(fd, sys.argv[2].encode()) if sys.argv[2] else os.read(fd, 100)
+    print("OK")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+"""
+
+
+@pytest.mark.parametrize("kind, op", [("msg", ""), ("sem", "-1\n"), ("chan", "")])
+def test_o_nonblock_set_with_fcntl_is_honoured(mnt, ipc, kind, op):
+    if kind == "chan":
+        path = mnt.p("chan", "0")
+    else:
+        obj = getattr(ipc, kind)(mode=0o600)
+        path = mnt.p(kind, f"0x{obj.key:08x}")
+    with Child(["/usr/bin/python3", "-c", NONBLOCK_LATER, path, op], stdout=subprocess.PIPE,
+               text=True) as p:
+        wait_until(lambda: p.poll() is not None or fuse_waiting(p.pid))
+        assert p.poll() is not None, "the caller blocked: O_NONBLOCK was ignored"
+        assert p.stdout.read() == "EAGAIN\n"
