@@ -750,9 +750,16 @@ static void ipcfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 
 static void ipcfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct ipcfs_file *file;
+
 	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0);
+	if (!file_of(fi)->kind->flush) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	file = request_file(fi);
+	file->kind->flush(req, file);
+	ipcfs_file_put(file);
 }
 
 static void ipcfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)

@@ -104,6 +104,8 @@ struct ipcfs_kind {
 	void (*write)(fuse_req_t req, struct ipcfs_file *file, const char *buf, size_t size,
 		      off_t off, bool nonblock);
 	void (*poll)(fuse_req_t req, struct ipcfs_file *file, struct fuse_pollhandle *ph);
+	/* close(2) of a descriptor (FLUSH); replies itself.  Optional. */
+	void (*flush)(fuse_req_t req, struct ipcfs_file *file);
 	off_t (*lseek)(struct ipcfs_file *file, off_t off, int whence);
 	void (*release)(struct ipcfs_file *file);
 };

@@ -23,10 +23,14 @@ union semun {
 	unsigned short *array;
 };
 
-/* Per open file: the read snapshot, and the undo record of "undo" operations. */
+/*
+ * Per open file: the read snapshot, the undo record of "undo" operations,
+ * and the start of a line whose newline has not been written yet.
+ */
 struct sem_file {
 	GMutex lock;
 	GString *snapshot;	/* what a read at offset 0 saw */
+	GString *partial;	/* written without its newline: run with the rest, or at close */
 	struct ipc_obj undo_set;	/* the set the record is for (undo_adj != NULL) */
 	int undo_nsems;
 	int *undo_adj;		/* what to add back at release, per semaphore */
@@ -302,7 +306,10 @@ static void sem_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t
 
 /* ---- Writing ---- */
 
-/* One write: its parsed lines, run in order, possibly finishing in a waiter thread. */
+/*
+ * One write (or the close that ends an unfinished line): its parsed lines,
+ * run in order, possibly finishing in a waiter thread.
+ */
 struct sem_write {
 	struct blocking_call call;
 	struct ipcfs_file *file;
@@ -312,6 +319,8 @@ struct sem_write {
 	size_t ncmds, next;
 	size_t size;		/* bytes to acknowledge */
 	bool nonblock;		/* O_NONBLOCK: nowait on every line */
+	bool flush;		/* a FLUSH: reply 0, not a byte count */
+	GString *tail;		/* the unfinished last line, kept once the write succeeds */
 };
 
 static void sem_write_free(struct sem_write *w)
@@ -319,11 +328,24 @@ static void sem_write_free(struct sem_write *w)
 	for (size_t i = 0; i < w->ncmds; i++)
 		semcmd_clear(&w->cmds[i]);
 	g_free(w->cmds);
+	if (w->tail)
+		g_string_free(w->tail, TRUE);
 	g_free(w);
 }
 
-static void record_undo(struct sem_file *sf, const struct ipc_obj *set, const struct semcmd *cmd)
+/* The kernel's bounds of an undo total (semadj), -SEMAEM - 1 .. SEMAEM. */
+#define SEMAEM SEMCMD_SEMVMX
+
+/*
+ * Enter an "undo" line's operations in the record before they run (sign 1),
+ * or take them out again if they failed (sign -1).  As semop(2), a total
+ * that would leave the kernel's bounds fails with ERANGE, recording nothing.
+ */
+static int reserve_undo(struct sem_file *sf, const struct ipc_obj *set, const struct semcmd *cmd,
+			int sign)
 {
+	int err = 0;
+
 	g_mutex_lock(&sf->lock);
 	if (!sf->undo_adj || !ipc_obj_same(&sf->undo_set, set)) {
 		/* A record for a set that was re-created (truncate) no longer applies. */
@@ -332,10 +354,19 @@ static void record_undo(struct sem_file *sf, const struct ipc_obj *set, const st
 		sf->undo_set = *set;
 		sf->undo_nsems = (int)set->nsems;
 	}
-	for (size_t i = 0; i < cmd->nops; i++)
-		if (cmd->ops[i].sem_num < sf->undo_nsems)
-			sf->undo_adj[cmd->ops[i].sem_num] -= cmd->ops[i].sem_op;
+	for (size_t i = 0; i < cmd->nops; i++) {
+		int *adj = &sf->undo_adj[cmd->ops[i].sem_num];
+
+		*adj -= sign * cmd->ops[i].sem_op;
+		if (*adj < -SEMAEM - 1 || *adj > SEMAEM)
+			err = -ERANGE;
+	}
+	if (err && sign > 0) {
+		for (size_t i = 0; i < cmd->nops; i++)
+			sf->undo_adj[cmd->ops[i].sem_num] += cmd->ops[i].sem_op;
+	}
 	g_mutex_unlock(&sf->lock);
+	return err;
 }
 
 static int run_setter(int id, const struct semcmd *cmd)
@@ -441,6 +472,15 @@ static bool run_lines(struct sem_write *w, bool in_waiter, int *err)
 
 		if (cmd->type == SEMCMD_EMPTY)
 			continue;
+		if (cmd->type == SEMCMD_OPS && cmd->undo && !cmd->undo_reserved) {
+			*err = reserve_undo(sf, &w->set, cmd, 1);
+			if (*err) {
+				reason(-*err, "semop sem id %d: the undo total would leave -32768..32767",
+				       w->id);
+				return true;
+			}
+			cmd->undo_reserved = true;
+		}
 		if (cmd->type != SEMCMD_OPS) {
 			*err = run_setter(w->id, cmd);
 		} else if (!in_waiter || nowait) {
@@ -460,18 +500,33 @@ static bool run_lines(struct sem_write *w, bool in_waiter, int *err)
 				cmd->ops[i].sem_flg = 0;
 			*err = wait_ops(w, cmd);
 		}
-		if (*err)
+		if (*err) {
+			if (cmd->undo_reserved)
+				reserve_undo(sf, &w->set, cmd, -1);
 			return true;
-		if (cmd->type == SEMCMD_OPS && cmd->undo)
-			record_undo(sf, &w->set, cmd);
+		}
 	}
 	return true;
 }
 
+/* Done: keep the unfinished line for the next write, then reply. */
 static void finish_write(fuse_req_t req, struct sem_write *w, int err)
 {
+	struct sem_file *sf = w->file->priv;
+
+	if (!err && w->tail) {
+		g_mutex_lock(&sf->lock);
+		/* Writers sharing the descriptor at once: their pieces join in the order they finish. */
+		if (sf->partial)
+			g_string_append_len(sf->partial, w->tail->str, (gssize)w->tail->len);
+		else
+			sf->partial = g_steal_pointer(&w->tail);
+		g_mutex_unlock(&sf->lock);
+	}
 	if (err)
 		fuse_reply_err(req, -err);
+	else if (w->flush)
+		fuse_reply_err(req, 0);
 	else
 		fuse_reply_write(req, w->size);
 	sem_write_free(w);
@@ -487,58 +542,119 @@ static void sem_write_in_waiter(struct blocking_call *call)
 	finish_write(call->req, w, err);
 }
 
-static void sem_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, size_t size,
-		      off_t off, bool nonblock)
+/* The longest line any command for a set of nsems can need, with room for spacing and flags. */
+static size_t max_line(int nsems)
 {
-	struct sem_write *w = g_new0(struct sem_write, 1);
-	g_autoptr(GArray) cmds = g_array_new(FALSE, TRUE, sizeof(struct semcmd));
-	struct ipc_obj obj;
-	const char *line = buf, *end = buf + size;
-	int err;
+	return 64 * (size_t)MAX(nsems, SEMCMD_MAX_OPS) + 65536;
+}
 
-	(void)off;
-	w->file = file;
-	w->size = size;
-	w->nonblock = nonblock;
-	err = ipcfs_file_object(file, &obj);
-	if (err) {
-		sem_write_free(w);
-		fuse_reply_err(req, -err);
-		return;
-	}
-	w->set = obj;
-	w->id = obj.id;
-	w->nsems = (int)obj.nsems;
+/* Parse every line before running any: a syntax error applies nothing. */
+static int parse_lines(const struct sem_write *w, const char *text, size_t size, GArray *cmds)
+{
+	const char *line = text, *end = text + size;
 
-	/* Parse every line before running any: a syntax error applies nothing. */
 	while (line < end) {
 		const char *nl = memchr(line, '\n', (size_t)(end - line));
 		size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
 		struct semcmd cmd;
+		int err = semcmd_parse(line, len, w->nsems, &cmd);
 
-		err = semcmd_parse(line, len, (int)obj.nsems, &cmd);
 		if (err) {
 			if (memchr(line, '\0', len))
-				reason(-err, "write sem id %d: a line holds a NUL byte", obj.id);
-			else
-				reason(-err, "write sem id %d: bad line \"%.*s\"", obj.id,
-				       (int)MIN(len, 80), line);
-			break;
+				return reason(-err, "write sem id %d: a line holds a NUL byte", w->id);
+			return reason(-err, "write sem id %d: bad line \"%.*s\"", w->id,
+				      (int)MIN(len, 80), line);
 		}
 		g_array_append_val(cmds, cmd);
 		line += len + (nl ? 1 : 0);
 	}
+	return 0;
+}
+
+/*
+ * Run the complete lines of text (flush: all of it, as one last line),
+ * replying when they are done, and keep an unfinished last line for later.
+ * A line is complete at its newline: one line may come in several WRITE
+ * requests (a writer's buffer boundary, or the kernel splitting a write
+ * larger than max_write), and must not run piecewise.
+ */
+static void run_text(fuse_req_t req, struct ipcfs_file *file, GString *text, size_t size,
+		     bool nonblock, bool flush)
+{
+	struct sem_write *w = g_new0(struct sem_write, 1);
+	g_autoptr(GArray) cmds = g_array_new(FALSE, TRUE, sizeof(struct semcmd));
+	const char *last_nl = memrchr(text->str, '\n', text->len);
+	size_t complete = flush ? text->len : last_nl ? (size_t)(last_nl - text->str) + 1 : 0;
+	struct ipc_obj obj;
+	int err;
+
+	w->file = file;
+	w->size = size;
+	w->nonblock = nonblock;
+	w->flush = flush;
+	err = ipcfs_file_object(file, &obj);
+	if (err)
+		goto fail;
+	w->set = obj;
+	w->id = obj.id;
+	w->nsems = (int)obj.nsems;
+	if (text->len - complete > max_line(w->nsems)) {
+		err = reason(EINVAL, "write sem id %d: a line of over %zu bytes is longer than any command",
+			     w->id, max_line(w->nsems));
+		goto fail;
+	}
+	if (complete < text->len)
+		w->tail = g_string_new_len(text->str + complete, (gssize)(text->len - complete));
+	err = parse_lines(w, text->str, complete, cmds);
 	w->ncmds = cmds->len;
 	w->cmds = (struct semcmd *)(void *)g_array_free(g_steal_pointer(&cmds), FALSE);
-	if (err) {
-		sem_write_free(w);
-		fuse_reply_err(req, -err);
-		return;
-	}
+	if (err)
+		goto fail;
 	if (run_lines(w, false, &err))
 		finish_write(req, w, err);
 	else
 		blocking_start(&w->call, req, file, sem_write_in_waiter);
+	return;
+fail:
+	sem_write_free(w);
+	fuse_reply_err(req, -err);
+}
+
+/* What an earlier write left unfinished, taken out of the file (or NULL). */
+static GString *take_partial(struct sem_file *sf)
+{
+	GString *partial;
+
+	g_mutex_lock(&sf->lock);
+	partial = g_steal_pointer(&sf->partial);
+	g_mutex_unlock(&sf->lock);
+	return partial;
+}
+
+static void sem_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, size_t size,
+		      off_t off, bool nonblock)
+{
+	GString *text = take_partial(file->priv);
+
+	(void)off;
+	if (!text)
+		text = g_string_sized_new(size);
+	g_string_append_len(text, buf, (gssize)size);
+	run_text(req, file, text, size, nonblock, false);
+	g_string_free(text, TRUE);
+}
+
+/* close(2): a last line written without its newline runs now; its error is close's. */
+static void sem_flush(fuse_req_t req, struct ipcfs_file *file)
+{
+	GString *text = take_partial(file->priv);
+
+	if (!text) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	run_text(req, file, text, 0, file->flags & O_NONBLOCK, true);
+	g_string_free(text, TRUE);
 }
 
 /* ---- Undo on close ---- */
@@ -621,6 +737,11 @@ static void sem_release(struct ipcfs_file *file)
 		apply_undo(sf);
 	if (sf->snapshot)
 		g_string_free(sf->snapshot, TRUE);
+	if (sf->partial) {
+		log_debug("close sem id %d: an unfinished line got no FLUSH and is dropped",
+			  file->obj.id);
+		g_string_free(sf->partial, TRUE);
+	}
 	g_free(sf->undo_adj);
 	g_mutex_clear(&sf->lock);
 	g_free(sf);
@@ -689,5 +810,6 @@ const struct ipcfs_kind kind_sem = {
 	.open = sem_open,
 	.read = sem_read,
 	.write = sem_write,
+	.flush = sem_flush,
 	.release = sem_release,
 };

@@ -34,6 +34,7 @@ struct semcmd {
 	bool nowait, undo;
 	bool has_timeout;
 	struct timespec timeout;
+	bool undo_reserved;		/* not parsed: kind_sem.c has entered it in the undo record */
 };
 
 /*

@@ -8,7 +8,8 @@ import subprocess
 
 import pytest
 
-from util import Child, errno_of, fuse_waiting, oserror, owned_objects, proc_sysvipc, wait_until
+from util import (Child, errno_of, fuse_waiting, oserror, owned_objects, proc_sysvipc, sem_values,
+                  wait_until)
 
 OWNER, CREATOR, OTHER, MEMBER = 2001, 2002, 2003, 2004
 GROUP = 3001
@@ -278,3 +279,67 @@ def test_o_nonblock_set_with_fcntl_is_honoured(mnt, ipc, kind, op):
         wait_until(lambda: p.poll() is not None or fuse_waiting(p.pid))
         assert p.poll() is not None, "the caller blocked: O_NONBLOCK was ignored"
         assert p.stdout.read() == "EAGAIN\n"
+
+
+@pytest.fixture
+def sem20(mnt, ipc):
+    sem = ipc.sem(value=20)
+    return sem, mnt.p("sem", f"0x{sem.key:08x}")
+
+
+def test_a_line_split_across_writes_runs_whole(sem20):
+    sem, path = sem20
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        assert os.write(fd, b"-1") == 2      # a buffer boundary in the middle of "-12"
+        assert sem.value == 20               # nothing ran yet
+        assert os.write(fd, b"2\n") == 2
+        assert sem.value == 8                # -12, not -1 and then SETVAL 2
+    finally:
+        os.close(fd)
+
+
+def test_a_line_longer_than_max_write_runs_whole(mnt, ipc):
+    nsems = 30000
+    ident = ipc.sem(nsems=nsems)
+    path = mnt.p("sem", f"id-{ident}")
+    values = [32767 - i % 7 for i in range(nsems)]
+    # Widely spaced, 1.4 MB: past the 1 MiB that the kernel sends in one WRITE.
+    line = (" " * 40).join(map(str, values)).encode() + b"\n"
+    assert len(line) > 1 << 20
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        assert os.write(fd, line) == len(line)
+    finally:
+        os.close(fd)
+    assert sem_values(ident) == values
+
+
+def test_an_unfinished_last_line_runs_at_close_and_close_reports_it(sem20):
+    sem, path = sem20
+    fd = os.open(path, os.O_WRONLY)
+    os.write(fd, b"-5")
+    os.close(fd)
+    assert sem.value == 15
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, b"99999")               # above SEMVMX
+    finally:
+        assert oserror(os.close, fd) == "ERANGE"
+    assert sem.value == 15
+
+
+def test_undo_totals_stay_within_the_kernels_bounds(sem20):
+    sem, path = sem20
+    sem.value = 0
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        # Each pair leaves the value alone and the undo total one lower: 32768 of them reach -32768.
+        pairs = b"+1 undo\n-1\n" * 32768
+        assert os.write(fd, pairs) == len(pairs)
+        assert oserror(os.write, fd, b"+1 undo\n") == "ERANGE"   # as semop(2) with SEM_UNDO
+        assert sem.value == 0
+        os.write(fd, b"+3\n")
+    finally:
+        os.close(fd)
+    sem.Z()                                  # the undo of -32768 lands, clamped at 0 as exit(2) does
