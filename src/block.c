@@ -2,7 +2,9 @@
 #include "block.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
@@ -12,35 +14,93 @@
 /* How long the interrupter waits before signalling the waiter again. */
 #define INTERRUPT_RESEND_NS 200000
 
+/*
+ * The interrupt state of one call.  It outlives the call (run() frees the
+ * call): the pool's queue, the table of waiting calls and the running
+ * waiter each hold a reference.
+ */
+struct waiter {
+	struct blocking_call *call;
+	gatomicrefcount refs;
+	uid_t uid;
+	pthread_mutex_t lock;	/* guards thread and started */
+	pthread_t thread;
+	bool started;
+	atomic_int stop_errno;	/* EINTR once interrupted; EAGAIN if it may not wait */
+	atomic_bool finished;	/* blocking_finish() ran: no more signals */
+	atomic_bool claimed;	/* run() was started, by a waiter thread or at once */
+	bool admitted;		/* counted in waiting (set before it can run) */
+};
+
 static GThreadPool *waiter_pool;
+static GMutex waiting_lock;
+static GHashTable *waiting;		/* struct waiter * set, the calls that may wait */
+static GHashTable *waiting_per_uid;	/* uid -> count */
+static unsigned max_waiting, max_waiting_per_uid;
+static bool shutting_down;
 
 static void interrupt_signal_handler(int sig)
 {
 	(void)sig;	/* Its only job is to make a blocking system call return EINTR. */
 }
 
-static void run_call(struct blocking_call *call)
+static void waiter_unref(struct waiter *w)
 {
-	/* run() frees call: keep what we need after it. */
-	struct ipcfs_file *file = call->file;
+	if (g_atomic_ref_count_dec(&w->refs)) {
+		pthread_mutex_destroy(&w->lock);
+		g_free(w);
+	}
+}
 
+/* Count a call that may wait out again, after its run() has returned. */
+static void forget_waiting(struct waiter *w)
+{
+	guint n;
+
+	if (!w->admitted)
+		return;
+	g_mutex_lock(&waiting_lock);
+	g_hash_table_remove(waiting, w);
+	n = GPOINTER_TO_UINT(g_hash_table_lookup(waiting_per_uid, GUINT_TO_POINTER(w->uid)));
+	if (n > 1)
+		g_hash_table_insert(waiting_per_uid, GUINT_TO_POINTER(w->uid), GUINT_TO_POINTER(n - 1));
+	else
+		g_hash_table_remove(waiting_per_uid, GUINT_TO_POINTER(w->uid));
+	g_mutex_unlock(&waiting_lock);
+	waiter_unref(w);	/* the table's reference */
+}
+
+/* Run the call once (the first caller wins), then drop what it held. */
+static void run_once(struct waiter *w, bool in_waiter_thread)
+{
+	struct blocking_call *call = w->call;
+	struct ipcfs_file *file;
+
+	if (atomic_exchange(&w->claimed, true))
+		return;
+	if (in_waiter_thread) {
+		pthread_mutex_lock(&w->lock);
+		w->thread = pthread_self();
+		w->started = true;
+		pthread_mutex_unlock(&w->lock);
+	}
+	/* run() frees call: keep what we need after it. */
+	file = call->file;
 	call->run(call);
 	ipcfs_file_put(file);
+	forget_waiting(w);
 }
 
 static void waiter_main(gpointer data, gpointer user_data)
 {
-	struct blocking_call *call = data;
+	struct waiter *w = data;
 
 	(void)user_data;
-	pthread_mutex_lock(&call->lock);
-	call->thread = pthread_self();
-	call->started = true;
-	pthread_mutex_unlock(&call->lock);
-	run_call(call);
+	run_once(w, true);
+	waiter_unref(w);	/* the queue's reference */
 }
 
-void blocking_init(void)
+void blocking_init(unsigned max_waiters)
 {
 	struct sigaction sa;
 
@@ -51,73 +111,146 @@ void blocking_init(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(INTERRUPT_SIGNAL, &sa, NULL);
 
-	/* Unlimited: hundreds of blocked callers are normal, each needs its own thread. */
-	waiter_pool = g_thread_pool_new(waiter_main, NULL, -1, FALSE, NULL);
+	max_waiting = MAX(max_waiters, 1u);
+	max_waiting_per_uid = MAX(max_waiting / 4, 1u);
+	waiting = g_hash_table_new(g_direct_hash, g_direct_equal);
+	waiting_per_uid = g_hash_table_new(g_direct_hash, g_direct_equal);
+	/* A thread per waiting call: never more than may wait. */
+	waiter_pool = g_thread_pool_new(waiter_main, NULL, (gint)max_waiting, FALSE, NULL);
 	g_thread_pool_set_max_unused_threads(32);
+}
+
+/* Signal w's thread until it is past blocking_finish(); a call not started yet needs none. */
+static void interrupt_waiter(struct waiter *w, int why)
+{
+	struct timespec pause = { 0, INTERRUPT_RESEND_NS };
+
+	atomic_store(&w->stop_errno, why);
+	for (;;) {
+		bool started;
+
+		pthread_mutex_lock(&w->lock);
+		started = w->started;
+		pthread_mutex_unlock(&w->lock);
+		/* Not started: the waiter will see the flag before its first system call. */
+		if (!started || atomic_load(&w->finished))
+			return;
+		pthread_kill(w->thread, INTERRUPT_SIGNAL);
+		nanosleep(&pause, NULL);
+	}
 }
 
 void blocking_shutdown(void)
 {
-	/* Waiters blocked in the kernel end with the process; don't wait for them. */
-	if (waiter_pool)
-		g_thread_pool_free(waiter_pool, TRUE, FALSE);
+	g_autoptr(GPtrArray) all = g_ptr_array_new();
+	GHashTableIter iter;
+	gpointer w;
+
+	if (!waiter_pool)
+		return;
+	g_mutex_lock(&waiting_lock);
+	shutting_down = true;
+	g_hash_table_iter_init(&iter, waiting);
+	while (g_hash_table_iter_next(&iter, &w, NULL)) {
+		g_atomic_ref_count_inc(&((struct waiter *)w)->refs);
+		g_ptr_array_add(all, w);
+	}
+	g_mutex_unlock(&waiting_lock);
+	if (all->len)
+		log_debug("exit: interrupting %u waiting calls", all->len);
+	for (guint i = 0; i < all->len; i++) {
+		interrupt_waiter(g_ptr_array_index(all, i), EINTR);
+		waiter_unref(g_ptr_array_index(all, i));
+	}
+	/* Every call replies (a reply the connection no longer takes is the kind's to undo). */
+	g_thread_pool_free(waiter_pool, FALSE, TRUE);
 	waiter_pool = NULL;
+	g_clear_pointer(&waiting, g_hash_table_unref);
+	g_clear_pointer(&waiting_per_uid, g_hash_table_unref);
 }
 
 /* Called by libfuse, with the request's lock held, when INTERRUPT arrives. */
 static void on_interrupt(fuse_req_t req, void *data)
 {
-	struct blocking_call *call = data;
-	struct timespec pause = { 0, INTERRUPT_RESEND_NS };
-	bool started;
-
 	(void)req;
-	atomic_store(&call->stop_errno, EINTR);
-	pthread_mutex_lock(&call->lock);
-	started = call->started;
-	pthread_mutex_unlock(&call->lock);
-	/* Not started: the waiter will see the flag before its first system call. */
-	if (!started)
-		return;
-	while (!atomic_load(&call->finished)) {
-		pthread_kill(call->thread, INTERRUPT_SIGNAL);
-		nanosleep(&pause, NULL);
+	interrupt_waiter(data, EINTR);
+}
+
+/* Count the call in, or say why it may not wait. */
+static const char *admit(struct waiter *w)
+{
+	const char *refusal = NULL;
+	guint n;
+
+	g_mutex_lock(&waiting_lock);
+	n = GPOINTER_TO_UINT(g_hash_table_lookup(waiting_per_uid, GUINT_TO_POINTER(w->uid)));
+	if (shutting_down)
+		refusal = "the daemon is exiting";
+	else if (g_hash_table_size(waiting) >= max_waiting)
+		refusal = "max_waiters calls wait already";
+	else if (n >= max_waiting_per_uid)
+		refusal = "this uid has a quarter of max_waiters waiting already";
+	if (!refusal) {
+		g_hash_table_add(waiting, w);
+		g_hash_table_insert(waiting_per_uid, GUINT_TO_POINTER(w->uid), GUINT_TO_POINTER(n + 1));
+		g_atomic_ref_count_inc(&w->refs);	/* the table's, dropped by forget_waiting() */
+		w->admitted = true;
 	}
+	g_mutex_unlock(&waiting_lock);
+	return refusal;
 }
 
 void blocking_start(struct blocking_call *call, fuse_req_t req, struct ipcfs_file *file,
 		    void (*run)(struct blocking_call *call))
 {
 	g_autoptr(GError) error = NULL;
+	struct waiter *w = g_new0(struct waiter, 1);
+	const char *refusal;
 
 	call->req = req;
 	call->file = ipcfs_file_hold(file);
 	call->run = run;
-	pthread_mutex_init(&call->lock, NULL);
-	call->started = false;
-	atomic_init(&call->stop_errno, 0);
-	atomic_init(&call->finished, false);
+	call->waiter = w;
+	w->call = call;
+	w->uid = fuse_req_ctx(req)->uid;
+	g_atomic_ref_count_init(&w->refs);	/* blocking_start's own, dropped at the end */
+	pthread_mutex_init(&w->lock, NULL);
+	atomic_init(&w->stop_errno, 0);
+	atomic_init(&w->finished, false);
+	atomic_init(&w->claimed, false);
 	/* If the request was interrupted already, this calls on_interrupt at once. */
-	fuse_req_interrupt_func(req, on_interrupt, call);
-	if (g_thread_pool_push(waiter_pool, call, &error))
+	fuse_req_interrupt_func(req, on_interrupt, w);
+
+	refusal = admit(w);
+	if (refusal) {
+		reason(EAGAIN, "uid %u may not wait now (%s): the request fails at once",
+		       (unsigned)w->uid, refusal);
+		atomic_store(&w->stop_errno, EAGAIN);
+		run_once(w, false);
+		waiter_unref(w);
 		return;
-	/*
-	 * glib queued the call all the same (running it here too would reply
-	 * twice): the next free waiter thread runs it, and then it replies at
-	 * once instead of waiting.
-	 */
-	reason(EAGAIN, "no new waiter thread (%s): the request fails when one is free", error->message);
-	atomic_store(&call->stop_errno, EAGAIN);
+	}
+	g_atomic_ref_count_inc(&w->refs);	/* the queue's, dropped by waiter_main() */
+	if (!g_thread_pool_push(waiter_pool, w, &error)) {
+		/*
+		 * glib queued it all the same, for a thread that may never come:
+		 * run it here, stopped, and let the queue find it claimed.
+		 */
+		reason(EAGAIN, "no new waiter thread (%s): the request fails at once", error->message);
+		atomic_store(&w->stop_errno, EAGAIN);
+		run_once(w, false);
+	}
+	waiter_unref(w);
 }
 
 bool blocking_interrupted(struct blocking_call *call)
 {
-	return atomic_load(&call->stop_errno) != 0;
+	return atomic_load(&call->waiter->stop_errno) != 0;
 }
 
 int blocking_stop_errno(struct blocking_call *call)
 {
-	int err = atomic_load(&call->stop_errno);
+	int err = atomic_load(&call->waiter->stop_errno);
 
 	return err ? err : EINTR;
 }
@@ -143,8 +276,7 @@ bool blocking_caller_dying(struct blocking_call *call)
 
 void blocking_finish(struct blocking_call *call)
 {
-	atomic_store(&call->finished, true);
+	atomic_store(&call->waiter->finished, true);
 	/* Takes the request's lock: waits for a running on_interrupt to return. */
 	fuse_req_interrupt_func(call->req, NULL, NULL);
-	pthread_mutex_destroy(&call->lock);
 }

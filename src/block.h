@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Requests that wait: semop, msgsnd/msgrcv, channel reads.
+ * Requests that wait: semop, msgsnd/msgrcv.
  *
  * FUSE worker threads never block.  A kind first tries an operation without
  * waiting; only if it would block does it hand the request to a waiter thread
@@ -13,36 +13,36 @@
  * the kind replies EINTR.  The signal is repeated because it may land just
  * before the thread enters the system call.
  *
+ * Waiting is bounded: at most max_waiters calls wait at once, and at most a
+ * quarter of them for one uid, so one user cannot take every thread.  A call
+ * beyond the bound, or one for which no thread can be started, does not wait:
+ * it is marked stopped and run at once, and its blocking loop ends before
+ * waiting, replying blocking_stop_errno() (EAGAIN).  At exit every waiter is
+ * interrupted and waited for, so that none is cut off between taking a
+ * message and replying.
+ *
  * The call holds a reference to its file from blocking_start() until run()
  * has returned, so run() may use the file after replying (kind.h, "Lifetime
- * of open files").  If no new waiter thread can be started, glib still
- * queues the call; it is marked stopped, so when a waiter thread is free,
- * run()'s blocking loop ends before waiting and it replies
- * blocking_stop_errno() (EAGAIN).
+ * of open files").
  */
 #pragma once
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "kind.h"
+
+struct waiter;
 
 struct blocking_call {
 	fuse_req_t req;
 	struct ipcfs_file *file;	/* held until run() returns */
 	/* Runs in a waiter thread; must call blocking_finish() before replying. */
 	void (*run)(struct blocking_call *call);
-
-	/* Private to block.c. */
-	pthread_mutex_t lock;
-	pthread_t thread;
-	bool started;
-	atomic_int stop_errno;	/* EINTR once interrupted; EAGAIN if no thread could wait */
-	atomic_bool finished;
+	struct waiter *waiter;		/* private to block.c */
 };
 
-void blocking_init(void);
+/* max_waiters: the bound described above (-o max_waiters). */
+void blocking_init(unsigned max_waiters);
 void blocking_shutdown(void);
 
 /* Hand req, a request on file, to a waiter thread, which will call run(call). */
@@ -51,7 +51,7 @@ void blocking_start(struct blocking_call *call, fuse_req_t req, struct ipcfs_fil
 
 /* Check before each (re)try of the blocking system call. */
 bool blocking_interrupted(struct blocking_call *call);
-/* Why the call stopped: EINTR (interrupted) or EAGAIN (no waiter thread). */
+/* Why the call stopped: EINTR (interrupted, or exiting) or EAGAIN (not allowed to wait). */
 int blocking_stop_errno(struct blocking_call *call);
 
 /*

@@ -1037,6 +1037,13 @@ static void ipcfs_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
 	/* Permissions are ours to decide, with SysV rules. */
 	conn->want &= ~(unsigned)FUSE_CAP_POSIX_ACL;
+	/*
+	 * No asynchronous direct I/O: it turns each io_submit(2) write into a
+	 * background request, and a few that wait (a semop, a full queue) fill
+	 * max_background, after which every RELEASE of every user queues
+	 * behind them.  Without it, io_submit waits in its caller, like write(2).
+	 */
+	conn->want &= ~(unsigned)FUSE_CAP_ASYNC_DIO;
 	for (unsigned i = 0; i < NKINDS; i++)
 		if (kinds[i]->init)
 			kinds[i]->init(conn);

@@ -296,8 +296,23 @@ static int io_errno(int id, int err)
 	return err;
 }
 
-static void reply_received(fuse_req_t req, struct msg_io *io, ssize_t n)
+/* Put a received message back (at the tail: the only place msgsnd can put it). */
+static bool requeue(struct msg_io *io, ssize_t n, const char *why)
 {
+	if (msgsnd(io->id, io->msg, (size_t)n, IPC_NOWAIT) == 0) {
+		log_debug("msgrcv msg id %d: %s; message of %zd bytes requeued", io->id, why, n);
+		return true;
+	}
+	log_debug("msgrcv msg id %d: %s, and requeueing its message of %zd bytes failed (%s): it is lost",
+		  io->id, why, n, strerror(errno));
+	return false;
+}
+
+/* Reply with a received message; one the reply cannot carry goes back into the queue. */
+static void deliver(fuse_req_t req, struct msg_io *io, ssize_t n)
+{
+	int err;
+
 	if (io->view.framed) {
 		struct iovec iov[2];
 		int64_t type = io->msg->mtype;
@@ -306,10 +321,13 @@ static void reply_received(fuse_req_t req, struct msg_io *io, ssize_t n)
 		iov[0].iov_len = FRAME_HEADER;
 		iov[1].iov_base = io->msg->mtext;
 		iov[1].iov_len = (size_t)n;
-		fuse_reply_iov(req, iov, 2);
+		err = fuse_reply_iov(req, iov, 2);
 	} else {
-		fuse_reply_buf(req, io->msg->mtext, (size_t)n);
+		err = fuse_reply_buf(req, io->msg->mtext, (size_t)n);
 	}
+	/* The caller was interrupted away, or the connection is gone (unmounted). */
+	if (err < 0)
+		requeue(io, n, "the reply could not be delivered");
 }
 
 static void msg_read_in_waiter(struct blocking_call *call)
@@ -335,20 +353,17 @@ static void msg_read_in_waiter(struct blocking_call *call)
 		err = blocking_stop_errno(call);
 	/*
 	 * A message already taken is delivered, interrupted or not, unless the
-	 * caller is being killed: then nobody would see it, so it goes back
-	 * into the queue (at the tail: the only place msgsnd can put it).
+	 * caller is being killed: then the kernel discards the reply, so the
+	 * message goes back.  Asked after every wait, not only after an
+	 * INTERRUPT: the kill may be on its way while the message arrives.
 	 */
-	if (n >= 0 && blocking_interrupted(call) && blocking_caller_dying(call)) {
-		if (msgsnd(io->id, io->msg, (size_t)n, IPC_NOWAIT) == 0) {
-			log_debug("msgrcv msg id %d: the reader was killed; message of %zd bytes requeued",
-				  io->id, n);
-			n = -1;
-			err = EINTR;
-		}
+	if (n >= 0 && blocking_caller_dying(call) && requeue(io, n, "the reader was killed")) {
+		n = -1;
+		err = EINTR;
 	}
 	blocking_finish(call);
 	if (n >= 0)
-		reply_received(call->req, io, n);
+		deliver(call->req, io, n);
 	else
 		fuse_reply_err(call->req, io_errno(io->id, err));
 	msg_io_free(io);
@@ -379,7 +394,7 @@ static void msg_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t
 	io = msg_reader_new(file, size);
 	n = receive(io, IPC_NOWAIT);
 	if (n >= 0) {
-		reply_received(req, io, n);
+		deliver(req, io, n);
 		msg_io_free(io);
 		return;
 	}

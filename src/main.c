@@ -36,6 +36,8 @@ static void usage(const char *progname)
 	       "    -o chan_size=BYTES     built-in ring size per channel (default 1 MiB)\n"
 	       "    -o chan_mode=MODE      mode of built-in channel files (default 0600)\n"
 	       "    -o ipc_ns=PATH         serve the IPC namespace of PATH (/proc/PID/ns/ipc)\n"
+	       "    -o max_waiters=N       operations that may wait at once (default 4096; a\n"
+	       "                           quarter of them per uid): beyond, EAGAIN\n"
 	       "\n"
 	       "Writing to /sem/<key>: one line is one command, all or nothing:\n"
 	       "    5                      SETVAL of a 1-semaphore set\n"
@@ -171,7 +173,7 @@ int main(int argc, char *argv[])
 	/* Detach only now, so that a parent that waits for us knows the mount is ready. */
 	if (fuse_daemonize(opts.foreground) != 0)
 		goto out_unmount;
-	blocking_init();
+	blocking_init(ipcfs_options.max_waiters);
 
 	if (opts.singlethread) {
 		ret = fuse_session_loop(se);

@@ -13,6 +13,7 @@ struct ipcfs_options ipcfs_options = {
 	.channels = 4,
 	.chan_size = 1 << 20,
 	.chan_mode = 0600,
+	.max_waiters = 4096,
 };
 static char *chan_backend_arg;
 static char *chan_mode_arg;
@@ -25,6 +26,7 @@ static const struct fuse_opt ipcfs_opts[] = {
 	IPCFS_OPT("channels=%u", channels),
 	IPCFS_OPT("chan_size=%zu", chan_size),
 	IPCFS_OPT("ipc_ns=%s", ipc_ns),
+	IPCFS_OPT("max_waiters=%u", max_waiters),
 	/* Words only fstab and mount(8) care about. */
 	FUSE_OPT_KEY("auto", KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", KEY_DISCARD),
@@ -82,6 +84,11 @@ static int check_options(void)
 			return -1;
 		}
 		ipcfs_options.chan_mode = (mode_t)mode;
+	}
+	if (ipcfs_options.max_waiters < 1 || ipcfs_options.max_waiters > 1u << 20) {
+		fprintf(stderr, "ipcfs: max_waiters=%u: expected 1 to 1048576\n",
+			ipcfs_options.max_waiters);
+		return -1;
 	}
 	if (ipcfs_options.channels < 1 || ipcfs_options.channels > 256) {
 		fprintf(stderr, "ipcfs: channels=%u: expected 1 to 256\n", ipcfs_options.channels);

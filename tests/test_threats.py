@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from util import (Child, errno_of, fuse_waiting, oserror, owned_objects, proc_sysvipc, sem_values,
-                  wait_until)
+from util import (Child, errno_of, fuse_waiting, oserror, owned_objects, proc_sysvipc, sem_ncnt,
+                  sem_values, wait_blocked, wait_until)
 
 OWNER, CREATOR, OTHER, MEMBER = 2001, 2002, 2003, 2004
 GROUP = 3001
@@ -343,3 +343,91 @@ def test_undo_totals_stay_within_the_kernels_bounds(sem20):
     finally:
         os.close(fd)
     sem.Z()                                  # the undo of -32768 lands, clamped at 0 as exit(2) does
+
+
+# ---- Bounded resources (item 4) ----
+
+BLOCKING_READ = """
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+try:
+    print(os.read(fd, 100).decode(), flush=True)
+except OSError as e:
+    print(errno.errorcode[e.errno], flush=True)
+"""
+
+
+def blocking_reader(uid, path):
+    return Child(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                  "/usr/bin/python3", "-c", BLOCKING_READ, path], stdout=subprocess.PIPE, text=True)
+
+
+def test_one_uid_cannot_take_every_waiter(mount_with, ipc):
+    mnt = mount_with("max_waiters=8")                   # 2 per uid
+    q = ipc.msg(mode=0o666)
+    path = mnt.p("msg", f"0x{q.key:08x}")
+    with blocking_reader(OTHER, path) as a, blocking_reader(OTHER, path) as b, \
+            blocking_reader(MEMBER, path) as c:
+        for p in (a, b, c):
+            wait_blocked(p)
+        with blocking_reader(OTHER, path) as refused:
+            assert refused.stdout.read() == "EAGAIN\n"  # at once: a third would wait
+            assert refused.wait() == 0
+        q.send(b"one")
+        wait_until(lambda: a.poll() is not None or b.poll() is not None or c.poll() is not None)
+        q.send(b"two")
+        q.send(b"three")
+        # Each waiting reader got one message: none was refused, none lost.
+        assert sorted(p.stdout.read() for p in (a, b, c)) == ["one\n", "three\n", "two\n"]
+        with blocking_reader(OTHER, path) as again:     # OTHER may wait again
+            wait_blocked(again)
+            q.send(b"four")
+            assert again.stdout.read() == "four\n"
+
+
+AIO_WRITE = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+class Iocb(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_uint64), ("key", ctypes.c_uint32), ("rw_flags", ctypes.c_uint32),
+                ("opcode", ctypes.c_uint16), ("reqprio", ctypes.c_int16), ("fildes", ctypes.c_uint32),
+                ("buf", ctypes.c_uint64), ("nbytes", ctypes.c_uint64), ("offset", ctypes.c_int64),
+                ("reserved2", ctypes.c_uint64), ("flags", ctypes.c_uint32), ("resfd", ctypes.c_uint32)]
+class Event(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_uint64), ("obj", ctypes.c_uint64), ("res", ctypes.c_int64),
+                ("res2", ctypes.c_int64)]
+fd = os.open(sys.argv[1], os.O_WRONLY)
+ctx = ctypes.c_ulong(0)
+assert libc.syscall(206, 1, ctypes.byref(ctx)) == 0             # io_setup
+text = ctypes.create_string_buffer(b"-1\\n")
+cb = Iocb(opcode=1, fildes=fd, buf=ctypes.addressof(text), nbytes=3)   # IOCB_CMD_PWRITE
+cbs = (ctypes.POINTER(Iocb) * 1)(ctypes.pointer(cb))
+assert libc.syscall(209, ctx, 1, cbs) == 1, ctypes.get_errno()   # io_submit
+ev = Event()
+assert libc.syscall(208, ctx, 1, 1, ctypes.byref(ev), None) == 1  # io_getevents
+print(ev.res, flush=True)
+"""
+
+
+def test_waiting_aio_writes_do_not_stall_everyones_release(mnt, ipc):
+    busy = ipc.sem(value=0)
+    other = ipc.sem(value=0)
+    busy_path = mnt.p("sem", f"0x{busy.key:08x}")
+    busy.mode = 0o666
+    # More waiting AIO writes than the kernel's max_background (12).
+    writers = [Child(["setpriv", f"--reuid={OTHER}", f"--regid={OTHER}", "--clear-groups",
+                      "/usr/bin/python3", "-c", AIO_WRITE, busy_path],
+                     stdout=subprocess.PIPE, text=True) for _ in range(16)]
+    try:
+        wait_until(lambda: sem_ncnt(busy.id) == 16)
+        # Someone else's close still reaches the daemon: the undo of its "+2 undo" lands.
+        fd = os.open(mnt.p("sem", f"0x{other.key:08x}"), os.O_WRONLY)
+        os.write(fd, b"+2 undo\n")
+        os.close(fd)
+        other.Z()
+        busy.release(16)
+        assert [w.stdout.read() for w in writers] == ["3\n"] * 16
+    finally:
+        for w in writers:
+            w.kill()
+            w.wait()
