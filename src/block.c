@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "quota.h"
 
 #define INTERRUPT_SIGNAL SIGUSR1
 /* How long the interrupter waits before signalling the waiter again. */
@@ -33,10 +34,9 @@ struct waiter {
 };
 
 static GThreadPool *waiter_pool;
+static struct quota waiters;		/* the bound on calls that wait at once */
 static GMutex waiting_lock;
 static GHashTable *waiting;		/* struct waiter * set, the calls that may wait */
-static GHashTable *waiting_per_uid;	/* uid -> count */
-static unsigned max_waiting, max_waiting_per_uid;
 static bool shutting_down;
 
 static void interrupt_signal_handler(int sig)
@@ -52,21 +52,15 @@ static void waiter_unref(struct waiter *w)
 	}
 }
 
-/* Count a call that may wait out again, after its run() has returned. */
+/* Count a call that may wait out again: it is done waiting, and about to reply. */
 static void forget_waiting(struct waiter *w)
 {
-	guint n;
-
 	if (!w->admitted)
 		return;
 	g_mutex_lock(&waiting_lock);
 	g_hash_table_remove(waiting, w);
-	n = GPOINTER_TO_UINT(g_hash_table_lookup(waiting_per_uid, GUINT_TO_POINTER(w->uid)));
-	if (n > 1)
-		g_hash_table_insert(waiting_per_uid, GUINT_TO_POINTER(w->uid), GUINT_TO_POINTER(n - 1));
-	else
-		g_hash_table_remove(waiting_per_uid, GUINT_TO_POINTER(w->uid));
 	g_mutex_unlock(&waiting_lock);
+	quota_give(&waiters, w->uid);
 	waiter_unref(w);	/* the table's reference */
 }
 
@@ -88,7 +82,6 @@ static void run_once(struct waiter *w, bool in_waiter_thread)
 	file = call->file;
 	call->run(call);
 	ipcfs_file_put(file);
-	forget_waiting(w);
 }
 
 static void waiter_main(gpointer data, gpointer user_data)
@@ -111,12 +104,11 @@ void blocking_init(unsigned max_waiters)
 	sigemptyset(&sa.sa_mask);
 	sigaction(INTERRUPT_SIGNAL, &sa, NULL);
 
-	max_waiting = MAX(max_waiters, 1u);
-	max_waiting_per_uid = MAX(max_waiting / 4, 1u);
+	max_waiters = MAX(max_waiters, 1u);
+	quota_init(&waiters, max_waiters, MAX(max_waiters / 4, 1u));
 	waiting = g_hash_table_new(g_direct_hash, g_direct_equal);
-	waiting_per_uid = g_hash_table_new(g_direct_hash, g_direct_equal);
 	/* A thread per waiting call: never more than may wait. */
-	waiter_pool = g_thread_pool_new(waiter_main, NULL, (gint)max_waiting, FALSE, NULL);
+	waiter_pool = g_thread_pool_new(waiter_main, NULL, (gint)max_waiters, FALSE, NULL);
 	g_thread_pool_set_max_unused_threads(32);
 }
 
@@ -166,7 +158,7 @@ void blocking_shutdown(void)
 	g_thread_pool_free(waiter_pool, FALSE, TRUE);
 	waiter_pool = NULL;
 	g_clear_pointer(&waiting, g_hash_table_unref);
-	g_clear_pointer(&waiting_per_uid, g_hash_table_unref);
+	quota_clear(&waiters);
 }
 
 /* Called by libfuse, with the request's lock held, when INTERRUPT arrives. */
@@ -180,19 +172,14 @@ static void on_interrupt(fuse_req_t req, void *data)
 static const char *admit(struct waiter *w)
 {
 	const char *refusal = NULL;
-	guint n;
 
 	g_mutex_lock(&waiting_lock);
-	n = GPOINTER_TO_UINT(g_hash_table_lookup(waiting_per_uid, GUINT_TO_POINTER(w->uid)));
 	if (shutting_down)
 		refusal = "the daemon is exiting";
-	else if (g_hash_table_size(waiting) >= max_waiting)
-		refusal = "max_waiters calls wait already";
-	else if (n >= max_waiting_per_uid)
-		refusal = "this uid has a quarter of max_waiters waiting already";
+	else
+		refusal = quota_take(&waiters, w->uid);
 	if (!refusal) {
 		g_hash_table_add(waiting, w);
-		g_hash_table_insert(waiting_per_uid, GUINT_TO_POINTER(w->uid), GUINT_TO_POINTER(n + 1));
 		g_atomic_ref_count_inc(&w->refs);	/* the table's, dropped by forget_waiting() */
 		w->admitted = true;
 	}
@@ -223,7 +210,7 @@ void blocking_start(struct blocking_call *call, fuse_req_t req, struct ipcfs_fil
 
 	refusal = admit(w);
 	if (refusal) {
-		reason(EAGAIN, "uid %u may not wait now (%s): the request fails at once",
+		reason(EAGAIN, "uid %u may not wait now (max_waiters: %s): the request fails at once",
 		       (unsigned)w->uid, refusal);
 		atomic_store(&w->stop_errno, EAGAIN);
 		run_once(w, false);
@@ -279,4 +266,6 @@ void blocking_finish(struct blocking_call *call)
 	atomic_store(&call->waiter->finished, true);
 	/* Takes the request's lock: waits for a running on_interrupt to return. */
 	fuse_req_interrupt_func(call->req, NULL, NULL);
+	/* Before the reply: the caller may wait again the moment it has it. */
+	forget_waiting(call->waiter);
 }

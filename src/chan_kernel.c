@@ -20,12 +20,14 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "chan_backend.h"
 #include "kind.h"
 #include "log.h"
+#include "quota.h"
 
 #define SYSFS_DIR "/sys/class/channel"
 
@@ -40,6 +42,7 @@ static const char *node_path(int id, char *node)
 struct kernel_file {
 	int fd;			/* our open of /dev/channel<n> */
 	int id;
+	uid_t opener;		/* whose share of device_fds the fd is */
 	uint64_t serial;	/* the epoll key: never reused, unlike the address */
 	bool in_epoll;		/* added to the epoll set (armed or not) */
 	GMutex lock;
@@ -54,10 +57,23 @@ static GMutex files_lock;
 static GHashTable *files;
 static uint64_t next_serial = 1;	/* 0 is stop_fd's key */
 
+/*
+ * Each open holds one of the daemon's descriptors, and a daemon out of
+ * descriptors fails everyone (it cannot read /proc either), so device opens
+ * are bounded: DEVICE_FDS_PER_UID per uid, and in all what RLIMIT_NOFILE
+ * leaves after FDS_KEPT_FREE for everything else, at most DEVICE_FDS_MAX.
+ */
+#define DEVICE_FDS_PER_UID 1024
+#define DEVICE_FDS_MAX 4096
+#define FDS_KEPT_FREE 256
+static struct quota device_fds;
+
 static gpointer watch(gpointer unused);
 
 static int kernel_setup(void)
 {
+	struct rlimit nofile;
+
 	epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (epoll_fd < 0 || stop_fd < 0) {
@@ -66,6 +82,10 @@ static int kernel_setup(void)
 	}
 	epoll_ctl(epoll_fd, EPOLL_CTL_ADD, stop_fd, &(struct epoll_event){ .events = EPOLLIN });
 	files = g_hash_table_new(g_int64_hash, g_int64_equal);
+	if (getrlimit(RLIMIT_NOFILE, &nofile) != 0 || nofile.rlim_cur <= FDS_KEPT_FREE)
+		nofile.rlim_cur = 2 * FDS_KEPT_FREE;
+	quota_init(&device_fds, (unsigned)MIN(nofile.rlim_cur - FDS_KEPT_FREE, DEVICE_FDS_MAX),
+		   DEVICE_FDS_PER_UID);
 	watcher = g_thread_new("chan-watch", watch, NULL);
 	return 0;
 }
@@ -77,8 +97,10 @@ static void kernel_teardown(void)
 		g_thread_join(watcher);
 		watcher = NULL;
 	}
-	if (files)
+	if (files) {
 		g_hash_table_destroy(files);
+		quota_clear(&device_fds);
+	}
 	files = NULL;
 	close(stop_fd);
 	close(epoll_fd);
@@ -182,14 +204,23 @@ static int kernel_open(struct ipcfs_file *file)
 {
 	char node[NODE_PATH_MAX];
 	struct kernel_file *kf;
+	const char *refusal;
 	int fd;
 
+	refusal = quota_take(&device_fds, file->opener);
+	if (refusal)
+		return reason(quota_refused_in_all(refusal) ? ENFILE : EMFILE,
+			      "open chan %d by uid %u: its device descriptors are %s", file->obj.id,
+			      (unsigned)file->opener, refusal);
 	fd = open(node_path(file->obj.id, node), (file->flags & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		quota_give(&device_fds, file->opener);
 		return reason(errno, "open %s: %s", node, strerror(errno));
+	}
 	kf = g_new0(struct kernel_file, 1);
 	kf->fd = fd;
 	kf->id = file->obj.id;
+	kf->opener = file->opener;
 	g_mutex_init(&kf->lock);
 	chan_wait_init(&kf->wait, &kf->lock, file);
 	g_mutex_lock(&files_lock);
@@ -213,6 +244,7 @@ static void kernel_release(struct ipcfs_file *file)
 	g_mutex_unlock(&files_lock);
 	chan_wait_clear(&kf->wait);
 	close(kf->fd);		/* also takes it out of the epoll set */
+	quota_give(&device_fds, kf->opener);
 	g_mutex_clear(&kf->lock);
 	g_free(kf);
 }

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "quota.h"
 
 #define ROOT_INO FUSE_ROOT_ID
 #define KIND_SHIFT 56
@@ -100,6 +101,25 @@ static fuse_ino_t object_ino(const struct ipcfs_kind *kind, unsigned variant, in
 	g_assert_not_reached();
 }
 
+static unsigned ino_variant(fuse_ino_t ino)
+{
+	return (unsigned)(ino >> VARIANT_SHIFT) & VARIANT_MASK;
+}
+
+static const struct ipcfs_kind *ino_kind(fuse_ino_t ino)
+{
+	unsigned kind_index = (unsigned)(ino >> KIND_SHIFT);
+
+	return kind_index >= 1 && kind_index <= NKINDS ? kinds[kind_index - 1] : NULL;
+}
+
+/* Drop the reference to a variant that a kind's lookup or create gave. */
+static void drop_variant(const struct ipcfs_kind *kind, unsigned variant)
+{
+	if (variant)
+		kind->drop_variant(variant);
+}
+
 static fuse_ino_t base_ino(fuse_ino_t ino)
 {
 	struct alias *a;
@@ -128,6 +148,9 @@ static fuse_ino_t lookup_ino(const struct ipcfs_kind *kind, fuse_ino_t base, fus
 		a->ino = ALIAS_BIT | next_alias++;
 		g_hash_table_insert(aliases, &a->ino, a);
 		g_hash_table_insert(alias_by_caller, a, a);
+		/* The alias names the variant until the kernel forgets it. */
+		if (ino_variant(base))
+			kind->hold_variant(ino_variant(base));
 	}
 	a->nlookup++;
 	ino = a->ino;
@@ -144,16 +167,18 @@ static void forget_ino(fuse_ino_t ino, uint64_t nlookup)
 	g_mutex_lock(&alias_lock);
 	a = g_hash_table_lookup(aliases, &ino);
 	if (a && (a->nlookup -= MIN(nlookup, a->nlookup)) == 0) {
+		fuse_ino_t base = a->base;
+
 		g_hash_table_remove(alias_by_caller, a);
 		g_hash_table_remove(aliases, &ino);	/* frees a */
+		if (ino_variant(base))
+			drop_variant(ino_kind(base), ino_variant(base));
 	}
 	g_mutex_unlock(&alias_lock);
 }
 
 static bool decode_ino(fuse_ino_t ino, struct node *node)
 {
-	unsigned kind_index;
-
 	memset(node, 0, sizeof(*node));
 	ino = base_ino(ino);
 	if (ino == ROOT_INO) {
@@ -165,11 +190,10 @@ static bool decode_ino(fuse_ino_t ino, struct node *node)
 		node->is_dir = true;
 		return true;
 	}
-	kind_index = (unsigned)(ino >> KIND_SHIFT);
-	if (kind_index < 1 || kind_index > NKINDS)
+	node->kind = ino_kind(ino);
+	if (!node->kind)
 		return false;
-	node->kind = kinds[kind_index - 1];
-	node->variant = (unsigned)(ino >> VARIANT_SHIFT) & VARIANT_MASK;
+	node->variant = ino_variant(ino);
 	node->id = (int)(uint32_t)ino;
 	return true;
 }
@@ -262,6 +286,7 @@ static void ipcfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return reply_err(req, err == -EINVAL ? -ENOENT : err);
 	object_attr(dir.kind, variant, &obj, &st);
 	reply_entry(req, lookup_ino(dir.kind, st.st_ino, req), &st);
+	drop_variant(dir.kind, variant);
 }
 
 static struct ipcfs_file *file_of(struct fuse_file_info *fi)
@@ -497,10 +522,21 @@ out:
 struct dir_handle {
 	const struct ipcfs_kind *kind;	/* NULL for the root */
 	GArray *objs;			/* the listing, taken at opendir */
+	uid_t uid;			/* who opened it, for the bounds below */
 };
+
+/*
+ * Each open directory holds a copy of its listing (up to the kernel's
+ * limit of objects), so open directories are bounded, per uid and in all,
+ * as open files are by RLIMIT_NOFILE: beyond, EMFILE and ENFILE.
+ */
+#define DIRS_PER_UID 64
+#define DIRS_MAX 1024
+static struct quota open_dirs;
 
 static void free_dir_handle(struct dir_handle *dh)
 {
+	quota_give(&open_dirs, dh->uid);
 	g_array_unref(dh->objs);
 	g_free(dh);
 }
@@ -509,13 +545,22 @@ static void ipcfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 {
 	struct node node;
 	struct dir_handle *dh;
+	const char *refusal;
 	int err;
 
 	if (!decode_ino(ino, &node))
 		return reply_err(req, -ENOENT);
 	if (!node.is_dir)
 		return reply_err(req, -ENOTDIR);
+	refusal = quota_take(&open_dirs, fuse_req_ctx(req)->uid);
+	if (refusal)
+		return reply_err(req, reason(quota_refused_in_all(refusal) ? ENFILE : EMFILE,
+					     "opendir by uid %u: %d open directories are %s",
+					     (unsigned)fuse_req_ctx(req)->uid,
+					     quota_refused_in_all(refusal) ? DIRS_MAX : DIRS_PER_UID,
+					     refusal));
 	dh = g_new0(struct dir_handle, 1);
+	dh->uid = fuse_req_ctx(req)->uid;
 	dh->kind = node.kind;
 	dh->objs = g_array_new(FALSE, FALSE, sizeof(struct ipc_obj));
 	if (node.kind) {
@@ -645,6 +690,7 @@ static int open_object(fuse_req_t req, struct caller *caller, const struct ipcfs
 	file->obj = *obj;
 	file->variant = variant;
 	file->flags = fi->flags;
+	file->opener = caller->uid;
 	/* Every read and write reaches the daemon: no page cache can go stale. */
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
@@ -717,11 +763,14 @@ static void ipcfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 	if (!err)
 		err = open_object(req, &caller, dir.kind, variant, &obj, fi, created);
 	caller_clear(&caller);
-	if (err)
+	if (err) {
+		drop_variant(dir.kind, variant);
 		return reply_err(req, err);
+	}
 
 	object_attr(dir.kind, variant, &obj, &st);
 	e = entry_param(lookup_ino(dir.kind, st.st_ino, req), &st);
+	drop_variant(dir.kind, variant);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
 		release_open(file_of(fi));
 }
@@ -828,6 +877,7 @@ static void ipcfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	err = dir.kind->lookup(dir.kind, name, &obj, &variant);
 	if (err)
 		return reply_err(req, err == -EINVAL ? -ENOENT : err);
+	drop_variant(dir.kind, variant);	/* the object is what goes, whatever view named it */
 	if (!dir.kind->remove)
 		return reply_err(req, reason(EPERM, "rm %s/%s: cannot be removed", dir.kind->name,
 					     name));
@@ -1053,6 +1103,7 @@ int fs_setup(void)
 {
 	aliases = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, g_free);
 	open_files = g_hash_table_new(g_direct_hash, g_direct_equal);
+	quota_init(&open_dirs, DIRS_MAX, DIRS_PER_UID);
 	alias_by_caller = g_hash_table_new(caller_key_hash, caller_key_equal);
 	for (unsigned i = 0; i < NKINDS; i++) {
 		int err = kinds[i]->setup ? kinds[i]->setup() : 0;
@@ -1069,6 +1120,7 @@ void fs_teardown(void)
 	if (open_files)
 		release_unreleased();
 	g_clear_pointer(&alias_by_caller, g_hash_table_unref);
+	quota_clear(&open_dirs);
 	g_clear_pointer(&aliases, g_hash_table_unref);
 	for (unsigned i = 0; i < NKINDS; i++)
 		if (kinds[i]->teardown)

@@ -55,6 +55,7 @@ struct ipcfs_file {
 	struct ipc_obj obj;
 	unsigned variant;	/* kind-specific view of the object; 0 is the plain file */
 	int flags;		/* open(2) flags; O_NONBLOCK comes with each request */
+	uid_t opener;		/* the uid that opened it */
 	unsigned poll_events;	/* what the last poll(2) on this file waits for */
 	void *priv;		/* the kind's own state */
 };
@@ -81,7 +82,16 @@ struct ipcfs_kind {
 
 	/* Used by the shared SysV naming code (sysv.c). */
 	int (*find_key)(key_t key, int *id);
+	/*
+	 * A variant (a view named by "@suffix") with a reference for the caller.
+	 * fs.c hands each alias nodeid naming a variant one reference
+	 * (hold_variant) and drops it when the kernel forgets the nodeid, and
+	 * drops parse_variant's own once the lookup is answered.  Only kinds whose
+	 * writes wait get alias nodeids, so only they may have variants.
+	 */
 	int (*parse_variant)(const char *suffix, unsigned *variant);
+	void (*hold_variant)(unsigned variant);
+	void (*drop_variant)(unsigned variant);
 	int (*create_key)(struct caller *caller, key_t key, mode_t mode, struct ipc_obj *obj);
 
 	/* Changes to the object. */

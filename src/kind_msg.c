@@ -26,26 +26,47 @@
 /* The framed header: the message type, as a native-endian int64. */
 #define FRAME_HEADER sizeof(int64_t)
 
-/* Views chosen by name suffixes (msgview.h) get variant numbers; view 0 is the plain file. */
+/*
+ * Views chosen by name suffixes (msgview.h) get variant numbers; view 0 is
+ * the plain file.  A view lives while the kernel holds a nodeid that names
+ * it: each alias nodeid (fs.c; /msg writes wait, so every msg nodeid is one)
+ * holds a reference, and the number is reused once the last one is
+ * forgotten.  So `stat msg/<key>@$i` in a loop costs what the kernel's own
+ * inode cache holds, and names of queues that do not exist cost nothing.
+ */
+struct view_slot {
+	struct msg_view view;
+	unsigned refs;
+};
+
 static GMutex views_lock;
-static GPtrArray *views;	/* index = variant number */
+static GPtrArray *views;	/* index = variant number; NULL: free */
+static GArray *free_variants;	/* unused numbers below views->len */
 static GHashTable *view_index;	/* "type/framed" -> variant number */
 #define MAX_VIEWS 0xffffff
+
+static char *view_key(struct msg_view v)
+{
+	return g_strdup_printf("%ld/%d", v.type, v.framed);
+}
 
 static struct msg_view view_of(unsigned variant)
 {
 	struct msg_view v = { 0, false };
+	struct view_slot *slot;
 
 	g_mutex_lock(&views_lock);
-	if (variant && views && variant < views->len)
-		v = *(struct msg_view *)g_ptr_array_index(views, variant);
+	if (variant && views && variant < views->len && (slot = g_ptr_array_index(views, variant)))
+		v = slot->view;
 	g_mutex_unlock(&views_lock);
 	return v;
 }
 
+/* The variant number of v, with a reference for the caller. */
 static int intern_view(struct msg_view v, unsigned *variant)
 {
-	g_autofree char *key = g_strdup_printf("%ld/%d", v.type, v.framed);
+	g_autofree char *key = view_key(v);
+	struct view_slot *slot;
 	gpointer found;
 	int err = 0;
 
@@ -53,19 +74,54 @@ static int intern_view(struct msg_view v, unsigned *variant)
 	if (!views) {
 		views = g_ptr_array_new_with_free_func(g_free);
 		g_ptr_array_add(views, NULL);	/* variant 0 is the plain file */
+		free_variants = g_array_new(FALSE, FALSE, sizeof(unsigned));
 		view_index = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	}
 	if (g_hash_table_lookup_extended(view_index, key, NULL, &found)) {
 		*variant = GPOINTER_TO_UINT(found);
-	} else if (views->len >= MAX_VIEWS) {
-		err = reason(ENOSPC, "msg: too many distinct @ views");
+		((struct view_slot *)g_ptr_array_index(views, *variant))->refs++;
+	} else if (free_variants->len == 0 && views->len >= MAX_VIEWS) {
+		err = reason(ENOSPC, "msg: %u distinct @ views are in use", MAX_VIEWS);
 	} else {
-		*variant = views->len;
-		g_ptr_array_add(views, g_memdup2(&v, sizeof(v)));
+		slot = g_new0(struct view_slot, 1);
+		slot->view = v;
+		slot->refs = 1;
+		if (free_variants->len) {
+			*variant = g_array_index(free_variants, unsigned, free_variants->len - 1);
+			g_array_set_size(free_variants, free_variants->len - 1);
+			views->pdata[*variant] = slot;
+		} else {
+			*variant = views->len;
+			g_ptr_array_add(views, slot);
+		}
 		g_hash_table_insert(view_index, g_steal_pointer(&key), GUINT_TO_POINTER(*variant));
 	}
 	g_mutex_unlock(&views_lock);
 	return err;
+}
+
+static void msg_hold_variant(unsigned variant)
+{
+	g_mutex_lock(&views_lock);
+	((struct view_slot *)g_ptr_array_index(views, variant))->refs++;
+	g_mutex_unlock(&views_lock);
+}
+
+static void msg_drop_variant(unsigned variant)
+{
+	struct view_slot *slot;
+
+	g_mutex_lock(&views_lock);
+	slot = g_ptr_array_index(views, variant);
+	if (--slot->refs == 0) {
+		g_autofree char *key = view_key(slot->view);
+
+		g_hash_table_remove(view_index, key);
+		g_free(slot);
+		views->pdata[variant] = NULL;
+		g_array_append_val(free_variants, variant);
+	}
+	g_mutex_unlock(&views_lock);
 }
 
 static int msg_parse_variant(const char *suffix, unsigned *variant)
@@ -501,21 +557,38 @@ static void msg_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, 
  *
  * The kernel has no wake-ups for SysV queues, so a watcher thread looks at
  * every polled queue every POLL_INTERVAL while anyone waits in poll, and
- * sleeps otherwise.
+ * sleeps otherwise.  It reads the queues without holding poll_lock, which
+ * msg_poll() and release take, each queue once however many poll it, and a
+ * queue's messages once for all its typed pollers.  A round that took long
+ * (many typed pollers on long queues) makes the next wait longer, so that
+ * the watcher uses at most about a tenth of a core.
  */
 #define POLL_INTERVAL_US 5000
+#define POLL_DUTY_CYCLE 10
 
 struct msg_poller {
 	const struct ipcfs_file *file;	/* only compared, never followed */
 	struct fuse_pollhandle *ph;
+	uint64_t serial;	/* names it across an unlocked round; never reused */
 	struct ipc_obj queue;	/* as the file is bound to it */
 	long type;
 	unsigned events;
 };
 
+/* One poller's question, copied out for a round without the lock. */
+struct poll_check {
+	uint64_t serial;
+	struct ipc_obj queue;
+	long type;
+	unsigned events;
+	unsigned revents;	/* the answer */
+	bool scanning;		/* typed, and no matching message seen yet */
+};
+
 static GMutex poll_lock;
 static GCond poll_cond;
 static GPtrArray *pollers;	/* struct msg_poller *, at most one per open file */
+static uint64_t next_poller_serial;
 static GThread *poll_thread;
 static bool poll_stop;
 
@@ -530,77 +603,154 @@ static size_t read_msgmax(void)
 }
 
 /*
- * Is a message of this read type in the queue?  MSG_COPY peeks without
- * taking, but ignores MSG_NOERROR: the buffer must hold the whole message.
+ * Look at the queue's messages once, until every scanning check has seen a
+ * message of its read type.  MSG_COPY peeks without taking, but ignores
+ * MSG_NOERROR: the buffer must hold the whole message.
  */
-static bool type_available(int id, long type, unsigned long qnum)
+static void scan_types(int id, unsigned long qnum, struct poll_check *checks, guint n,
+		       guint scanning)
 {
 	static size_t peek_size;
 	size_t size = __atomic_load_n(&peek_size, __ATOMIC_RELAXED);
 	g_autofree struct msgbuf *peek = NULL;
 
-	if (type == 0)
-		return qnum > 0;
 	if (size == 0) {
 		size = read_msgmax();
 		__atomic_store_n(&peek_size, size, __ATOMIC_RELAXED);
 	}
 	peek = g_malloc(sizeof(long) + size);
-	for (unsigned long i = 0; i < qnum;) {
+	for (unsigned long i = 0; i < qnum && scanning > 0;) {
 		if (msgrcv(id, peek, size, (long)i, IPC_NOWAIT | MSG_COPY) < 0) {
 			size_t msgmax = read_msgmax();
 
 			if (errno != EINVAL || msgmax <= size)
-				return false;
+				return;
 			/* msgmax was raised since: grow and look at this message again. */
 			size = msgmax;
 			__atomic_store_n(&peek_size, size, __ATOMIC_RELAXED);
 			peek = g_realloc(peek, sizeof(long) + size);
 			continue;
 		}
-		if (type > 0 ? peek->mtype == type : peek->mtype <= -type)
-			return true;
+		for (guint c = 0; c < n; c++) {
+			long type = checks[c].type;
+
+			if (checks[c].scanning && (type > 0 ? peek->mtype == type : peek->mtype <= -type)) {
+				checks[c].revents |= POLLIN | POLLRDNORM;
+				checks[c].scanning = false;
+				scanning--;
+			}
+		}
 		i++;
 	}
-	return false;
+}
+
+/* Answer n checks that are all about one queue id. */
+static void check_queue(struct poll_check *checks, guint n)
+{
+	struct ipc_obj now;
+	bool alive = msg_stat(checks[0].queue.id, &now) == 0;
+	guint scanning = 0;
+
+	for (guint c = 0; c < n; c++) {
+		struct poll_check *check = &checks[c];
+
+		check->scanning = false;
+		if (!alive || !ipc_obj_same(&check->queue, &now)) {
+			check->revents = POLLERR | POLLHUP;
+			continue;
+		}
+		check->revents = 0;
+		/* msgsnd's test for a 1-byte message: bytes and count both below qbytes. */
+		if (now.size + 1 <= now.qbytes && now.qnum + 1 <= now.qbytes)
+			check->revents |= POLLOUT | POLLWRNORM;
+		if (now.qnum > 0 && check->type == 0)
+			check->revents |= POLLIN | POLLRDNORM;
+		else if (now.qnum > 0)
+			scanning += check->scanning = true;
+	}
+	if (scanning)
+		scan_types(checks[0].queue.id, now.qnum, checks, n, scanning);
+}
+
+static gint by_queue_id(gconstpointer a, gconstpointer b)
+{
+	int x = ((const struct poll_check *)a)->queue.id, y = ((const struct poll_check *)b)->queue.id;
+
+	return (x > y) - (x < y);
+}
+
+static void check_all(GArray *checks)
+{
+	g_array_sort(checks, by_queue_id);
+	for (guint start = 0, end; start < checks->len; start = end) {
+		int id = g_array_index(checks, struct poll_check, start).queue.id;
+
+		for (end = start + 1; end < checks->len; end++)
+			if (g_array_index(checks, struct poll_check, end).queue.id != id)
+				break;
+		check_queue(&g_array_index(checks, struct poll_check, start), end - start);
+	}
 }
 
 static unsigned msg_readiness(const struct ipc_obj *queue, long type)
 {
-	struct ipc_obj obj;
-	unsigned revents = 0;
+	struct poll_check check = { .queue = *queue, .type = type };
 
-	if (msg_stat(queue->id, &obj) != 0 || !ipc_obj_same(queue, &obj))
-		return POLLERR | POLLHUP;
-	if (type_available(queue->id, type, obj.qnum))
-		revents |= POLLIN | POLLRDNORM;
-	/* msgsnd's test for a 1-byte message: bytes and count both below qbytes. */
-	if (obj.size + 1 <= obj.qbytes && obj.qnum + 1 <= obj.qbytes)
-		revents |= POLLOUT | POLLWRNORM;
-	return revents;
+	check_queue(&check, 1);
+	return check.revents;
+}
+
+/* Notify and forget the poller of each check that is answered; with poll_lock held. */
+static void notify_ready(GArray *checks)
+{
+	for (guint c = 0; c < checks->len; c++) {
+		const struct poll_check *check = &g_array_index(checks, struct poll_check, c);
+
+		if (!(check->revents & (check->events | POLLERR | POLLHUP)))
+			continue;
+		for (guint i = 0; i < pollers->len; i++) {
+			struct msg_poller *p = g_ptr_array_index(pollers, i);
+
+			if (p->serial == check->serial) {
+				fuse_lowlevel_notify_poll(p->ph);
+				g_ptr_array_remove_index_fast(pollers, i);
+				break;
+			}
+		}
+	}
 }
 
 static gpointer poll_watcher(gpointer data)
 {
+	g_autoptr(GArray) checks = g_array_new(FALSE, FALSE, sizeof(struct poll_check));
+
 	(void)data;
 	g_mutex_lock(&poll_lock);
 	while (!poll_stop) {
+		gint64 started;
+		gint64 spent;
+
 		if (pollers->len == 0) {
 			g_cond_wait(&poll_cond, &poll_lock);
 			continue;
 		}
-		for (guint i = 0; i < pollers->len;) {
-			struct msg_poller *p = g_ptr_array_index(pollers, i);
+		g_array_set_size(checks, 0);
+		for (guint i = 0; i < pollers->len; i++) {
+			const struct msg_poller *p = g_ptr_array_index(pollers, i);
+			struct poll_check check = { .serial = p->serial, .queue = p->queue,
+						    .type = p->type, .events = p->events };
 
-			if (msg_readiness(&p->queue, p->type) & (p->events | POLLERR | POLLHUP)) {
-				fuse_lowlevel_notify_poll(p->ph);
-				g_ptr_array_remove_index_fast(pollers, i);
-			} else {
-				i++;
-			}
+			g_array_append_val(checks, check);
 		}
 		g_mutex_unlock(&poll_lock);
-		g_usleep(POLL_INTERVAL_US);
+		started = g_get_monotonic_time();
+		check_all(checks);
+		spent = g_get_monotonic_time() - started;
+		g_mutex_lock(&poll_lock);
+		/* A poller gone meanwhile is not found; one that polled anew has a new serial. */
+		notify_ready(checks);
+		g_mutex_unlock(&poll_lock);
+		g_usleep((gulong)MAX(POLL_INTERVAL_US, POLL_DUTY_CYCLE * spent));
 		g_mutex_lock(&poll_lock);
 	}
 	g_mutex_unlock(&poll_lock);
@@ -640,6 +790,7 @@ static void msg_poll(fuse_req_t req, struct ipcfs_file *file, struct fuse_pollha
 		p->type = view.type;
 		p->events = file->poll_events ? file->poll_events : POLLIN | POLLOUT;
 		g_mutex_lock(&poll_lock);
+		p->serial = next_poller_serial++;
 		/* poll(2) registers anew on every call: the newest handle replaces the old. */
 		drop_poller(file);
 		g_ptr_array_add(pollers, p);
@@ -673,6 +824,9 @@ static void msg_teardown(void)
 	if (poll_thread)
 		g_thread_join(poll_thread);
 	g_ptr_array_unref(pollers);
+	g_clear_pointer(&views, g_ptr_array_unref);
+	g_clear_pointer(&free_variants, g_array_unref);
+	g_clear_pointer(&view_index, g_hash_table_unref);
 }
 
 /* ---- Extended attributes ---- */
@@ -724,6 +878,8 @@ const struct ipcfs_kind kind_msg = {
 	.stat = msg_stat,
 	.find_key = msg_find_key,
 	.parse_variant = msg_parse_variant,
+	.hold_variant = msg_hold_variant,
+	.drop_variant = msg_drop_variant,
 	.create_key = msg_create_key,
 	.create = sysv_create,
 	.remove = msg_remove,

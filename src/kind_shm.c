@@ -42,6 +42,14 @@ static GMutex pending_lock;
 static GHashTable *pending_by_id;	/* int id -> struct pending */
 static int pending_next_id = -1;
 
+/*
+ * Placeholders cost the daemon memory and the kernel nothing, so they get
+ * bounds of their own: no more than the kernel would allow segments
+ * (shmmni), and a share of that per creator, so that `touch shm/$i` in a
+ * loop fails with ENOSPC, as shmget would, instead of growing the daemon.
+ */
+#define PENDING_PER_UID 128
+
 static void pending_to_obj(const struct pending *p, struct ipc_obj *obj)
 {
 	memset(obj, 0, sizeof(*obj));
@@ -68,11 +76,42 @@ static struct pending *pending_find_key(key_t key)
 	return NULL;
 }
 
-static void pending_add(const struct ipc_obj *like, struct ipc_obj *obj)
+static unsigned long long read_limit(const char *path);
+
+/* Would one more placeholder of creator cuid stay within the bounds above? */
+static int pending_check_room(uid_t cuid)
 {
-	struct pending *p = g_new0(struct pending, 1);
+	unsigned long long shmmni = read_limit("/proc/sys/kernel/shmmni");
+	GHashTableIter iter;
+	gpointer value;
+	unsigned mine = 0;
+
+	if (g_hash_table_size(pending_by_id) >= shmmni)
+		return reason(ENOSPC, "create shm: %u placeholders already, the kernel's shmmni",
+			      g_hash_table_size(pending_by_id));
+	g_hash_table_iter_init(&iter, pending_by_id);
+	while (g_hash_table_iter_next(&iter, NULL, &value))
+		mine += ((struct pending *)value)->cuid == cuid;
+	if (mine >= PENDING_PER_UID)
+		return reason(ENOSPC, "create shm: uid %u has %u placeholders (0-byte files) already",
+			      (unsigned)cuid, mine);
+	return 0;
+}
+
+/* A new placeholder like `like`, or -ENOSPC beyond the bounds (only when new_one). */
+static int pending_add(const struct ipc_obj *like, struct ipc_obj *obj, bool new_one)
+{
+	struct pending *p;
+	int err = 0;
 
 	g_mutex_lock(&pending_lock);
+	if (new_one)
+		err = pending_check_room(like->cuid);
+	if (err) {
+		g_mutex_unlock(&pending_lock);
+		return err;
+	}
+	p = g_new0(struct pending, 1);
 	p->id = pending_next_id--;
 	p->key = like->key;
 	p->mode = like->mode & 0777;
@@ -84,6 +123,7 @@ static void pending_add(const struct ipc_obj *like, struct ipc_obj *obj)
 	g_hash_table_insert(pending_by_id, GINT_TO_POINTER(p->id), p);
 	pending_to_obj(p, obj);
 	g_mutex_unlock(&pending_lock);
+	return 0;
 }
 
 static void pending_remove(int id)
@@ -204,9 +244,12 @@ static int shm_create_key(struct caller *caller, key_t key, mode_t mode, struct 
 	struct ipc_obj like = { .key = key, .mode = mode, .uid = caller->uid, .cuid = caller->uid,
 				.gid = caller->gid, .cgid = caller->gid };
 
-	pending_add(&like, obj);
-	log_debug("create shm 0x%08x: a 0-byte placeholder until its size is known", (unsigned)key);
-	return 0;
+	int err = pending_add(&like, obj, true);
+
+	if (!err)
+		log_debug("create shm 0x%08x: a 0-byte placeholder until its size is known",
+			  (unsigned)key);
+	return err;
 }
 
 static int shm_remove(const struct ipc_obj *obj)
@@ -416,7 +459,8 @@ static int truncate_to_zero(struct ipc_obj *obj, const struct ipcfs_file *self)
 	if (shmctl(obj->id, IPC_RMID, NULL) != 0)
 		return reason(errno, "truncate shm id %d: IPC_RMID", obj->id);
 	shm_backing_forget(obj->id);
-	pending_add(obj, &placeholder);
+	/* Takes the segment's place: never refused, or the segment would just be gone. */
+	pending_add(obj, &placeholder, false);
 	*obj = placeholder;
 	return 0;
 }

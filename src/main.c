@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -92,6 +93,17 @@ static int enter_ipc_namespace(const char *path)
 	return 0;
 }
 
+/* One daemon serves every user: take every descriptor the hard limit allows. */
+static void raise_fd_limit(void)
+{
+	struct rlimit nofile;
+
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
+}
+
 /*
  * mount(8), mount.fuse3 and fstab run "ipcfs SOURCE MOUNTPOINT -o ...": with
  * two positional arguments, the first is the source ("ipcfs"), which names
@@ -158,6 +170,7 @@ int main(int argc, char *argv[])
 	if (ipcfs_options.ipc_ns && enter_ipc_namespace(ipcfs_options.ipc_ns) != 0)
 		goto out_args;
 	perm_setup();
+	raise_fd_limit();
 	if (fs_setup() != 0)
 		goto out_args;
 

@@ -10,51 +10,68 @@
 #include "log.h"
 #include "names.h"
 
+/* Split name into its key or id and the suffix of a view (NULL without one). */
 static int split_name(const struct ipcfs_kind *kind, const char *name, struct ipc_name *parsed,
-		      unsigned *variant)
+		      const char **suffix)
 {
-	const char *suffix;
-
-	*variant = 0;
-	if (!ipc_name_split(name, parsed, &suffix))
+	if (!ipc_name_split(name, parsed, suffix))
 		return reason(ENOENT, "%s/%s: not a key or id-<id> name", kind->name, name);
-	if (suffix) {
-		if (!kind->parse_variant)
-			return reason(ENOENT, "%s/%s: this kind has no @ views", kind->name, name);
-		return kind->parse_variant(suffix, variant);
-	}
+	if (*suffix && !kind->parse_variant)
+		return reason(ENOENT, "%s/%s: this kind has no @ views", kind->name, name);
 	return 0;
+}
+
+/* The view a suffix names, once the object exists (a name that resolves to nothing costs nothing). */
+static int parse_suffix(const struct ipcfs_kind *kind, const char *suffix, unsigned *variant)
+{
+	*variant = 0;
+	return suffix ? kind->parse_variant(suffix, variant) : 0;
 }
 
 int sysv_lookup(const struct ipcfs_kind *kind, const char *name, struct ipc_obj *obj,
 		unsigned *variant)
 {
 	struct ipc_name parsed;
+	const char *suffix;
 	int id, err;
 
-	err = split_name(kind, name, &parsed, variant);
+	*variant = 0;
+	err = split_name(kind, name, &parsed, &suffix);
 	if (err)
 		return err;
-	if (parsed.form == IPC_NAME_ID)
-		return kind->stat(parsed.id, obj);
-	err = kind->find_key(parsed.key, &id);
-	if (err)
-		return err;
-	return kind->stat(id, obj);
+	if (parsed.form == IPC_NAME_ID) {
+		err = kind->stat(parsed.id, obj);
+	} else {
+		err = kind->find_key(parsed.key, &id);
+		if (!err)
+			err = kind->stat(id, obj);
+	}
+	return err ? err : parse_suffix(kind, suffix, variant);
 }
 
 int sysv_create(const struct ipcfs_kind *kind, struct caller *caller, const char *name,
 		mode_t mode, struct ipc_obj *obj, unsigned *variant)
 {
 	struct ipc_name parsed;
-	int err = split_name(kind, name, &parsed, variant);
+	const char *suffix;
+	int err = split_name(kind, name, &parsed, &suffix);
 
+	*variant = 0;
 	if (err)
 		return -EINVAL;
 	if (parsed.form != IPC_NAME_KEY)
 		return reason(EINVAL, "create %s/%s: only a key name can be created", kind->name,
 			      name);
-	return kind->create_key(caller, parsed.key, mode & 0777, obj);
+	/* The view first: a bad suffix must not leave a new object behind. */
+	err = parse_suffix(kind, suffix, variant);
+	if (err)
+		return err;
+	err = kind->create_key(caller, parsed.key, mode & 0777, obj);
+	if (err && *variant) {
+		kind->drop_variant(*variant);
+		*variant = 0;
+	}
+	return err;
 }
 
 void sysv_format_name(const struct ipc_obj *obj, char *out, size_t size)

@@ -6,6 +6,7 @@ which only the VM can load: tests/run runs this file again inside tests/vm/run
 with `-k kernel`, where each test loads the module, mounts ipcfs on it with
 chan=kernel, and unloads it afterwards.
 """
+import errno
 import os
 import select
 import signal
@@ -15,8 +16,8 @@ import threading
 
 import pytest
 
-from util import (REPO, Child, fuse_waiting, oserror, records_by_writer, wait_blocked,
-                  wait_until)
+from util import (REPO, Child, fuse_waiting, open_close, oserror, records_by_writer,
+                  wait_blocked, wait_until)
 
 KO = os.path.join(REPO, "kmod", "channel.ko")
 IN_VM = bool(os.environ.get("IPCFS_IN_VM"))
@@ -329,6 +330,33 @@ def test_kernel_backend_is_the_device(chan, backend):
     finally:
         os.close(fd)
         os.close(dev)
+
+
+@pytest.mark.parametrize("backend", ["kernel"], indirect=True)
+def test_kernel_backend_bounds_the_daemons_device_descriptors(chan, backend):
+    """Each open holds a daemon descriptor: one uid may hold 1024 of them (docs/design.md)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), max(hard, 2048)))
+    fds = []
+    try:
+        for _ in range(1024):
+            fds.append(os.open(path(chan), os.O_RDONLY | os.O_NONBLOCK))
+        assert oserror(open_close, path(chan), os.O_RDONLY | os.O_NONBLOCK) == "EMFILE"
+        os.close(fds.pop())
+
+        def reopened():     # RELEASE, which gives the share back, comes after close returns
+            try:
+                fds.append(os.open(path(chan), os.O_RDONLY | os.O_NONBLOCK))
+                return True
+            except OSError as e:
+                assert e.errno == errno.EMFILE
+                return False
+        wait_until(reopened)
+    finally:
+        for fd in fds:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 @pytest.mark.parametrize("backend", ["kernel"], indirect=True)

@@ -431,3 +431,59 @@ def test_waiting_aio_writes_do_not_stall_everyones_release(mnt, ipc):
         for w in writers:
             w.kill()
             w.wait()
+
+
+def test_placeholders_are_bounded_per_creator(mnt):
+    code = "\n".join([
+        "made = 0",
+        "try:",
+        "    for i in range(200):",
+        f"        os.close(os.open({mnt.p('shm')!r} + f'/0x7e57{{i:04x}}', os.O_CREAT | os.O_WRONLY, 0o600))",
+        "        made += 1",
+        "finally:",
+        "    print(made)"])
+    r = subprocess.run(["setpriv", f"--reuid={OTHER}", f"--regid={OTHER}", "--clear-groups",
+                        "/usr/bin/python3", "-c", "import os\n" + code],
+                       capture_output=True, text=True)
+    assert r.stdout == "128\n" and "No space left on device" in r.stderr, r.stderr
+    # Another creator is not affected.
+    assert errno_of(MEMBER, 1, f"os.close(os.open({mnt.p('shm', '0x7e570999')!r}, os.O_CREAT))") == "OK"
+
+
+def test_open_directories_are_bounded_per_uid(mnt):
+    code = (f"fds = [os.open({mnt.p('msg')!r}, os.O_RDONLY | os.O_DIRECTORY) for _ in range(64)]\n"
+            f"os.open({mnt.p('msg')!r}, os.O_RDONLY | os.O_DIRECTORY)")
+    assert errno_of(OTHER, 1, code) == "EMFILE"
+    assert errno_of(MEMBER, 1, f"os.listdir({mnt.p('msg')!r})") == "OK"
+
+
+def test_names_that_resolve_to_nothing_keep_no_views(mnt, ipc):
+    q = ipc.msg(mode=0o600)
+    missing = mnt.p("msg", "0x7e570001")
+    for t in range(1, 2000):
+        assert oserror(os.stat, f"{missing}@{t}") == "ENOENT"
+    # The first view that does resolve gets a small number: nothing was kept for the 1999.
+    variant = os.stat(mnt.p("msg", f"0x{q.key:08x}@5")).st_ino >> 32 & 0xffffff
+    assert 0 < variant < 100
+
+
+def test_typed_pollers_of_one_queue_each_wake_for_their_own_type(mnt, ipc):
+    """The watcher reads a queue's messages once for all its typed pollers (item 5)."""
+    import select
+    q = ipc.msg(mode=0o600)
+    base = mnt.p("msg", f"0x{q.key:08x}")
+    for _ in range(200):
+        q.send(b"noise", type=10)
+    fds = {t: os.open(f"{base}@{t}", os.O_RDONLY) for t in ("5", "6", "-3")}
+    try:
+        poller = select.poll()
+        for fd in fds.values():
+            poller.register(fd, select.POLLIN)
+        assert poller.poll(0) == []
+        for sent, woken in ((6, "6"), (2, "-3"), (5, "5")):
+            q.send(b"x", type=sent)
+            assert poller.poll() == [(fds[woken], select.POLLIN)]
+            poller.unregister(fds[woken])
+    finally:
+        for fd in fds.values():
+            os.close(fd)
