@@ -442,8 +442,8 @@ static void ipcfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 		return reply_err(req, -ENOENT);
 	if (node.is_dir)
 		return reply_err(req, -EPERM);
-	/* Through an open file (ftruncate, fchmod): that file's object, never a newer one. */
-	if (fi) {
+	/* Through an open file (ftruncate): that file's object, never a newer one with its id. */
+	if (fi && node.kind->sysv) {
 		struct ipcfs_file *file = request_file(fi);
 
 		err = ipcfs_file_object(file, &obj);

@@ -164,7 +164,7 @@ static int parse_tokens(char **tokens, int nsems, struct semcmd *cmd)
 int semcmd_parse(const char *line, size_t len, int nsems, struct semcmd *cmd)
 {
 	g_autofree char *text = NULL;
-	g_auto(GStrv) tokens = NULL;
+	g_autoptr(GPtrArray) tokens = g_ptr_array_new();
 	int err;
 
 	memset(cmd, 0, sizeof(*cmd));
@@ -172,23 +172,23 @@ int semcmd_parse(const char *line, size_t len, int nsems, struct semcmd *cmd)
 	/* A NUL would end the copy early and run what came before it: refuse the line. */
 	if (memchr(line, '\0', len))
 		return -EINVAL;
+	/*
+	 * Spaces and tabs separate tokens, as many as there are; a trailing \r
+	 * (from a CRLF line) is space too.  One pass, cutting the copy in place:
+	 * a line may be megabytes of spacing.
+	 */
 	text = g_strndup(line, len);
-	/* Spaces and tabs separate tokens; a trailing \r (from a CRLF line) is space too. */
-	g_strdelimit(text, "\t\r", ' ');
-	tokens = g_strsplit(g_strstrip(text), " ", -1);
-	/* g_strsplit leaves empty tokens between repeated spaces: drop them. */
-	{
-		char **out = tokens;
-
-		for (char **t = tokens; *t; t++) {
-			if (**t)
-				*out++ = *t;
-			else
-				g_free(*t);
-		}
-		*out = NULL;
+	for (char *p = text; *p;) {
+		while (*p == ' ' || *p == '\t' || *p == '\r')
+			*p++ = '\0';
+		if (!*p)
+			break;
+		g_ptr_array_add(tokens, p);
+		while (*p && *p != ' ' && *p != '\t' && *p != '\r')
+			p++;
 	}
-	err = parse_tokens(tokens, nsems, cmd);
+	g_ptr_array_add(tokens, NULL);
+	err = parse_tokens((char **)tokens->pdata, nsems, cmd);
 	if (err) {
 		semcmd_clear(cmd);
 		memset(cmd, 0, sizeof(*cmd));

@@ -220,7 +220,8 @@ def reuse_id_of(ns, kind, ident):
 
 @pytest.mark.parametrize("kind, first, then", [("shm", "A" * 4096, "B"),
                                                ("sem", "+1 undo\n", "+1\n"),
-                                               ("msg", "", "mine")])
+                                               ("msg", "", "mine")],
+                         ids=["shm", "sem", "msg"])
 def test_an_open_file_never_reaches_the_next_object_with_its_id(private_ns, kind, first, then):
     path = private_ns.mnt.p(kind, "0x0000a001")
     with Child(["setpriv", f"--reuid={OTHER}", f"--regid={OTHER}", "--clear-groups",
@@ -463,7 +464,7 @@ def test_names_that_resolve_to_nothing_keep_no_views(mnt, ipc):
     for t in range(1, 2000):
         assert oserror(os.stat, f"{missing}@{t}") == "ENOENT"
     # The first view that does resolve gets a small number: nothing was kept for the 1999.
-    variant = os.stat(mnt.p("msg", f"0x{q.key:08x}@5")).st_ino >> 32 & 0xffffff
+    variant = os.stat(mnt.p("msg", f"0x{q.key:08x}@100000")).st_ino >> 32 & 0xffffff
     assert 0 < variant < 100
 
 
@@ -487,3 +488,26 @@ def test_typed_pollers_of_one_queue_each_wake_for_their_own_type(mnt, ipc):
     finally:
         for fd in fds.values():
             os.close(fd)
+
+
+def test_the_daemon_lets_go_of_a_segment_removed_behind_its_back(mnt, ipc):
+    """The fd cache must not keep a removed segment's memory alive (item 2)."""
+    seg = ipc.shm(size=1 << 20)
+    path = mnt.p("shm", f"0x{seg.key:08x}")
+    with open(path, "rb") as f:
+        f.read(10)                           # the daemon now holds the segment's shmem file
+
+    def daemon_holds():
+        fds = os.listdir(f"/proc/{mnt.proc.pid}/fd")
+        names = []
+        for fd in fds:
+            try:
+                names.append(os.readlink(f"/proc/{mnt.proc.pid}/fd/{fd}"))
+            except FileNotFoundError:
+                pass
+        return any(f"SYSV{seg.key:08x}" in n for n in names)
+
+    assert daemon_holds()
+    subprocess.run(["ipcrm", "-m", str(seg.id)], check=True)
+    os.listdir(mnt.p("shm"))                 # a listing (or any new segment) sweeps the cache
+    assert not daemon_holds()
