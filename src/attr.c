@@ -50,11 +50,11 @@ static int format_cgid(const struct ipc_obj *obj, GString *out)
 }
 
 const struct xattr_field attr_common_fields[] = {
-	{ "id", format_id, 0 },
-	{ "key", format_key, 0 },
-	{ "cuid", format_cuid, 0 },
-	{ "cgid", format_cgid, 0 },
-	{ NULL, NULL, 0 },
+	{ .name = "id", .format = format_id },
+	{ .name = "key", .format = format_key },
+	{ .name = "cuid", .format = format_cuid },
+	{ .name = "cgid", .format = format_cgid },
+	{ .name = NULL },
 };
 
 const struct xattr_field *attr_find_field(const struct xattr_field *fields, const char *name)

@@ -7,17 +7,21 @@
 
 #include "ipcobj.h"
 
+struct caller;
+
 /* mode & 0777, owner and group, size, and the object's own times. */
 void attr_fill(const struct ipc_obj *obj, ino_t ino, struct stat *st);
 
 /*
  * One xattr field: its name after the kind's prefix, and how to print it.
  * format returns 0 or -errno; perm is what the caller needs (0, PERM_READ).
+ * A field whose value depends on who asks has format_for instead.
  */
 struct xattr_field {
 	const char *name;
 	int (*format)(const struct ipc_obj *obj, GString *out);
 	int perm;
+	int (*format_for)(struct caller *caller, const struct ipc_obj *obj, GString *out);
 };
 
 /* Fields every SysV kind has: id, key, cuid, cgid. */

@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "quota.h"
+#include "sysv.h"
 
 #define INTERRUPT_SIGNAL SIGUSR1
 /* How long the interrupter waits before signalling the waiter again. */
@@ -268,4 +269,29 @@ void blocking_finish(struct blocking_call *call)
 	fuse_req_interrupt_func(call->req, NULL, NULL);
 	/* Before the reply: the caller may wait again the moment it has it. */
 	forget_waiting(call->waiter);
+}
+
+void blocking_format_waiting(const struct ipcfs_kind *kind, struct caller *caller, int id,
+			     GString *out)
+{
+	g_autoptr(GArray) pids = g_array_new(FALSE, FALSE, sizeof(pid_t));
+	GHashTableIter iter;
+	gpointer key;
+
+	g_mutex_lock(&waiting_lock);
+	if (!waiting) {
+		g_mutex_unlock(&waiting_lock);
+		return;
+	}
+	/* A call is in the table until blocking_finish(), so until then call and req are valid. */
+	g_hash_table_iter_init(&iter, waiting);
+	while (g_hash_table_iter_next(&iter, &key, NULL)) {
+		struct blocking_call *call = ((struct waiter *)key)->call;
+		pid_t pid = fuse_req_ctx(call->req)->pid;
+
+		if (call->file->kind == kind && ipcfs_file_id(call->file) == id && pid > 0)
+			g_array_append_val(pids, pid);
+	}
+	g_mutex_unlock(&waiting_lock);
+	sysv_format_processes(caller, pids, out);
 }

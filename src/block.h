@@ -61,5 +61,12 @@ int blocking_stop_errno(struct blocking_call *call);
  */
 bool blocking_caller_dying(struct blocking_call *call);
 
+/*
+ * user.ipc.waiting: the callers waiting through this mount on kind's object
+ * id, as sysv_format_processes() shows them to caller.
+ */
+void blocking_format_waiting(const struct ipcfs_kind *kind, struct caller *caller, int id,
+			     GString *out);
+
 /* Detach interrupt handling; call once, before replying to call->req. */
 void blocking_finish(struct blocking_call *call);

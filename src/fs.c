@@ -965,6 +965,7 @@ static void ipcfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, siz
 	const struct xattr_field *field;
 	const char *field_name;
 	g_autoptr(GString) value = NULL;
+	struct caller caller;
 	int err;
 
 	/*
@@ -983,19 +984,15 @@ static void ipcfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, siz
 	err = node_object(&node, &obj);
 	if (err)
 		return reply_err(req, err);
-	if (field->perm) {
-		struct caller caller;
-		bool allowed;
-
-		caller_from_req(&caller, req);
-		allowed = perm_may_access(&caller, &obj, field->perm);
+	caller_from_req(&caller, req);
+	if (field->perm && !perm_may_access(&caller, &obj, field->perm)) {
 		caller_clear(&caller);
-		if (!allowed)
-			return reply_err(req, reason(EACCES, "getxattr %s of %s id %d: no read permission",
-						     name, node.kind->name, obj.id));
+		return reply_err(req, reason(EACCES, "getxattr %s of %s id %d: no read permission",
+					     name, node.kind->name, obj.id));
 	}
 	value = g_string_new(NULL);
-	err = field->format(&obj, value);
+	err = field->format_for ? field->format_for(&caller, &obj, value) : field->format(&obj, value);
+	caller_clear(&caller);
 	if (err)
 		return reply_err(req, err);
 	reply_xattr_value(req, size, value);

@@ -121,11 +121,11 @@ COUNTER(readers)
 COUNTER(dropped)
 
 static const struct xattr_field chan_xattrs[] = {
-	{ "records", format_records, 0 },
-	{ "bytes", format_bytes, 0 },
-	{ "readers", format_readers, 0 },
-	{ "dropped", format_dropped, 0 },
-	{ NULL, NULL, 0 },
+	{ .name = "records", .format = format_records },
+	{ .name = "bytes", .format = format_bytes },
+	{ .name = "readers", .format = format_readers },
+	{ .name = "dropped", .format = format_dropped },
+	{ .name = NULL },
 };
 
 /* ---- Open files ---- */

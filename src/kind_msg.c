@@ -855,12 +855,20 @@ static int format_lrpid(const struct ipc_obj *obj, GString *out)
 	return 0;
 }
 
+/* The kernel keeps no list of who waits on a queue: only ipcfs's own callers are known. */
+static int format_waiting(struct caller *caller, const struct ipc_obj *obj, GString *out)
+{
+	blocking_format_waiting(&kind_msg, caller, obj->id, out);
+	return 0;
+}
+
 static const struct xattr_field msg_xattrs[] = {
-	{ "qnum", format_qnum, 0 },
-	{ "qbytes", format_qbytes, 0 },
-	{ "lspid", format_lspid, 0 },
-	{ "lrpid", format_lrpid, 0 },
-	{ NULL, NULL, 0 },
+	{ .name = "qnum", .format = format_qnum },
+	{ .name = "qbytes", .format = format_qbytes },
+	{ .name = "lspid", .format = format_lspid },
+	{ .name = "lrpid", .format = format_lrpid },
+	{ .name = "waiting", .format_for = format_waiting },
+	{ .name = NULL },
 };
 
 const struct ipcfs_kind kind_msg = {

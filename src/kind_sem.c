@@ -782,12 +782,20 @@ static int format_pids(const struct ipc_obj *obj, GString *out)
 	return format_per_sem(obj, out, GETPID);
 }
 
+/* The kernel keeps no list of who waits on a set, or holds undo: only ipcfs's own callers are known. */
+static int format_waiting(struct caller *caller, const struct ipc_obj *obj, GString *out)
+{
+	blocking_format_waiting(&kind_sem, caller, obj->id, out);
+	return 0;
+}
+
 static const struct xattr_field sem_xattrs[] = {
-	{ "nsems", format_nsems, 0 },
-	{ "ncnt", format_ncnt, PERM_READ },
-	{ "zcnt", format_zcnt, PERM_READ },
-	{ "pids", format_pids, PERM_READ },
-	{ NULL, NULL, 0 },
+	{ .name = "nsems", .format = format_nsems },
+	{ .name = "ncnt", .format = format_ncnt, .perm = PERM_READ },
+	{ .name = "zcnt", .format = format_zcnt, .perm = PERM_READ },
+	{ .name = "pids", .format = format_pids, .perm = PERM_READ },
+	{ .name = "waiting", .format_for = format_waiting },
+	{ .name = NULL },
 };
 
 const struct ipcfs_kind kind_sem = {

@@ -607,12 +607,68 @@ static int format_status(const struct ipc_obj *obj, GString *out)
 	return 0;
 }
 
+/*
+ * Does this /proc/<pid>/maps text map segment id?  A SysV segment's mapping
+ * names its shmem file, "/SYSV<key> (deleted)", whose inode number is the id.
+ */
+static bool maps_segment(const char *maps, int id)
+{
+	for (const char *line = maps; line && *line;) {
+		const char *next = strchr(line, '\n');
+		const char *name = strstr(line, " /SYSV");
+		unsigned long long ino;
+
+		/* start-end perms offset dev inode path */
+		if (name && (!next || name < next) &&
+		    sscanf(line, "%*s %*s %*s %*s %llu", &ino) == 1 && ino == (unsigned long long)id)
+			return true;
+		line = next ? next + 1 : NULL;
+	}
+	return false;
+}
+
+/*
+ * user.ipc.attached: every process that has the segment attached, as a scan
+ * of /proc/<pid>/maps finds them (sysv_format_processes() shows only those
+ * /proc would show the caller).  The daemon's own short attachments (a copy,
+ * a resize) are not counted.
+ */
+static int format_attached(struct caller *caller, const struct ipc_obj *obj, GString *out)
+{
+	g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
+	g_autoptr(GArray) pids = g_array_new(FALSE, FALSE, sizeof(pid_t));
+	const char *entry;
+
+	if (!proc)
+		return reason(EIO, "user.ipc.attached: cannot read /proc");
+	/* Nothing has it mapped: spare the scan (passthrough mappings are not in nattch). */
+	if (obj->pending || (obj->nattch == 0 && shm_backing_mappers(obj->id, NULL) == 0))
+		return 0;
+	while ((entry = g_dir_read_name(proc))) {
+		g_autofree char *maps = NULL;
+		g_autofree char *path = NULL;
+		pid_t pid;
+
+		if (!g_ascii_isdigit(*entry))
+			continue;
+		pid = (pid_t)g_ascii_strtoll(entry, NULL, 10);
+		if (pid == getpid())
+			continue;
+		path = g_strdup_printf("/proc/%d/maps", (int)pid);
+		if (g_file_get_contents(path, &maps, NULL, NULL) && maps_segment(maps, obj->id))
+			g_array_append_val(pids, pid);
+	}
+	sysv_format_processes(caller, pids, out);
+	return 0;
+}
+
 static const struct xattr_field shm_xattrs[] = {
-	{ "cpid", format_cpid, 0 },
-	{ "lpid", format_lpid, 0 },
-	{ "nattch", format_nattch, 0 },
-	{ "status", format_status, 0 },
-	{ NULL, NULL, 0 },
+	{ .name = "cpid", .format = format_cpid },
+	{ .name = "lpid", .format = format_lpid },
+	{ .name = "nattch", .format = format_nattch },
+	{ .name = "attached", .format_for = format_attached },
+	{ .name = "status", .format = format_status },
+	{ .name = NULL },
 };
 
 static int shm_setup(void)

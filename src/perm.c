@@ -18,6 +18,7 @@
 #define MAX_USERNS_DEPTH 33	/* the kernel nests at most 32 below the initial one */
 static struct perm_userns chain[MAX_USERNS_DEPTH];
 static int chain_len;
+static uint64_t own_pidns;	/* the daemon's pid namespace: the pids it reads in /proc */
 
 void perm_set_userns_chain(const struct perm_userns *links, int n)
 {
@@ -27,12 +28,15 @@ void perm_set_userns_chain(const struct perm_userns *links, int n)
 
 int perm_setup(void)
 {
+	struct stat own;
 	int ipc = open("/proc/self/ns/ipc", O_RDONLY | O_CLOEXEC);
 	int ns = ipc < 0 ? -1 : ioctl(ipc, NS_GET_USERNS);
 
 	if (ipc >= 0)
 		close(ipc);
 	chain_len = 0;
+	if (stat("/proc/self/ns/pid", &own) == 0)
+		own_pidns = own.st_ino;
 	if (ns < 0)
 		return reason(errno, "cannot learn which user namespace owns the IPC namespace: no capability will count");
 	/* Up to the top this process can see: NS_GET_PARENT fails with EPERM there. */
@@ -66,8 +70,8 @@ void caller_clear(struct caller *caller)
 	g_clear_pointer(&caller->groups, g_free);
 }
 
-/* The fourth number of a "Uid:" or "Gid:" line: the file system id, which FUSE reports. */
-static bool status_fs_id(const char *status_text, const char *field, guint64 *id)
+/* The four numbers of a "Uid:" or "Gid:" line: real, effective, saved and file system id. */
+static bool status_ids(const char *status_text, const char *field, guint64 ids[4])
 {
 	const char *p = strstr(status_text, field);
 	char *end;
@@ -76,7 +80,7 @@ static bool status_fs_id(const char *status_text, const char *field, guint64 *id
 		return false;
 	p += strlen(field);
 	for (int i = 0; i < 4; i++) {
-		*id = g_ascii_strtoull(p, &end, 10);
+		ids[i] = g_ascii_strtoull(p, &end, 10);
 		if (end == p)
 			return false;
 		p = end;
@@ -88,14 +92,14 @@ bool caller_parse_status(struct caller *caller, const char *status_text)
 {
 	const char *groups = strstr(status_text, "\nGroups:");
 	const char *capeff = strstr(status_text, "\nCapEff:");
-	guint64 fsuid, fsgid;
+	guint64 uids[4], gids[4];
 	GArray *list;
 	char *end;
 
-	if (!groups || !capeff || !status_fs_id(status_text, "\nUid:", &fsuid) ||
-	    !status_fs_id(status_text, "\nGid:", &fsgid))
+	if (!groups || !capeff || !status_ids(status_text, "\nUid:", uids) ||
+	    !status_ids(status_text, "\nGid:", gids))
 		return false;
-	if (fsuid != caller->uid || fsgid != caller->gid)
+	if (uids[3] != caller->uid || gids[3] != caller->gid)
 		return false;
 	caller->cap_effective = g_ascii_strtoull(capeff + strlen("\nCapEff:"), &end, 16);
 
@@ -133,6 +137,10 @@ static void caller_load_details(struct caller *caller)
 	if (stat(path, &ns) != 0)
 		return;
 	caller->userns = ns.st_ino;
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)caller->pid);
+	if (stat(path, &ns) != 0)
+		return;
+	caller->pidns = ns.st_ino;
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)caller->pid);
 	if (g_file_get_contents(path, &text, NULL, NULL))
 		caller->details_known = caller_parse_status(caller, text);
@@ -201,4 +209,33 @@ bool perm_may_control(struct caller *caller, const struct ipc_obj *obj)
 	if (caller->uid == obj->uid || caller->uid == obj->cuid)
 		return true;
 	return perm_has_cap(caller, PERM_CAP_SYS_ADMIN);
+}
+
+/* The real, effective and saved ids of a "Uid:" or "Gid:" line are all id. */
+static bool status_ids_are(const char *status_text, const char *field, guint64 id)
+{
+	guint64 ids[4];
+
+	return status_ids(status_text, field, ids) && ids[0] == id && ids[1] == id && ids[2] == id;
+}
+
+bool perm_may_see_process(struct caller *caller, pid_t pid)
+{
+	g_autofree char *status = NULL;
+	char path[64];
+	struct stat st;
+
+	caller_load_details(caller);
+	if (!caller->details_known || caller->pidns != own_pidns)
+		return false;
+	if (perm_has_global_cap(caller, PERM_CAP_SYS_PTRACE))
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (!g_file_get_contents(path, &status, NULL, NULL) ||
+	    !status_ids_are(status, "\nUid:", caller->uid) ||
+	    !status_ids_are(status, "\nGid:", caller->gid))
+		return false;
+	/* A process that is not dumpable has its /proc files owned by root. */
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	return stat(path, &st) == 0 && st.st_uid == caller->uid && st.st_gid == caller->gid;
 }

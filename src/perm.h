@@ -16,6 +16,7 @@
 
 /* Capability bits as in linux/capability.h. */
 #define PERM_CAP_IPC_OWNER 15
+#define PERM_CAP_SYS_PTRACE 19
 #define PERM_CAP_SYS_ADMIN 21
 #define PERM_CAP_SYS_RESOURCE 24
 
@@ -34,6 +35,7 @@ struct caller {
 	gid_t *groups;
 	uint64_t cap_effective;	/* relative to userns, as the kernel keeps them */
 	uint64_t userns;	/* inode number of the caller's user namespace */
+	uint64_t pidns;		/* and of its pid namespace */
 };
 
 /*
@@ -80,3 +82,11 @@ bool perm_in_group(struct caller *caller, gid_t gid);
 bool perm_has_cap(struct caller *caller, int cap);
 /* capable(cap): cap in the top user namespace the daemon sees. */
 bool perm_has_global_cap(struct caller *caller, int cap);
+
+/*
+ * Would /proc tell the caller what process pid has mapped (its maps)?  As
+ * ptrace_may_access(PTRACE_MODE_READ_FSCREDS): CAP_SYS_PTRACE, or the same
+ * real, effective and saved uid and gid as the caller's, and dumpable.  No
+ * for callers in another pid namespace, whose /proc numbers differ.
+ */
+bool perm_may_see_process(struct caller *caller, pid_t pid);

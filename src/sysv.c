@@ -162,3 +162,29 @@ int sysv_create_as(uid_t uid, gid_t gid, int (*get)(key_t key, size_t size, int 
 		return reason(err, "%s(0x%08x, %zu): cannot create", what, (unsigned)key, size);
 	return id;
 }
+
+static gint compare_pids(gconstpointer a, gconstpointer b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+void sysv_format_processes(struct caller *caller, GArray *pids, GString *out)
+{
+	g_array_sort(pids, compare_pids);
+	for (guint i = 0; i < pids->len; i++) {
+		pid_t pid = g_array_index(pids, pid_t, i);
+		g_autofree char *comm = NULL;
+		g_autofree char *path = NULL;
+
+		if ((i > 0 && pid == g_array_index(pids, pid_t, i - 1)) ||
+		    !perm_may_see_process(caller, pid))
+			continue;
+		path = g_strdup_printf("/proc/%d/comm", (int)pid);
+		if (!g_file_get_contents(path, &comm, NULL, NULL))
+			continue;	/* gone since */
+		g_strchomp(comm);
+		g_string_append_printf(out, "%s%d:%s", out->len ? " " : "", (int)pid, comm);
+	}
+}

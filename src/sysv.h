@@ -37,6 +37,12 @@ int sysv_create_as(uid_t uid, gid_t gid, int (*get)(key_t key, size_t size, int 
 		   key_t key, size_t size, mode_t mode, const char *what);
 
 /*
+ * "pid:comm pid:comm ...", sorted, of the processes in pids that /proc would
+ * show the caller (perm_may_see_process); others, and the gone, are left out.
+ */
+void sysv_format_processes(struct caller *caller, GArray *pids, GString *out);
+
+/*
  * Could sysv_create_as() act as uid:gid?  Asked before removing an object
  * that is to be created again, so that a refusal destroys nothing.
  */

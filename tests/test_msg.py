@@ -357,3 +357,13 @@ def test_200_blocked_readers_do_not_stall_the_daemon(mnt, ipc):
             t.join()
     assert sorted(got) == sorted(b"%d" % i for i in range(200))
     assert q.current_messages == 0
+
+
+def test_waiting_names_the_readers_blocked_through_ipcfs(queue):
+    q, path = queue
+    with io("read", path, 100, 1) as p:
+        wait_blocked(p)
+        assert os.getxattr(path + "@7", "user.ipc.waiting").decode() == f"{p.pid}:ipcfs-io"
+        q.send(b"go", type=1)
+        assert p.wait() == 0
+    assert os.getxattr(path, "user.ipc.waiting") == b""

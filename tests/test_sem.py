@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from util import (errno_of, fuse_waiting, io, oserror, proc_sysvipc, sem_ncnt, sem_setall,
-                  sem_values, semop, wait_until)
+                  sem_values, semop, wait_blocked, wait_until)
 
 
 def write(path, text, flags=os.O_WRONLY):
@@ -340,3 +340,16 @@ def test_500_blocked_writers_do_not_stall_the_daemon(mnt, ipc):
             t.join()
     assert results.count(3) == 500
     assert sem_values(one) == [0]
+
+
+def test_waiting_names_the_callers_blocked_through_ipcfs(sem1):
+    ident, path = sem1
+    assert os.getxattr(path, "user.ipc.waiting") == b""
+    with io("write", path, "-1\n") as p:
+        wait_blocked(p)
+        assert os.getxattr(path, "user.ipc.waiting").decode() == f"{p.pid}:ipcfs-io"
+        # Another user's /proc would not show root's process: neither does the xattr.
+        assert errno_of(2003, 2003, f"assert os.getxattr({path!r}, 'user.ipc.waiting') == b''") == "OK"
+        semop(ident, [(0, 1)])
+        assert p.wait() == 0
+    assert os.getxattr(path, "user.ipc.waiting") == b""

@@ -13,7 +13,7 @@ import threading
 import pytest
 import sysv_ipc
 
-from util import errno_of, oserror, proc_sysvipc
+from util import Child, errno_of, oserror, proc_sysvipc
 
 
 @pytest.fixture
@@ -320,3 +320,49 @@ def test_permissions(seg):
     assert errno_of(2004, 0, f"os.open({path!r}, os.O_WRONLY)") == "EACCES"
     assert errno_of(2004, 0, f"os.truncate({path!r}, 5)") == "EACCES"
     assert int(proc_sysvipc("shm")[s.id]["size"]) == 10000
+
+
+ATTACHER = """
+import sys, sysv_ipc
+seg = sysv_ipc.SharedMemory(int(sys.argv[1]))     # attaches
+print("attached", flush=True)
+sys.stdin.readline()
+seg.detach()
+print("detached", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_attached_lists_the_attaching_processes_the_caller_may_see(mnt, ipc):
+    seg = ipc.shm(mode=0o666)
+    path = mnt.p("shm", f"0x{seg.key:08x}")
+
+    def attacher(uid):
+        p = Child(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                   "/usr/bin/python3", "-c", ATTACHER, str(seg.key)],
+                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline() == "attached\n"
+        return p
+
+    def attached_as(uid):
+        code = f"print(os.getxattr({path!r}, 'user.ipc.attached').decode())"
+        r = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                            "/usr/bin/python3", "-c", "import os\n" + code],
+                           capture_output=True, text=True, check=True)
+        return r.stdout.strip()
+
+    assert os.getxattr(path, "user.ipc.attached") == b""
+    with attacher(2003) as a, attacher(2004) as b:
+        both = f"{min(a.pid, b.pid)}:python3 {max(a.pid, b.pid)}:python3"
+        assert os.getxattr(path, "user.ipc.attached").decode() == both    # root sees all
+        # Others see what their /proc would show them: their own processes only.
+        assert attached_as(2003) == f"{a.pid}:python3"
+        assert attached_as(2004) == f"{b.pid}:python3"
+        assert attached_as(2001) == ""
+        a.stdin.write("\n")
+        a.stdin.flush()
+        assert a.stdout.readline() == "detached\n"
+        assert os.getxattr(path, "user.ipc.attached").decode() == f"{b.pid}:python3"
+        b.kill()
+        b.wait()
+        assert os.getxattr(path, "user.ipc.attached") == b""

@@ -113,7 +113,7 @@ def test_xattrs_are_the_rest_of_ipcs(mnt, ipc):
         path = mnt.p("shm", f"0x{seg.key:08x}")
         names = set(os.listxattr(path))
         assert {"user.ipc.id", "user.ipc.key", "user.ipc.cuid", "user.ipc.cgid", "user.ipc.cpid",
-                "user.ipc.lpid", "user.ipc.nattch", "user.ipc.status"} == names
+                "user.ipc.lpid", "user.ipc.nattch", "user.ipc.attached", "user.ipc.status"} == names
         row = proc_sysvipc("shm")[seg.id]
         assert os.getxattr(path, "user.ipc.id") == str(seg.id).encode()
         assert os.getxattr(path, "user.ipc.key") == f"0x{seg.key:08x}".encode()
