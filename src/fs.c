@@ -357,6 +357,24 @@ void ipcfs_file_rebind(struct ipcfs_file *file, const struct ipc_obj *obj)
 	g_mutex_unlock(&file->obj_lock);
 }
 
+void ipcfs_openers(const struct ipcfs_kind *kind, bool (*pick)(struct ipcfs_file *file, void *data),
+		   void *data, GArray *pids)
+{
+	GHashTableIter iter;
+	gpointer key;
+
+	g_mutex_lock(&open_files_lock);
+	/* A file leaves the table before its release runs: every one here is whole. */
+	g_hash_table_iter_init(&iter, open_files);
+	while (g_hash_table_iter_next(&iter, &key, NULL)) {
+		struct ipcfs_file *file = key;
+
+		if (file->kind == kind && file->opener_pid > 0 && pick(file, data))
+			g_array_append_val(pids, file->opener_pid);
+	}
+	g_mutex_unlock(&open_files_lock);
+}
+
 /* Drop the open's reference: RELEASE, or an open the caller never saw. */
 static void release_open(struct ipcfs_file *file)
 {
@@ -691,6 +709,7 @@ static int open_object(fuse_req_t req, struct caller *caller, const struct ipcfs
 	file->variant = variant;
 	file->flags = fi->flags;
 	file->opener = caller->uid;
+	file->opener_pid = caller->pid;
 	/* Every read and write reaches the daemon: no page cache can go stale. */
 	fi->direct_io = 1;
 	fi->keep_cache = 0;

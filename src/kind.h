@@ -56,6 +56,7 @@ struct ipcfs_file {
 	unsigned variant;	/* kind-specific view of the object; 0 is the plain file */
 	int flags;		/* open(2) flags; O_NONBLOCK comes with each request */
 	uid_t opener;		/* the uid that opened it */
+	pid_t opener_pid;	/* and the process (0: outside our pid namespace) */
 	unsigned poll_events;	/* what the last poll(2) on this file waits for */
 	void *priv;		/* the kind's own state */
 };
@@ -136,6 +137,13 @@ int ipcfs_file_id(struct ipcfs_file *file);
 int ipcfs_file_object(struct ipcfs_file *file, struct ipc_obj *obj);
 /* Bind the file to obj, which replaced its object (a resize). */
 void ipcfs_file_rebind(struct ipcfs_file *file, const struct ipc_obj *obj);
+
+/*
+ * The opener pid of every open file of kind for which pick(file, data) is
+ * true, appended to pids; pick runs with the file valid (not yet released).
+ */
+void ipcfs_openers(const struct ipcfs_kind *kind, bool (*pick)(struct ipcfs_file *file, void *data),
+		   void *data, GArray *pids);
 
 /* The caller of a request, for permission decisions. */
 void caller_from_req(struct caller *caller, fuse_req_t req);

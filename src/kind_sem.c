@@ -789,12 +789,41 @@ static int format_waiting(struct caller *caller, const struct ipc_obj *obj, GStr
 	return 0;
 }
 
+/* Does this open file hold a non-zero undo record on the set? */
+static bool holds_undo(struct ipcfs_file *file, void *data)
+{
+	const struct ipc_obj *set = data;
+	struct sem_file *sf = file->priv;
+	bool holds = false;
+
+	g_mutex_lock(&sf->lock);
+	if (sf->undo_adj && ipc_obj_same(&sf->undo_set, set))
+		for (int i = 0; i < sf->undo_nsems && !holds; i++)
+			holds = sf->undo_adj[i] != 0;
+	g_mutex_unlock(&sf->lock);
+	return holds;
+}
+
+/*
+ * user.ipc.undo: the processes that opened the ipcfs files holding undo
+ * records on the set (the kernel does not publish its own SEM_UNDO holders).
+ */
+static int format_undo(struct caller *caller, const struct ipc_obj *obj, GString *out)
+{
+	g_autoptr(GArray) pids = g_array_new(FALSE, FALSE, sizeof(pid_t));
+
+	ipcfs_openers(&kind_sem, holds_undo, (void *)obj, pids);
+	sysv_format_processes(caller, pids, out);
+	return 0;
+}
+
 static const struct xattr_field sem_xattrs[] = {
 	{ .name = "nsems", .format = format_nsems },
 	{ .name = "ncnt", .format = format_ncnt, .perm = PERM_READ },
 	{ .name = "zcnt", .format = format_zcnt, .perm = PERM_READ },
 	{ .name = "pids", .format = format_pids, .perm = PERM_READ },
 	{ .name = "waiting", .format_for = format_waiting },
+	{ .name = "undo", .format_for = format_undo },
 	{ .name = NULL },
 };
 

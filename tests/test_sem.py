@@ -353,3 +353,18 @@ def test_waiting_names_the_callers_blocked_through_ipcfs(sem1):
         semop(ident, [(0, 1)])
         assert p.wait() == 0
     assert os.getxattr(path, "user.ipc.waiting") == b""
+
+
+def test_undo_names_the_holders_of_undo_records(sem1):
+    ident, path = sem1
+    sem_setall(ident, [1])
+    assert os.getxattr(path, "user.ipc.undo") == b""
+    p = io("hold", path, "-1 undo\n")
+    try:
+        assert p.stdout.readline().strip() == "HELD"
+        assert os.getxattr(path, "user.ipc.undo").decode() == f"{p.pid}:ipcfs-io"
+    finally:
+        p.stdin.close()
+        p.wait()
+    semop(ident, [(0, -1)])                     # the undo has landed: the record is gone
+    assert os.getxattr(path, "user.ipc.undo") == b""
