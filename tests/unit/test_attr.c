@@ -37,10 +37,47 @@ static void test_common_fields(void)
 	g_assert_null(attr_find_field(attr_common_fields, "nope"));
 }
 
+static void test_same_object(void)
+{
+	struct ipc_obj was = { .id = 32769, .key = 0x1234, .cuid = 1000, .cgid = 100, .cpid = 42,
+			       .mode = 0600, .ctime = 5 };
+	struct ipc_obj now = was;
+
+	g_assert_true(ipc_obj_same(&was, &now));
+	/* IPC_SET (chmod, chown) and SETVAL change these: still the same object. */
+	now.mode = 0666;
+	now.uid = 2000;
+	now.ctime = 9;
+	g_assert_true(ipc_obj_same(&was, &now));
+	/* IPC_RMID of an attached segment makes its key private. */
+	now.key = 0;
+	now.mode |= IPC_MODE_SHM_DEST;
+	g_assert_true(ipc_obj_same(&was, &now));
+	now.mode &= ~IPC_MODE_SHM_DEST;
+	g_assert_false(ipc_obj_same(&was, &now));
+	/* The id came round to another object: another creator, key, pid or size. */
+	now = was;
+	now.cuid = 1001;
+	g_assert_false(ipc_obj_same(&was, &now));
+	now = was;
+	now.key = 0x1235;
+	g_assert_false(ipc_obj_same(&was, &now));
+	now = was;
+	now.cpid = 43;
+	g_assert_false(ipc_obj_same(&was, &now));
+	now = was;
+	now.nsems = 2;
+	g_assert_false(ipc_obj_same(&was, &now));
+	now = was;
+	now.id = 1;
+	g_assert_false(ipc_obj_same(&was, &now));
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/attr/fill", test_fill);
 	g_test_add_func("/attr/common-fields", test_common_fields);
+	g_test_add_func("/attr/same-object", test_same_object);
 	return g_test_run();
 }
