@@ -248,18 +248,10 @@ bool blocking_caller_dying(struct blocking_call *call)
 	const struct fuse_ctx *ctx = fuse_req_ctx(call->req);
 	g_autofree char *status = NULL;
 	g_autofree char *path = g_strdup_printf("/proc/%d/status", (int)ctx->pid);
-	static const char *const fields[] = { "\nSigPnd:", "\nShdPnd:" };
 
 	if (ctx->pid <= 0 || !g_file_get_contents(path, &status, NULL, NULL))
 		return ctx->pid > 0;	/* already gone */
-	/* complete_signal() marks a dying thread group with a pending SIGKILL. */
-	for (size_t i = 0; i < G_N_ELEMENTS(fields); i++) {
-		const char *field = strstr(status, fields[i]);
-
-		if (field && (g_ascii_strtoull(field + strlen(fields[i]), NULL, 16) >> (SIGKILL - 1)) & 1)
-			return true;
-	}
-	return false;
+	return caller_status_dying(status);
 }
 
 void blocking_finish(struct blocking_call *call)

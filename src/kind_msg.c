@@ -393,10 +393,9 @@ static void msg_read_in_waiter(struct blocking_call *call)
 	ssize_t n = -1;
 	int err = -1;
 
-	while (!blocking_interrupted(call)) {
-		/* Each try: the queue may have been removed, and its id reused, since the last. */
-		err = -ipcfs_file_object(call->file, &queue);
-		if (err)
+	for (bool retry = false; !blocking_interrupted(call); retry = true) {
+		/* A retry: the queue may have been removed, and its id reused, since the last try. */
+		if (retry && (err = -ipcfs_file_object(call->file, &queue)) != 0)
 			break;
 		err = -1;
 		n = receive(io, 0);
@@ -410,10 +409,11 @@ static void msg_read_in_waiter(struct blocking_call *call)
 	/*
 	 * A message already taken is delivered, interrupted or not, unless the
 	 * caller is being killed: then the kernel discards the reply, so the
-	 * message goes back.  Asked after every wait, not only after an
-	 * INTERRUPT: the kill may be on its way while the message arrives.
+	 * message goes back.  Every signal sends an INTERRUPT, so only an
+	 * interrupted call needs the look at /proc (it costs a read of it).
 	 */
-	if (n >= 0 && blocking_caller_dying(call) && requeue(io, n, "the reader was killed")) {
+	if (n >= 0 && blocking_interrupted(call) && blocking_caller_dying(call) &&
+	    requeue(io, n, "the reader was killed")) {
 		n = -1;
 		err = EINTR;
 	}
@@ -471,9 +471,8 @@ static void msg_write_in_waiter(struct blocking_call *call)
 	struct ipc_obj queue;
 	int err = -1;
 
-	while (!blocking_interrupted(call)) {
-		err = -ipcfs_file_object(call->file, &queue);
-		if (err)
+	for (bool retry = false; !blocking_interrupted(call); retry = true) {
+		if (retry && (err = -ipcfs_file_object(call->file, &queue)) != 0)
 			break;
 		err = -1;
 		if (msgsnd(io->id, io->msg, io->size, 0) == 0) {

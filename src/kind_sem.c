@@ -434,13 +434,13 @@ static int wait_ops(struct sem_write *w, struct semcmd *cmd)
 
 	if (cmd->has_timeout)
 		deadline = deadline_after(&cmd->timeout);
-	for (;;) {
+	for (bool retry = false;; retry = true) {
 		int r;
 
 		if (blocking_interrupted(&w->call))
 			return -blocking_stop_errno(&w->call);
-		/* Each try: the set may have been removed, and its id reused, since the last. */
-		if (sem_stat(w->id, &now) != 0 || !ipc_obj_same(&w->set, &now))
+		/* A retry: the set may have been removed, and its id reused, since the last try. */
+		if (retry && (sem_stat(w->id, &now) != 0 || !ipc_obj_same(&w->set, &now)))
 			return -reason(EIDRM, "semop sem id %d: the set is gone", w->id);
 		if (cmd->has_timeout) {
 			if (!time_left(&deadline, &left))

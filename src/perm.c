@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <linux/nsfs.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,4 +239,28 @@ bool perm_may_see_process(struct caller *caller, pid_t pid)
 	/* A process that is not dumpable has its /proc files owned by root. */
 	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
 	return stat(path, &st) == 0 && st.st_uid == caller->uid && st.st_gid == caller->gid;
+}
+
+/* A signal mask field of /proc/<pid>/status ("SigPnd:" and the like), 0 if absent. */
+static uint64_t status_mask(const char *status, const char *field)
+{
+	const char *p = strstr(status, field);
+
+	return p ? g_ascii_strtoull(p + strlen(field), NULL, 16) : 0;
+}
+
+#define SIG_BIT(sig) (1ull << ((sig) - 1))
+
+bool caller_status_dying(const char *status_text)
+{
+	/* Signals whose default action is not to end the process: ignore, or stop. */
+	const uint64_t harmless = SIG_BIT(SIGCHLD) | SIG_BIT(SIGCONT) | SIG_BIT(SIGURG) |
+				  SIG_BIT(SIGWINCH) | SIG_BIT(SIGSTOP) | SIG_BIT(SIGTSTP) |
+				  SIG_BIT(SIGTTIN) | SIG_BIT(SIGTTOU);
+	uint64_t pending = status_mask(status_text, "\nSigPnd:") | status_mask(status_text, "\nShdPnd:");
+	uint64_t fatal = pending & ~status_mask(status_text, "\nSigBlk:") &
+			 ~status_mask(status_text, "\nSigIgn:") & ~status_mask(status_text, "\nSigCgt:") &
+			 ~harmless;
+
+	return (pending & SIG_BIT(SIGKILL)) || fatal;
 }

@@ -90,3 +90,11 @@ bool perm_has_global_cap(struct caller *caller, int cap);
  * for callers in another pid namespace, whose /proc numbers differ.
  */
 bool perm_may_see_process(struct caller *caller, pid_t pid);
+
+/*
+ * Does the text of /proc/<tid>/status say the thread is being killed: a
+ * pending SIGKILL, or a pending signal that is not blocked, ignored or caught
+ * and whose default action ends the process (complete_signal() adds no
+ * SIGKILL for a signal that dumps core, or for a traced process)?
+ */
+bool caller_status_dying(const char *status_text);

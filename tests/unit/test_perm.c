@@ -167,6 +167,27 @@ static void test_parse_status(void)
 	caller_clear(&c);
 }
 
+static void test_status_dying(void)
+{
+	/* Masks as /proc prints them: bit N-1 is signal N. */
+	const char *killed = "x\nSigPnd:\t0000000000000100\nShdPnd:\t0000000000000000\n"
+			     "SigBlk:\t0\nSigIgn:\t0\nSigCgt:\t0\n";
+	const char *quit = "x\nSigPnd:\t0\nShdPnd:\t0000000000000004\nSigBlk:\t0\n"
+			   "SigIgn:\t0\nSigCgt:\t0\n";
+	const char *quit_caught = "x\nSigPnd:\t0\nShdPnd:\t0000000000000004\nSigBlk:\t0\n"
+				  "SigIgn:\t0\nSigCgt:\t0000000000000004\n";
+	const char *quit_blocked = "x\nSigPnd:\t0\nShdPnd:\t0000000000000004\n"
+				   "SigBlk:\t0000000000000004\nSigIgn:\t0\nSigCgt:\t0\n";
+	const char *child = "x\nSigPnd:\t0\nShdPnd:\t0000000000010000\nSigBlk:\t0\n"
+			    "SigIgn:\t0\nSigCgt:\t0\n";
+
+	g_assert_true(caller_status_dying(killed));		/* SIGKILL */
+	g_assert_true(caller_status_dying(quit));		/* SIGQUIT dumps core: no SIGKILL is added */
+	g_assert_false(caller_status_dying(quit_caught));
+	g_assert_false(caller_status_dying(quit_blocked));
+	g_assert_false(caller_status_dying(child));		/* SIGCHLD is ignored by default */
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -179,5 +200,6 @@ int main(int argc, char **argv)
 			test_capabilities_of_other_user_namespaces);
 	g_test_add_func("/perm/unknown-caller", test_unknown_caller);
 	g_test_add_func("/perm/parse-status", test_parse_status);
+	g_test_add_func("/perm/status-dying", test_status_dying);
 	return g_test_run();
 }
