@@ -334,6 +334,17 @@ int ipcfs_file_id(struct ipcfs_file *file)
 	return id;
 }
 
+int ipcfs_object_recheck(const struct ipcfs_kind *kind, const struct ipc_obj *was,
+			 struct ipc_obj *now)
+{
+	if (kind->stat(was->id, now) != 0)
+		return reason(EIDRM, "%s id %d: the object is gone", kind->name, was->id);
+	if (!ipc_obj_same(was, now))
+		return reason(EIDRM, "%s id %d: the object is gone; its id names another object now (key 0x%08x, creator %u)",
+			      kind->name, was->id, (unsigned)now->key, (unsigned)now->cuid);
+	return 0;
+}
+
 int ipcfs_file_object(struct ipcfs_file *file, struct ipc_obj *obj)
 {
 	struct ipc_obj bound;
@@ -341,13 +352,7 @@ int ipcfs_file_object(struct ipcfs_file *file, struct ipc_obj *obj)
 	g_mutex_lock(&file->obj_lock);
 	bound = file->obj;
 	g_mutex_unlock(&file->obj_lock);
-	if (file->kind->stat(bound.id, obj) != 0)
-		return reason(EIDRM, "%s id %d: the object of this open file is gone",
-			      file->kind->name, bound.id);
-	if (!ipc_obj_same(&bound, obj))
-		return reason(EIDRM, "%s id %d: the object of this open file is gone; its id names another object now (key 0x%08x, creator %u)",
-			      file->kind->name, bound.id, (unsigned)obj->key, (unsigned)obj->cuid);
-	return 0;
+	return ipcfs_object_recheck(file->kind, &bound, obj);
 }
 
 void ipcfs_file_rebind(struct ipcfs_file *file, const struct ipc_obj *obj)

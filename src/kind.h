@@ -135,6 +135,9 @@ int ipcfs_file_id(struct ipcfs_file *file);
  * now names another object.
  */
 int ipcfs_file_object(struct ipcfs_file *file, struct ipc_obj *obj);
+/* The same check for an object that was seen as was: now is its live attributes. */
+int ipcfs_object_recheck(const struct ipcfs_kind *kind, const struct ipc_obj *was,
+			 struct ipc_obj *now);
 /* Bind the file to obj, which replaced its object (a resize). */
 void ipcfs_file_rebind(struct ipcfs_file *file, const struct ipc_obj *obj);
 

@@ -314,7 +314,6 @@ struct sem_write {
 	struct blocking_call call;
 	struct ipcfs_file *file;
 	struct ipc_obj set;	/* the set as the write found it */
-	int id, nsems;		/* set.id, set.nsems */
 	struct semcmd *cmds;
 	size_t ncmds, next;
 	size_t size;		/* bytes to acknowledge */
@@ -440,19 +439,19 @@ static int wait_ops(struct sem_write *w, struct semcmd *cmd)
 		if (blocking_interrupted(&w->call))
 			return -blocking_stop_errno(&w->call);
 		/* A retry: the set may have been removed, and its id reused, since the last try. */
-		if (retry && (sem_stat(w->id, &now) != 0 || !ipc_obj_same(&w->set, &now)))
-			return -reason(EIDRM, "semop sem id %d: the set is gone", w->id);
+		if (retry && ipcfs_object_recheck(&kind_sem, &w->set, &now) != 0)
+			return -EIDRM;
 		if (cmd->has_timeout) {
 			if (!time_left(&deadline, &left))
 				return -EAGAIN;
-			r = semtimedop(w->id, cmd->ops, cmd->nops, &left);
+			r = semtimedop(w->set.id, cmd->ops, cmd->nops, &left);
 		} else {
-			r = semop(w->id, cmd->ops, cmd->nops);
+			r = semop(w->set.id, cmd->ops, cmd->nops);
 		}
 		if (r == 0)
 			return 0;
 		if (errno != EINTR)
-			return -semop_errno(w->id, errno);
+			return -semop_errno(w->set.id, errno);
 	}
 }
 
@@ -476,24 +475,24 @@ static bool run_lines(struct sem_write *w, bool in_waiter, int *err)
 			*err = reserve_undo(sf, &w->set, cmd, 1);
 			if (*err) {
 				reason(-*err, "semop sem id %d: the undo total would leave -32768..32767",
-				       w->id);
+				       w->set.id);
 				return true;
 			}
 			cmd->undo_reserved = true;
 		}
 		if (cmd->type != SEMCMD_OPS) {
-			*err = run_setter(w->id, cmd);
+			*err = run_setter(w->set.id, cmd);
 		} else if (!in_waiter || nowait) {
 			/* Try without waiting: the common, uncontended case costs one semop. */
 			for (size_t i = 0; i < cmd->nops; i++)
 				cmd->ops[i].sem_flg = IPC_NOWAIT;
-			if (semop(w->id, cmd->ops, cmd->nops) != 0) {
+			if (semop(w->set.id, cmd->ops, cmd->nops) != 0) {
 				int e = errno;
 
 				if (e == EAGAIN && !nowait)
 					return false;	/* must wait: go to a waiter thread */
-				*err = e == EAGAIN ? reason(EAGAIN, "semop sem id %d: would wait (nowait)", w->id)
-						   : reason(semop_errno(w->id, e), "semop sem id %d", w->id);
+				*err = e == EAGAIN ? reason(EAGAIN, "semop sem id %d: would wait (nowait)", w->set.id)
+						   : reason(semop_errno(w->set.id, e), "semop sem id %d", w->set.id);
 			}
 		} else {
 			for (size_t i = 0; i < cmd->nops; i++)
@@ -557,12 +556,12 @@ static int parse_lines(const struct sem_write *w, const char *text, size_t size,
 		const char *nl = memchr(line, '\n', (size_t)(end - line));
 		size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
 		struct semcmd cmd;
-		int err = semcmd_parse(line, len, w->nsems, &cmd);
+		int err = semcmd_parse(line, len, (int)w->set.nsems, &cmd);
 
 		if (err) {
 			if (memchr(line, '\0', len))
-				return reason(-err, "write sem id %d: a line holds a NUL byte", w->id);
-			return reason(-err, "write sem id %d: bad line \"%.*s\"", w->id,
+				return reason(-err, "write sem id %d: a line holds a NUL byte", w->set.id);
+			return reason(-err, "write sem id %d: bad line \"%.*s\"", w->set.id,
 				      (int)MIN(len, 80), line);
 		}
 		g_array_append_val(cmds, cmd);
@@ -596,11 +595,9 @@ static void run_text(fuse_req_t req, struct ipcfs_file *file, GString *text, siz
 	if (err)
 		goto fail;
 	w->set = obj;
-	w->id = obj.id;
-	w->nsems = (int)obj.nsems;
-	if (text->len - complete > max_line(w->nsems)) {
+	if (text->len - complete > max_line((int)w->set.nsems)) {
 		err = reason(EINVAL, "write sem id %d: a line of over %zu bytes is longer than any command",
-			     w->id, max_line(w->nsems));
+			     w->set.id, max_line((int)w->set.nsems));
 		goto fail;
 	}
 	if (complete < text->len)
@@ -700,7 +697,7 @@ static void apply_undo(struct sem_file *sf)
 	}
 	if (nops == 0)
 		return;
-	if (sem_stat(sf->undo_set.id, &now) != 0 || !ipc_obj_same(&sf->undo_set, &now)) {
+	if (ipcfs_object_recheck(&kind_sem, &sf->undo_set, &now) != 0) {
 		log_debug("undo on close: sem id %d is gone, record dropped", sf->undo_set.id);
 		return;
 	}

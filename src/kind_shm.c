@@ -549,12 +549,13 @@ static void shm_file_write(fuse_req_t req, struct ipcfs_file *file, const char *
 		return;
 	}
 	if (end > obj.size) {
+		unsigned long pins = pinned_by(&obj, file);
 		struct caller caller;
 		bool grow;
 
 		caller_from_req(&caller, req);
-		grow = pinned_by(&obj, file) == 0 && may_recreate(&caller, &obj);
-		if (!grow && pinned_by(&obj, file) == 0)
+		grow = pins == 0 && may_recreate(&caller, &obj);
+		if (!grow && pins == 0)
 			log_debug("write shm id %d past its end: growing re-creates it, which needs IPC_RMID rights that uid %u lacks; the size stays",
 				  obj.id, (unsigned)caller.uid);
 		caller_clear(&caller);
