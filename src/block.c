@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "ns.h"
 #include "quota.h"
 #include "sysv.h"
 
@@ -65,14 +66,18 @@ static void forget_waiting(struct waiter *w)
 	waiter_unref(w);	/* the table's reference */
 }
 
-/* Run the call once (the first caller wins), then drop what it held. */
+/* Run the call once (the first caller wins), in its file's namespace, then drop what it held. */
 static void run_once(struct waiter *w, bool in_waiter_thread)
 {
+	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	struct blocking_call *call = w->call;
 	struct ipcfs_file *file;
 
 	if (atomic_exchange(&w->claimed, true))
 		return;
+	/* The file holds its namespace: entering fails only for want of memory. */
+	if (ns_scope_enter(&scope, call->file->ns) != 0)
+		atomic_store(&w->stop_errno, EAGAIN);
 	if (in_waiter_thread) {
 		pthread_mutex_lock(&w->lock);
 		w->thread = pthread_self();
@@ -281,7 +286,8 @@ void blocking_format_waiting(const struct ipcfs_kind *kind, struct caller *calle
 		struct blocking_call *call = ((struct waiter *)key)->call;
 		pid_t pid = fuse_req_ctx(call->req)->pid;
 
-		if (call->file->kind == kind && ipcfs_file_id(call->file) == id && pid > 0)
+		if (call->file->kind == kind && ns_id(call->file->ns) == ns_current_id() &&
+		    ipcfs_file_id(call->file) == id && pid > 0)
 			g_array_append_val(pids, pid);
 	}
 	g_mutex_unlock(&waiting_lock);

@@ -2,10 +2,15 @@
 /*
  * The tree and the dispatch of FUSE requests to the kinds.
  *
- *   /            nodeid 1
- *   /<kind>      nodeid 2 + kind index
- *   /<kind>/<x>  nodeid (kind index + 1) << 56 | variant << 32 | (uint32_t)id
+ *   /                  nodeid 1
+ *   /<kind>            nodeid 2 + kind index
+ *   /ns                nodeid 2 + NKINDS (with -o all_ns)
+ *   /ns/<ino>          nodeid ns << 48 | 1
+ *   /ns/<ino>/<kind>   nodeid ns << 48 | (2 + kind index)
+ *   <dir>/<x>          nodeid (kind index + 1) << 60 | ns << 48 | variant << 32 | (uint32_t)id
  *
+ * where ns is the index ns.c gives an IPC namespace (0 for the served one, the
+ * top-level tree) and every request runs in the namespace of its nodeid.
  * Object nodeids are computed, not allocated, so the daemon keeps no table of
  * them: an id names one object for its whole life (the kernel puts a sequence
  * number in every id), and the same object always gets the same inode.  The
@@ -16,25 +21,39 @@
  * tick (ATTR_FRESH): long enough that the stat(2) whose path walk fetched them
  * uses them instead of asking a second time, too short to outlive it.  The
  * root and the kind directories never change, so they are cached for good.
+ * Names under /ns come and go with namespaces, and the kernel must forget
+ * them when unused (so that the daemon lets go of the namespace), so every
+ * name there has an entry timeout of 0 too.
  */
 #include "fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "ns.h"
 #include "quota.h"
 
 #define ROOT_INO FUSE_ROOT_ID
-#define KIND_SHIFT 56
+#define KIND_SHIFT 60
+#define NS_SHIFT 48
 #define VARIANT_SHIFT 32
-#define VARIANT_MASK 0xffffffu
+#define VARIANT_MASK 0xffffu
+#define LOCAL_MASK ((1ull << NS_SHIFT) - 1)
+#define NS_OF(ino) ((unsigned)((ino) >> NS_SHIFT) & (NS_MAX - 1))
 
 static const struct ipcfs_kind *const kinds[] = { &kind_shm, &kind_sem, &kind_msg, &kind_chan };
 #define NKINDS G_N_ELEMENTS(kinds)
+/* The low bits of a directory's nodeid (see the top). */
+#define LOCAL_TREE_ROOT 1
+#define LOCAL_KIND_DIR(index) (2 + (index))
+#define LOCAL_NS_DIR (2 + NKINDS)
+#define NS_DIR_INO ((fuse_ino_t)LOCAL_NS_DIR)
 
 /*
  * Writers that wait.  While a WRITE request is outstanding the kernel holds
@@ -80,25 +99,47 @@ static gboolean caller_key_equal(gconstpointer x, gconstpointer y)
 	return a->base == b->base && a->tid == b->tid;
 }
 
+enum node_type { NODE_TREE_ROOT, NODE_KIND_DIR, NODE_NS_DIR, NODE_OBJECT };
+
 struct node {
-	const struct ipcfs_kind *kind;	/* NULL for the root */
-	bool is_dir;
+	enum node_type type;
+	unsigned ns;			/* the IPC namespace it is in (ns.h) */
+	const struct ipcfs_kind *kind;	/* of kind directories and objects */
+	unsigned kind_index;
 	unsigned variant;
 	int id;
 };
 
-static fuse_ino_t kind_dir_ino(unsigned index)
+/* /ns/<ino> trees hold the SysV kinds only: channels belong to no namespace. */
+static bool kind_in_tree(unsigned kind_index, unsigned ns)
 {
-	return ROOT_INO + 1 + index;
+	return ns == NS_SERVED || kinds[kind_index]->sysv;
 }
 
-static fuse_ino_t object_ino(const struct ipcfs_kind *kind, unsigned variant, int id)
+static fuse_ino_t dir_ino(unsigned ns, unsigned local)
+{
+	return (fuse_ino_t)ns << NS_SHIFT | local;
+}
+
+static fuse_ino_t kind_dir_ino(unsigned ns, unsigned index)
+{
+	return dir_ino(ns, LOCAL_KIND_DIR(index));
+}
+
+static unsigned kind_index_of(const struct ipcfs_kind *kind)
 {
 	for (unsigned i = 0; i < NKINDS; i++)
 		if (kinds[i] == kind)
-			return ((fuse_ino_t)(i + 1) << KIND_SHIFT) |
-			       ((fuse_ino_t)(variant & VARIANT_MASK) << VARIANT_SHIFT) | (uint32_t)id;
+			return i;
 	g_assert_not_reached();
+}
+
+/* An object of the namespace this thread acts in. */
+static fuse_ino_t object_ino(const struct ipcfs_kind *kind, unsigned variant, int id)
+{
+	return ((fuse_ino_t)(kind_index_of(kind) + 1) << KIND_SHIFT) |
+	       (fuse_ino_t)ns_current() << NS_SHIFT |
+	       ((fuse_ino_t)(variant & VARIANT_MASK) << VARIANT_SHIFT) | (uint32_t)id;
 }
 
 static unsigned ino_variant(fuse_ino_t ino)
@@ -108,7 +149,7 @@ static unsigned ino_variant(fuse_ino_t ino)
 
 static const struct ipcfs_kind *ino_kind(fuse_ino_t ino)
 {
-	unsigned kind_index = (unsigned)(ino >> KIND_SHIFT);
+	unsigned kind_index = (unsigned)(ino >> KIND_SHIFT) & 7;
 
 	return kind_index >= 1 && kind_index <= NKINDS ? kinds[kind_index - 1] : NULL;
 }
@@ -133,13 +174,17 @@ static fuse_ino_t base_ino(fuse_ino_t ino)
 	return ino;
 }
 
-/* The nodeid a lookup (or readdirplus entry) of this object replies with; counts one lookup. */
+/*
+ * The nodeid a lookup (or readdirplus entry) of this object or directory
+ * replies with; counts one lookup, which the kernel's FORGET gives back.
+ */
 static fuse_ino_t lookup_ino(const struct ipcfs_kind *kind, fuse_ino_t base, fuse_req_t req)
 {
 	struct alias key = { .base = base, .tid = fuse_req_ctx(req)->pid }, *a;
 	fuse_ino_t ino;
 
-	if (!kind->writes_wait)
+	ns_hold(NS_OF(base));
+	if (!kind || !kind->writes_wait || !ino_kind(base))
 		return base;
 	g_mutex_lock(&alias_lock);
 	a = g_hash_table_lookup(alias_by_caller, &key);
@@ -161,41 +206,90 @@ static fuse_ino_t lookup_ino(const struct ipcfs_kind *kind, fuse_ino_t base, fus
 static void forget_ino(fuse_ino_t ino, uint64_t nlookup)
 {
 	struct alias *a;
+	fuse_ino_t base = ino;
 
-	if (!(ino & ALIAS_BIT))
-		return;	/* object nodeids are computed: nothing to forget */
-	g_mutex_lock(&alias_lock);
-	a = g_hash_table_lookup(aliases, &ino);
-	if (a && (a->nlookup -= MIN(nlookup, a->nlookup)) == 0) {
-		fuse_ino_t base = a->base;
-
-		g_hash_table_remove(alias_by_caller, a);
-		g_hash_table_remove(aliases, &ino);	/* frees a */
-		if (ino_variant(base))
-			drop_variant(ino_kind(base), ino_variant(base));
+	if (ino & ALIAS_BIT) {
+		g_mutex_lock(&alias_lock);
+		a = g_hash_table_lookup(aliases, &ino);
+		base = a ? a->base : 0;
+		if (a && (a->nlookup -= MIN(nlookup, a->nlookup)) == 0) {
+			g_hash_table_remove(alias_by_caller, a);
+			g_hash_table_remove(aliases, &ino);	/* frees a */
+			if (ino_variant(base))
+				drop_variant(ino_kind(base), ino_variant(base));
+		}
+		g_mutex_unlock(&alias_lock);
 	}
-	g_mutex_unlock(&alias_lock);
+	/* Object nodeids are computed: nothing to forget but the namespace's count. */
+	if (base)
+		ns_put(NS_OF(base), nlookup);
 }
 
 static bool decode_ino(fuse_ino_t ino, struct node *node)
 {
+	unsigned local;
+
 	memset(node, 0, sizeof(*node));
 	ino = base_ino(ino);
-	if (ino == ROOT_INO) {
-		node->is_dir = true;
-		return true;
-	}
-	if (ino > ROOT_INO && ino <= ROOT_INO + NKINDS) {
-		node->kind = kinds[ino - ROOT_INO - 1];
-		node->is_dir = true;
-		return true;
-	}
+	node->ns = NS_OF(ino);
 	node->kind = ino_kind(ino);
-	if (!node->kind)
+	if (node->kind) {
+		node->type = NODE_OBJECT;
+		node->kind_index = kind_index_of(node->kind);
+		node->variant = ino_variant(ino);
+		node->id = (int)(uint32_t)ino;
+		return kind_in_tree(node->kind_index, node->ns);
+	}
+	if (ino >> KIND_SHIFT)
 		return false;
-	node->variant = ino_variant(ino);
-	node->id = (int)(uint32_t)ino;
-	return true;
+	local = (unsigned)(ino & LOCAL_MASK);
+	if (local == LOCAL_TREE_ROOT && (node->ns == NS_SERVED || ns_enabled())) {
+		node->type = NODE_TREE_ROOT;
+		return true;
+	}
+	if (local >= LOCAL_KIND_DIR(0) && local < LOCAL_KIND_DIR(NKINDS) &&
+	    (node->ns == NS_SERVED || ns_enabled())) {
+		node->type = NODE_KIND_DIR;
+		node->kind_index = local - LOCAL_KIND_DIR(0);
+		node->kind = kinds[node->kind_index];
+		return kind_in_tree(node->kind_index, node->ns);
+	}
+	if (local == LOCAL_NS_DIR && node->ns == NS_SERVED && ns_enabled()) {
+		node->type = NODE_NS_DIR;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Enter the namespace of a node for the rest of the request: a node under
+ * /ns needs a caller with CAP_SYS_ADMIN in the initial user namespace, since
+ * /ns crosses the boundaries of containers.  0, or -errno (logged).
+ */
+static int enter_node(fuse_req_t req, const struct node *node, ns_scope *scope)
+{
+	if (node->ns != NS_SERVED || node->type == NODE_NS_DIR) {
+		struct caller caller;
+		bool allowed;
+
+		caller_from_req(&caller, req);
+		allowed = perm_has_global_cap(&caller, PERM_CAP_SYS_ADMIN);
+		caller_clear(&caller);
+		if (!allowed)
+			return reason(EACCES, "/ns: uid %u (pid %d) lacks CAP_SYS_ADMIN in the initial user namespace",
+				      (unsigned)fuse_req_ctx(req)->uid, (int)fuse_req_ctx(req)->pid);
+		if (!ns_held(node->ns))
+			return reason(ESTALE, "/ns: namespace index %u was let go", node->ns);
+	}
+	return ns_scope_enter(scope, node->ns);
+}
+
+/* decode_ino() and enter_node(): 0, or the errno to reply with (bad is for an unknown nodeid). */
+static int node_of(fuse_req_t req, fuse_ino_t ino, struct node *node, ns_scope *scope, int bad)
+{
+	if (!decode_ino(ino, node))
+		return bad;
+	return enter_node(req, node, scope);
 }
 
 static void dir_attr(fuse_ino_t ino, mode_t mode, struct stat *st)
@@ -209,9 +303,29 @@ static void dir_attr(fuse_ino_t ino, mode_t mode, struct stat *st)
 	st->st_atim = st->st_mtim = st->st_ctim = ipcfs_start_time;
 }
 
-static void kind_dir_attr(unsigned index, struct stat *st)
+static fuse_ino_t node_dir_ino(const struct node *node)
 {
-	dir_attr(kind_dir_ino(index), kinds[index]->dir_mode, st);
+	switch (node->type) {
+	case NODE_KIND_DIR:
+		return kind_dir_ino(node->ns, node->kind_index);
+	case NODE_NS_DIR:
+		return NS_DIR_INO;
+	default:
+		return dir_ino(node->ns, LOCAL_TREE_ROOT);
+	}
+}
+
+/* /ns and /ns/<ino> are for root to enter (enter_node()); st_ino of /ns/<ino> is <ino>. */
+static void node_dir_attr(const struct node *node, struct stat *st)
+{
+	if (node->type == NODE_KIND_DIR)
+		dir_attr(node_dir_ino(node), node->kind->dir_mode, st);
+	else if (node->type == NODE_NS_DIR)
+		dir_attr(NS_DIR_INO, 0500, st);
+	else if (node->ns == NS_SERVED)
+		dir_attr(ROOT_INO, 0755, st);
+	else
+		dir_attr(ns_ino(node->ns), 0500, st);
 }
 
 static void object_attr(const struct ipcfs_kind *kind, unsigned variant,
@@ -231,15 +345,25 @@ static struct fuse_entry_param entry_param(fuse_ino_t ino, const struct stat *st
 	e.ino = ino;
 	e.attr = *st;
 	e.attr_timeout = dir ? DIR_TIMEOUT : ATTR_FRESH;
-	e.entry_timeout = dir ? DIR_TIMEOUT : 0;
+	e.entry_timeout = dir && NS_OF(ino) == NS_SERVED ? DIR_TIMEOUT : 0;
 	return e;
 }
 
+/* Reply with an entry that lookup_ino() counted; a reply the kernel never took counts nothing. */
 static void reply_entry(fuse_req_t req, fuse_ino_t ino, const struct stat *st)
 {
 	struct fuse_entry_param e = entry_param(ino, st);
 
-	fuse_reply_entry(req, &e);
+	if (fuse_reply_entry(req, &e) != 0)
+		forget_ino(ino, 1);
+}
+
+static void reply_dir_entry(fuse_req_t req, const struct node *dir)
+{
+	struct stat st;
+
+	node_dir_attr(dir, &st);
+	reply_entry(req, lookup_ino(NULL, node_dir_ino(dir), req), &st);
 }
 
 static void reply_err(fuse_req_t req, int negative_errno)
@@ -257,34 +381,104 @@ void caller_from_req(struct caller *caller, fuse_req_t req)
 /* The live object behind an inode, or -ENOENT if it is gone. */
 static int node_object(const struct node *node, struct ipc_obj *obj)
 {
-	if (!node->kind || node->is_dir)
+	if (node->type != NODE_OBJECT)
 		return -EISDIR;
 	return node->kind->stat(node->id, obj);
 }
 
+/*
+ * Names under /ns that the kernel may hold in its cache, per namespace, as
+ * "<parent nodeid>/<name>".  The kernel keeps unused FUSE names whatever
+ * their timeout (only virtiofs deletes them at once), and every name it holds
+ * keeps the daemon holding the namespace, so when a namespace vanishes each
+ * name is dropped with a notification (vanish_ns).  Bounded: a name beyond is
+ * not remembered, and only memory pressure on the kernel's cache drops it.
+ */
+#define REMEMBERED_NAMES_MAX 4096
+static GMutex remembered_lock;
+static GHashTable *remembered[NS_MAX];
+
+static void remember_name(unsigned ns, fuse_ino_t parent, const char *name)
+{
+	if (ns == NS_SERVED)
+		return;
+	g_mutex_lock(&remembered_lock);
+	if (!remembered[ns])
+		remembered[ns] = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	if (g_hash_table_size(remembered[ns]) < REMEMBERED_NAMES_MAX)
+		g_hash_table_add(remembered[ns], g_strdup_printf("%" PRIu64 "/%s", (uint64_t)parent, name));
+	g_mutex_unlock(&remembered_lock);
+}
+
+static void forget_names(unsigned ns)
+{
+	g_mutex_lock(&remembered_lock);
+	g_clear_pointer(&remembered[ns], g_hash_table_unref);
+	g_mutex_unlock(&remembered_lock);
+}
+
+/* "<ino>" under /ns: the namespace's tree, if a process is still in it. */
+static void lookup_namespace(fuse_req_t req, const char *name)
+{
+	struct node tree = { .type = NODE_TREE_ROOT };
+	char *end;
+	guint64 ino;
+	int err;
+
+	if (!g_ascii_isdigit(*name))
+		return reply_err(req, -ENOENT);
+	ino = g_ascii_strtoull(name, &end, 10);
+	if (*end || ino == 0)
+		return reply_err(req, -ENOENT);
+	err = ns_find(ino, &tree.ns);
+	if (err)
+		return reply_err(req, err);
+	remember_name(tree.ns, NS_DIR_INO, name);
+	reply_dir_entry(req, &tree);
+	ns_put(tree.ns, 1);	/* ns_find()'s hold: the entry holds it now, if the kernel took it */
+}
+
 static void ipcfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	struct node dir;
 	struct ipc_obj obj;
 	unsigned variant = 0;
 	struct stat st;
 	int err;
 
-	if (!decode_ino(parent, &dir) || !dir.is_dir)
+	err = node_of(req, parent, &dir, &scope, -ENOTDIR);
+	if (err)
+		return reply_err(req, err);
+	switch (dir.type) {
+	case NODE_OBJECT:
 		return reply_err(req, -ENOTDIR);
-	if (!dir.kind) {
+	case NODE_NS_DIR:
+		return lookup_namespace(req, name);
+	case NODE_TREE_ROOT:
 		for (unsigned i = 0; i < NKINDS; i++) {
-			if (strcmp(name, kinds[i]->name) == 0) {
-				kind_dir_attr(i, &st);
-				return reply_entry(req, st.st_ino, &st);
+			if (kind_in_tree(i, dir.ns) && strcmp(name, kinds[i]->name) == 0) {
+				struct node child = { .type = NODE_KIND_DIR, .ns = dir.ns,
+						      .kind = kinds[i], .kind_index = i };
+
+				remember_name(dir.ns, parent, name);
+				return reply_dir_entry(req, &child);
 			}
 		}
+		if (dir.ns == NS_SERVED && ns_enabled() && strcmp(name, "ns") == 0) {
+			struct node child = { .type = NODE_NS_DIR };
+
+			return reply_dir_entry(req, &child);
+		}
 		return reply_err(req, -ENOENT);
+	case NODE_KIND_DIR:
+		break;
 	}
 	err = dir.kind->lookup(dir.kind, name, &obj, &variant);
 	if (err)
 		return reply_err(req, err == -EINVAL ? -ENOENT : err);
 	object_attr(dir.kind, variant, &obj, &st);
+	remember_name(dir.ns, parent, name);
 	reply_entry(req, lookup_ino(dir.kind, st.st_ino, req), &st);
 	drop_variant(dir.kind, variant);
 }
@@ -311,17 +505,31 @@ struct ipcfs_file *ipcfs_file_hold(struct ipcfs_file *file)
 	return file;
 }
 
+/* The kind's release, in the file's namespace (an undo record is applied there). */
+static void release_in_ns(struct ipcfs_file *file)
+{
+	g_auto(ns_scope) scope = NS_SCOPE_INIT;
+
+	if (ns_scope_enter(&scope, file->ns) != 0)
+		log_debug("release of a %s file: cannot enter its IPC namespace; releasing it where this thread is",
+			  file->kind->name);
+	file->kind->release(file);
+}
+
 void ipcfs_file_put(struct ipcfs_file *file)
 {
+	unsigned ns = file->ns;
+
 	if (!g_atomic_ref_count_dec(&file->refs))
 		return;
 	g_mutex_lock(&open_files_lock);
 	g_hash_table_remove(open_files, file);
 	g_mutex_unlock(&open_files_lock);
 	if (file->kind->release)
-		file->kind->release(file);
+		release_in_ns(file);
 	g_mutex_clear(&file->obj_lock);
 	g_free(file);
+	ns_put(ns, 1);	/* the open's hold on its namespace */
 }
 
 int ipcfs_file_id(struct ipcfs_file *file)
@@ -374,7 +582,8 @@ void ipcfs_openers(const struct ipcfs_kind *kind, bool (*pick)(struct ipcfs_file
 	while (g_hash_table_iter_next(&iter, &key, NULL)) {
 		struct ipcfs_file *file = key;
 
-		if (file->kind == kind && file->opener_pid > 0 && pick(file, data))
+		if (file->kind == kind && ns_id(file->ns) == ns_current_id() &&
+		    file->opener_pid > 0 && pick(file, data))
 			g_array_append_val(pids, file->opener_pid);
 	}
 	g_mutex_unlock(&open_files_lock);
@@ -416,6 +625,7 @@ static struct ipcfs_file *request_file(struct fuse_file_info *fi)
 
 static void ipcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	struct node node;
 	struct ipc_obj obj;
 	struct stat st;
@@ -423,12 +633,16 @@ static void ipcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 	if (!decode_ino(ino, &node))
 		return reply_err(req, -ENOENT);
+	/* Anyone may stat /ns itself (`ls -l` of the root does); only entering it is for root. */
+	err = node.type == NODE_NS_DIR ? 0 : enter_node(req, &node, &scope);
+	if (err)
+		return reply_err(req, err);
 	/*
 	 * The kernel sends the file handle with GETATTR only for lseek(SEEK_END),
 	 * which FUSE otherwise never forwards: kinds with positions of their own
 	 * (/chan) move to their end here.
 	 */
-	if (fi && !node.is_dir && node.kind->lseek) {
+	if (fi && node.type == NODE_OBJECT && node.kind->lseek) {
 		struct ipcfs_file *file = request_file(fi);
 		off_t moved = node.kind->lseek(file, 0, SEEK_END);
 
@@ -437,11 +651,8 @@ static void ipcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		if (moved < 0)
 			return reply_err(req, (int)moved);
 	}
-	if (node.is_dir) {
-		if (node.kind)
-			kind_dir_attr((unsigned)(ino - ROOT_INO - 1), &st);
-		else
-			dir_attr(ROOT_INO, 0755, &st);
+	if (node.type != NODE_OBJECT) {
+		node_dir_attr(&node, &st);
 		fuse_reply_attr(req, &st, DIR_TIMEOUT);
 		return;
 	}
@@ -455,15 +666,17 @@ static void ipcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 static void ipcfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			  struct fuse_file_info *fi)
 {
+	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	struct node node;
 	struct ipc_obj obj;
 	struct caller caller;
 	struct stat st;
 	int err;
 
-	if (!decode_ino(ino, &node))
-		return reply_err(req, -ENOENT);
-	if (node.is_dir)
+	err = node_of(req, ino, &node, &scope, -ENOENT);
+	if (err)
+		return reply_err(req, err);
+	if (node.type != NODE_OBJECT)
 		return reply_err(req, -EPERM);
 	/* Through an open file (ftruncate): that file's object, never a newer one with its id. */
 	if (fi && node.kind->sysv) {
@@ -543,8 +756,12 @@ out:
 /* ---- Directories ---- */
 
 struct dir_handle {
-	const struct ipcfs_kind *kind;	/* NULL for the root */
-	GArray *objs;			/* the listing, taken at opendir */
+	struct node dir;
+	/*
+	 * Taken at opendir: struct node (a tree's root), uint64_t namespace
+	 * inodes (/ns) or struct ipc_obj (a kind's directory).
+	 */
+	GArray *entries;
 	uid_t uid;			/* who opened it, for the bounds below */
 };
 
@@ -560,20 +777,59 @@ static struct quota open_dirs;
 static void free_dir_handle(struct dir_handle *dh)
 {
 	quota_give(&open_dirs, dh->uid);
-	g_array_unref(dh->objs);
+	g_array_unref(dh->entries);
+	ns_put(dh->dir.ns, 1);
 	g_free(dh);
+}
+
+/* The directories in a tree's root: its kinds, and /ns in the served one. */
+static GArray *tree_children(unsigned ns)
+{
+	GArray *children = g_array_new(FALSE, TRUE, sizeof(struct node));
+
+	for (unsigned i = 0; i < NKINDS; i++) {
+		struct node child = { .type = NODE_KIND_DIR, .ns = ns, .kind = kinds[i],
+				      .kind_index = i };
+
+		if (kind_in_tree(i, ns))
+			g_array_append_val(children, child);
+	}
+	if (ns == NS_SERVED && ns_enabled()) {
+		struct node child = { .type = NODE_NS_DIR };
+
+		g_array_append_val(children, child);
+	}
+	return children;
+}
+
+static int list_dir(struct dir_handle *dh)
+{
+	switch (dh->dir.type) {
+	case NODE_TREE_ROOT:
+		dh->entries = tree_children(dh->dir.ns);
+		return 0;
+	case NODE_NS_DIR:
+		dh->entries = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+		ns_list(dh->entries);
+		return 0;
+	default:
+		dh->entries = g_array_new(FALSE, FALSE, sizeof(struct ipc_obj));
+		return dh->dir.kind->list(dh->entries);
+	}
 }
 
 static void ipcfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	struct node node;
 	struct dir_handle *dh;
 	const char *refusal;
 	int err;
 
-	if (!decode_ino(ino, &node))
-		return reply_err(req, -ENOENT);
-	if (!node.is_dir)
+	err = node_of(req, ino, &node, &scope, -ENOENT);
+	if (err)
+		return reply_err(req, err);
+	if (node.type == NODE_OBJECT)
 		return reply_err(req, -ENOTDIR);
 	refusal = quota_take(&open_dirs, fuse_req_ctx(req)->uid);
 	if (refusal)
@@ -584,14 +840,12 @@ static void ipcfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 					     refusal));
 	dh = g_new0(struct dir_handle, 1);
 	dh->uid = fuse_req_ctx(req)->uid;
-	dh->kind = node.kind;
-	dh->objs = g_array_new(FALSE, FALSE, sizeof(struct ipc_obj));
-	if (node.kind) {
-		err = node.kind->list(dh->objs);
-		if (err) {
-			free_dir_handle(dh);
-			return reply_err(req, err);
-		}
+	dh->dir = node;
+	ns_hold(node.ns);
+	err = list_dir(dh);
+	if (err) {
+		free_dir_handle(dh);
+		return reply_err(req, err);
 	}
 	fi->fh = (uintptr_t)dh;
 	fi->cache_readdir = 0;
@@ -600,42 +854,82 @@ static void ipcfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		free_dir_handle(dh);
 }
 
-/* Entry i of a directory: 0 ".", 1 "..", then the kinds or the objects. */
-static bool dir_entry(struct dir_handle *dh, fuse_ino_t ino, size_t i, char *name, size_t size,
-		      struct stat *st)
+/* The directory that holds dir. */
+static struct node parent_of(const struct node *dir)
 {
+	struct node parent = { .type = NODE_TREE_ROOT, .ns = dir->ns };
+
+	if (dir->type == NODE_TREE_ROOT && dir->ns != NS_SERVED)
+		parent = (struct node){ .type = NODE_NS_DIR };
+	else if (dir->type == NODE_NS_DIR)
+		parent.ns = NS_SERVED;
+	return parent;
+}
+
+/*
+ * Entry i of a directory: 0 ".", 1 "..", then what opendir listed.  *nodeid
+ * is what a readdirplus entry carries: 0 for none (".", "..", and the
+ * namespaces, which a listing must not make the daemon hold).
+ */
+static bool dir_entry(struct dir_handle *dh, size_t i, char *name, size_t size, struct stat *st,
+		      fuse_ino_t *nodeid)
+{
+	*nodeid = 0;
 	if (i < 2) {
+		struct node parent = parent_of(&dh->dir);
+
 		g_strlcpy(name, i == 0 ? "." : "..", size);
-		dir_attr(i == 0 ? ino : ROOT_INO, 0755, st);
+		node_dir_attr(i == 0 ? &dh->dir : &parent, st);
 		return true;
 	}
 	i -= 2;
-	if (!dh->kind) {
-		if (i >= NKINDS)
-			return false;
-		g_strlcpy(name, kinds[i]->name, size);
-		kind_dir_attr((unsigned)i, st);
+	if (i >= dh->entries->len)
+		return false;
+	switch (dh->dir.type) {
+	case NODE_TREE_ROOT: {
+		const struct node *child = &g_array_index(dh->entries, struct node, i);
+
+		g_strlcpy(name, child->type == NODE_NS_DIR ? "ns" : child->kind->name, size);
+		node_dir_attr(child, st);
+		*nodeid = node_dir_ino(child);
 		return true;
 	}
-	if (i >= dh->objs->len)
-		return false;
-	const struct ipc_obj *obj = &g_array_index(dh->objs, struct ipc_obj, i);
+	case NODE_NS_DIR: {
+		uint64_t ino = g_array_index(dh->entries, uint64_t, i);
 
-	dh->kind->format_name(obj, name, size);
-	object_attr(dh->kind, 0, obj, st);
-	return true;
+		g_snprintf(name, size, "%" PRIu64, ino);
+		dir_attr(ino, 0500, st);
+		return true;
+	}
+	default: {
+		const struct ipc_obj *obj = &g_array_index(dh->entries, struct ipc_obj, i);
+
+		dh->dir.kind->format_name(obj, name, size);
+		object_attr(dh->dir.kind, 0, obj, st);
+		*nodeid = st->st_ino;
+		return true;
+	}
+	}
 }
 
-static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-			   struct fuse_file_info *fi, bool plus)
+static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi,
+			   bool plus)
 {
 	struct dir_handle *dh = (struct dir_handle *)(uintptr_t)fi->fh;
+	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	g_autofree char *buf = g_malloc(size);
+	g_autoptr(GArray) counted = g_array_new(FALSE, FALSE, sizeof(fuse_ino_t));
+	const struct ipcfs_kind *kind = dh->dir.type == NODE_KIND_DIR ? dh->dir.kind : NULL;
 	size_t used = 0;
 	char name[64];
 	struct stat st;
+	fuse_ino_t nodeid;
+	int err;
 
-	for (size_t i = (size_t)off; dir_entry(dh, ino, i, name, sizeof(name), &st); i++) {
+	err = ns_scope_enter(&scope, dh->dir.ns);
+	if (err)
+		return reply_err(req, err);
+	for (size_t i = (size_t)off; dir_entry(dh, i, name, sizeof(name), &st, &nodeid); i++) {
 		size_t len;
 
 		if (plus) {
@@ -645,10 +939,11 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 			len = fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
 			if (len > size - used)
 				break;
-			/* "." and ".." carry no entry (ino 0): the kernel only wants their names. */
-			if (i >= 2)
-				e = entry_param(dh->kind ? lookup_ino(dh->kind, st.st_ino, req) : st.st_ino,
-						&st);
+			if (nodeid) {
+				remember_name(dh->dir.ns, node_dir_ino(&dh->dir), name);
+				e = entry_param(lookup_ino(kind, nodeid, req), &st);
+				g_array_append_val(counted, e.ino);
+			}
 			fuse_add_direntry_plus(req, buf + used, size - used, name, &e, (off_t)i + 1);
 		} else {
 			len = fuse_add_direntry(req, buf + used, size - used, name, &st,
@@ -658,19 +953,24 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 			break;
 		used += len;
 	}
-	fuse_reply_buf(req, buf, used);
+	/* Entries the kernel never got are no lookups. */
+	if (fuse_reply_buf(req, buf, used) != 0)
+		for (guint i = 0; i < counted->len; i++)
+			forget_ino(g_array_index(counted, fuse_ino_t, i), 1);
 }
 
 static void ipcfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			  struct fuse_file_info *fi)
 {
-	readdir_common(req, ino, size, off, fi, false);
+	(void)ino;
+	readdir_common(req, size, off, fi, false);
 }
 
 static void ipcfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			      struct fuse_file_info *fi)
 {
-	readdir_common(req, ino, size, off, fi, true);
+	(void)ino;
+	readdir_common(req, size, off, fi, true);
 }
 
 static void ipcfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -715,6 +1015,7 @@ static int open_object(fuse_req_t req, struct caller *caller, const struct ipcfs
 	file->flags = fi->flags;
 	file->opener = caller->uid;
 	file->opener_pid = caller->pid;
+	file->ns = ns_current();
 	/* Every read and write reaches the daemon: no page cache can go stale. */
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
@@ -725,6 +1026,7 @@ static int open_object(fuse_req_t req, struct caller *caller, const struct ipcfs
 		return err;
 	}
 	fi->fh = (uintptr_t)file;
+	ns_hold(file->ns);	/* until the file is freed (ipcfs_file_put) */
 	g_mutex_lock(&open_files_lock);
 	g_hash_table_add(open_files, file);
 	g_mutex_unlock(&open_files_lock);
@@ -733,14 +1035,16 @@ static int open_object(fuse_req_t req, struct caller *caller, const struct ipcfs
 
 static void ipcfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	struct node node;
 	struct ipc_obj obj;
 	struct caller caller;
 	int err;
 
-	if (!decode_ino(ino, &node))
-		return reply_err(req, -ENOENT);
-	if (node.is_dir)
+	err = node_of(req, ino, &node, &scope, -ENOENT);
+	if (err)
+		return reply_err(req, err);
+	if (node.type != NODE_OBJECT)
 		return reply_err(req, -EISDIR);
 	err = node_object(&node, &obj);
 	if (err)
@@ -758,6 +1062,7 @@ static void ipcfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void ipcfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 			 struct fuse_file_info *fi)
 {
+	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	struct node dir;
 	struct ipc_obj obj;
 	struct caller caller;
@@ -767,9 +1072,12 @@ static void ipcfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 	bool created = false;
 	int err;
 
-	if (!decode_ino(parent, &dir) || !dir.is_dir)
+	err = node_of(req, parent, &dir, &scope, -ENOTDIR);
+	if (err)
+		return reply_err(req, err);
+	if (dir.type == NODE_OBJECT)
 		return reply_err(req, -ENOTDIR);
-	if (!dir.kind)
+	if (dir.type != NODE_KIND_DIR)
 		return reply_err(req, -EPERM);
 	caller_from_req(&caller, req);
 	err = dir.kind->lookup(dir.kind, name, &obj, &variant);
@@ -793,36 +1101,50 @@ static void ipcfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 	}
 
 	object_attr(dir.kind, variant, &obj, &st);
+	remember_name(dir.ns, parent, name);
 	e = entry_param(lookup_ino(dir.kind, st.st_ino, req), &st);
 	drop_variant(dir.kind, variant);
-	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		forget_ino(e.ino, 1);
 		release_open(file_of(fi));
+	}
 }
 
 
 static void ipcfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
+	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	struct ipcfs_file *file = request_file(fi);
+	int err = ns_scope_enter(&scope, file->ns);
 
 	(void)ino;
 	/* The kernel sends the file's flags as they are now, with every read and write. */
-	file->kind->read(req, file, size, off, fi->flags & O_NONBLOCK);
+	if (err)
+		reply_err(req, err);
+	else
+		file->kind->read(req, file, size, off, fi->flags & O_NONBLOCK);
 	ipcfs_file_put(file);
 }
 
 static void ipcfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 			struct fuse_file_info *fi)
 {
+	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	struct ipcfs_file *file = request_file(fi);
+	int err = ns_scope_enter(&scope, file->ns);
 
 	(void)ino;
-	file->kind->write(req, file, buf, size, off, fi->flags & O_NONBLOCK);
+	if (err)
+		reply_err(req, err);
+	else
+		file->kind->write(req, file, buf, size, off, fi->flags & O_NONBLOCK);
 	ipcfs_file_put(file);
 }
 
 static void ipcfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	struct ipcfs_file *file;
 
 	(void)ino;
@@ -831,7 +1153,10 @@ static void ipcfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		return;
 	}
 	file = request_file(fi);
-	file->kind->flush(req, file);
+	if (ns_scope_enter(&scope, file->ns) == 0)
+		file->kind->flush(req, file);
+	else
+		fuse_reply_err(req, EIO);
 	ipcfs_file_put(file);
 }
 
@@ -855,7 +1180,9 @@ static void ipcfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 static void ipcfs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		       struct fuse_pollhandle *ph)
 {
+	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	struct ipcfs_file *file;
+	int err;
 
 	(void)ino;
 	if (!file_of(fi)->kind->poll) {
@@ -867,7 +1194,14 @@ static void ipcfs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	file = request_file(fi);
 	file->poll_events = fi->poll_events;
-	file->kind->poll(req, file, ph);
+	err = ns_scope_enter(&scope, file->ns);
+	if (err) {
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		reply_err(req, err);
+	} else {
+		file->kind->poll(req, file, ph);
+	}
 	ipcfs_file_put(file);
 }
 
@@ -890,13 +1224,17 @@ static void ipcfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 
 static void ipcfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	struct node dir;
 	struct ipc_obj obj;
 	struct caller caller;
 	unsigned variant;
 	int err;
 
-	if (!decode_ino(parent, &dir) || !dir.is_dir || !dir.kind)
+	err = node_of(req, parent, &dir, &scope, -EPERM);
+	if (err)
+		return reply_err(req, err);
+	if (dir.type != NODE_KIND_DIR)
 		return reply_err(req, -EPERM);
 	err = dir.kind->lookup(dir.kind, name, &obj, &variant);
 	if (err)
@@ -982,8 +1320,25 @@ static void reply_xattr_value(fuse_req_t req, size_t size, const GString *value)
 		fuse_reply_buf(req, value->str, value->len);
 }
 
+/* user.ns.* of /ns/<ino>. */
+static void namespace_getxattr(fuse_req_t req, const struct node *node, const char *name,
+			       size_t size)
+{
+	g_autoptr(GString) value = g_string_new(NULL);
+	struct caller caller;
+	int err;
+
+	caller_from_req(&caller, req);
+	err = ns_format_xattr(&caller, node->ns, name, value);
+	caller_clear(&caller);
+	if (err)
+		return reply_err(req, err);
+	reply_xattr_value(req, size, value);
+}
+
 static void ipcfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
+	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	struct node node;
 	struct ipc_obj obj;
 	const struct xattr_field *field;
@@ -999,7 +1354,12 @@ static void ipcfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, siz
 	 */
 	if (!g_str_has_prefix(name, "user."))
 		return reply_err(req, -EOPNOTSUPP);
-	if (!decode_ino(ino, &node) || node.is_dir)
+	err = node_of(req, ino, &node, &scope, -ENODATA);
+	if (err)
+		return reply_err(req, err);
+	if (node.type == NODE_TREE_ROOT && node.ns != NS_SERVED)
+		return namespace_getxattr(req, &node, name, size);
+	if (node.type != NODE_OBJECT)
 		return reply_err(req, -ENODATA);
 	field_name = xattr_field_name(node.kind, name);
 	field = field_name ? find_xattr(node.kind, field_name) : NULL;
@@ -1033,14 +1393,18 @@ static void append_names(GString *list, const char *prefix, const struct xattr_f
 
 static void ipcfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	struct node node;
 	struct ipc_obj obj;
 	g_autoptr(GString) list = g_string_new(NULL);
 	int err;
 
-	if (!decode_ino(ino, &node))
-		return reply_err(req, -ENOENT);
-	if (!node.is_dir) {
+	err = node_of(req, ino, &node, &scope, -ENOENT);
+	if (err)
+		return reply_err(req, err);
+	if (node.type == NODE_TREE_ROOT && node.ns != NS_SERVED)
+		ns_xattr_names(list);
+	if (node.type == NODE_OBJECT) {
 		err = node_object(&node, &obj);
 		if (err)
 			return reply_err(req, err);
@@ -1054,6 +1418,7 @@ static void ipcfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void ipcfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			   size_t size, int flags)
 {
+	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	struct node node;
 	struct ipc_obj obj;
 	struct caller caller;
@@ -1061,7 +1426,10 @@ static void ipcfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, con
 	int err;
 
 	(void)flags;
-	if (!decode_ino(ino, &node) || node.is_dir)
+	err = node_of(req, ino, &node, &scope, -ENOENT);
+	if (err)
+		return reply_err(req, err);
+	if (node.type != NODE_OBJECT)
 		return reply_err(req, reason(ENOTSUP, "setxattr %s: directories have none", name));
 	field = xattr_field_name(node.kind, name);
 	if (!field || !find_xattr(node.kind, field))
@@ -1120,8 +1488,67 @@ static void ipcfs_init(void *userdata, struct fuse_conn_info *conn)
 			kinds[i]->init(conn);
 }
 
+/*
+ * The daemon lets go of index ns (ns.h): the kinds drop what they keep in its
+ * namespace, unless that is the served one, which index 0 holds for good.
+ */
+static void let_go_ns(unsigned ns)
+{
+	forget_names(ns);
+	if (ns_id(ns) == ns_id(NS_SERVED))
+		return;
+	for (unsigned i = 0; i < NKINDS; i++)
+		if (kinds[i]->let_go_ns)
+			kinds[i]->let_go_ns(ns_id(ns));
+}
+
+/* Drop "<parent nodeid>/<name>" from the kernel's cache: false if it may still be there. */
+static bool drop_cached_name(const char *remembered_name)
+{
+	char *name;
+	fuse_ino_t parent = g_ascii_strtoull(remembered_name, &name, 10);
+	int err = fuse_lowlevel_notify_inval_entry(ipcfs_session, parent, name + 1, strlen(name + 1));
+
+	/* 0: unhashed, it goes with its last use; -ENOENT: gone already. */
+	if (err && err != -ENOENT)
+		log_debug("ns: cannot drop %s from the kernel's cache: %s", remembered_name, strerror(-err));
+	return err == 0 || err == -ENOENT;
+}
+
+/*
+ * The last process of namespace ns is gone (ns.h): tell the kernel to drop
+ * every name it may hold under /ns/<ino>, so that, once each is unused, it
+ * forgets their nodeids and the daemon lets go of the namespace.  A name
+ * looked up later (relative to a directory still in use) is dropped when
+ * ns.c asks again.
+ */
+static void vanish_ns(unsigned ns)
+{
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+	GHashTableIter iter;
+	gpointer name;
+
+	g_mutex_lock(&remembered_lock);
+	if (remembered[ns]) {
+		g_hash_table_iter_init(&iter, remembered[ns]);
+		while (g_hash_table_iter_next(&iter, &name, NULL))
+			g_ptr_array_add(names, g_strdup(name));
+	}
+	g_mutex_unlock(&remembered_lock);
+	for (guint i = 0; i < names->len; i++) {
+		if (!drop_cached_name(g_ptr_array_index(names, i)))
+			continue;
+		g_mutex_lock(&remembered_lock);
+		if (remembered[ns])
+			g_hash_table_remove(remembered[ns], g_ptr_array_index(names, i));
+		g_mutex_unlock(&remembered_lock);
+	}
+}
+
 int fs_setup(void)
 {
+	ns_on_let_go(let_go_ns);
+	ns_on_vanish(vanish_ns);
 	aliases = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, g_free);
 	open_files = g_hash_table_new(g_direct_hash, g_direct_equal);
 	quota_init(&open_dirs, DIRS_MAX, DIRS_PER_UID);

@@ -54,6 +54,7 @@ struct ipcfs_file {
 	 */
 	struct ipc_obj obj;
 	unsigned variant;	/* kind-specific view of the object; 0 is the plain file */
+	unsigned ns;		/* the IPC namespace it was opened in (ns.h): its requests run there */
 	int flags;		/* open(2) flags; O_NONBLOCK comes with each request */
 	uid_t opener;		/* the uid that opened it */
 	pid_t opener_pid;	/* and the process (0: outside our pid namespace) */
@@ -73,6 +74,8 @@ struct ipcfs_kind {
 	int (*setup)(void);
 	void (*init)(struct fuse_conn_info *conn);
 	void (*teardown)(void);
+	/* The daemon lets go of the IPC namespace ns_id (ns.h): drop what is kept of it. */
+	void (*let_go_ns)(uint64_t ns_id);
 
 	/* Listing and naming. */
 	int (*list)(GArray *objs);	/* append every object as struct ipc_obj */
@@ -142,8 +145,9 @@ int ipcfs_object_recheck(const struct ipcfs_kind *kind, const struct ipc_obj *wa
 void ipcfs_file_rebind(struct ipcfs_file *file, const struct ipc_obj *obj);
 
 /*
- * The opener pid of every open file of kind for which pick(file, data) is
- * true, appended to pids; pick runs with the file valid (not yet released).
+ * The opener pid of every open file of kind, in the namespace this thread
+ * acts in, for which pick(file, data) is true, appended to pids; pick runs
+ * with the file valid (not yet released).
  */
 void ipcfs_openers(const struct ipcfs_kind *kind, bool (*pick)(struct ipcfs_file *file, void *data),
 		   void *data, GArray *pids);

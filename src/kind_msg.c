@@ -17,6 +17,7 @@
 #include "kind.h"
 #include "log.h"
 #include "msgview.h"
+#include "ns.h"
 #include "sysv.h"
 
 #ifndef MSG_COPY
@@ -43,7 +44,7 @@ static GMutex views_lock;
 static GPtrArray *views;	/* index = variant number; NULL: free */
 static GArray *free_variants;	/* unused numbers below views->len */
 static GHashTable *view_index;	/* "type/framed" -> variant number */
-#define MAX_VIEWS 0xffffff
+#define MAX_VIEWS 0xffff	/* variant numbers have 16 bits of a nodeid (fs.c) */
 
 static char *view_key(struct msg_view v)
 {
@@ -569,6 +570,7 @@ struct msg_poller {
 	const struct ipcfs_file *file;	/* only compared, never followed */
 	struct fuse_pollhandle *ph;
 	uint64_t serial;	/* names it across an unlocked round; never reused */
+	unsigned ns;		/* the file's IPC namespace */
 	struct ipc_obj queue;	/* as the file is bound to it */
 	long type;
 	unsigned events;
@@ -577,6 +579,7 @@ struct msg_poller {
 /* One poller's question, copied out for a round without the lock. */
 struct poll_check {
 	uint64_t serial;
+	unsigned ns;
 	struct ipc_obj queue;
 	long type;
 	unsigned events;
@@ -671,23 +674,32 @@ static void check_queue(struct poll_check *checks, guint n)
 		scan_types(checks[0].queue.id, now.qnum, checks, n, scanning);
 }
 
-static gint by_queue_id(gconstpointer a, gconstpointer b)
+static gint by_queue(gconstpointer a, gconstpointer b)
 {
-	int x = ((const struct poll_check *)a)->queue.id, y = ((const struct poll_check *)b)->queue.id;
+	const struct poll_check *x = a, *y = b;
 
-	return (x > y) - (x < y);
+	if (x->ns != y->ns)
+		return (x->ns > y->ns) - (x->ns < y->ns);
+	return (x->queue.id > y->queue.id) - (x->queue.id < y->queue.id);
 }
 
+/* Answer every check, each queue once, in the namespace of its file. */
 static void check_all(GArray *checks)
 {
-	g_array_sort(checks, by_queue_id);
+	g_array_sort(checks, by_queue);
 	for (guint start = 0, end; start < checks->len; start = end) {
-		int id = g_array_index(checks, struct poll_check, start).queue.id;
+		const struct poll_check *first = &g_array_index(checks, struct poll_check, start);
+		g_auto(ns_scope) scope = NS_SCOPE_INIT;
 
-		for (end = start + 1; end < checks->len; end++)
-			if (g_array_index(checks, struct poll_check, end).queue.id != id)
+		for (end = start + 1; end < checks->len; end++) {
+			const struct poll_check *c = &g_array_index(checks, struct poll_check, end);
+
+			if (c->ns != first->ns || c->queue.id != first->queue.id)
 				break;
-		check_queue(&g_array_index(checks, struct poll_check, start), end - start);
+		}
+		/* A file released meanwhile may have let its namespace go: no answer then. */
+		if (ns_scope_enter(&scope, first->ns) == 0)
+			check_queue(&g_array_index(checks, struct poll_check, start), end - start);
 	}
 }
 
@@ -736,8 +748,9 @@ static gpointer poll_watcher(gpointer data)
 		g_array_set_size(checks, 0);
 		for (guint i = 0; i < pollers->len; i++) {
 			const struct msg_poller *p = g_ptr_array_index(pollers, i);
-			struct poll_check check = { .serial = p->serial, .queue = p->queue,
-						    .type = p->type, .events = p->events };
+			struct poll_check check = { .serial = p->serial, .ns = p->ns,
+						    .queue = p->queue, .type = p->type,
+						    .events = p->events };
 
 			g_array_append_val(checks, check);
 		}
@@ -785,6 +798,7 @@ static void msg_poll(fuse_req_t req, struct ipcfs_file *file, struct fuse_pollha
 
 		p->file = file;
 		p->ph = ph;
+		p->ns = file->ns;
 		p->queue = file->obj;
 		p->type = view.type;
 		p->events = file->poll_events ? file->poll_events : POLLIN | POLLOUT;

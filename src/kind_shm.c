@@ -18,6 +18,7 @@
 
 #include "kind.h"
 #include "log.h"
+#include "ns.h"
 #include "options.h"
 #include "shm_backing.h"
 #include "sysv.h"
@@ -30,7 +31,8 @@
  * negative ids.
  */
 struct pending {
-	int id;
+	int id;			/* unique across namespaces */
+	uint64_t ns_id;		/* the IPC namespace whose /shm shows it (ns.h) */
 	key_t key;
 	mode_t mode;
 	uid_t uid, cuid;
@@ -64,6 +66,14 @@ static void pending_to_obj(const struct pending *p, struct ipc_obj *obj)
 	obj->pending = true;
 }
 
+/* The placeholder id, or NULL if there is none in this thread's namespace; with pending_lock held. */
+static struct pending *pending_get(int id)
+{
+	struct pending *p = g_hash_table_lookup(pending_by_id, GINT_TO_POINTER(id));
+
+	return p && p->ns_id == ns_current_id() ? p : NULL;
+}
+
 static struct pending *pending_find_key(key_t key)
 {
 	GHashTableIter iter;
@@ -71,7 +81,8 @@ static struct pending *pending_find_key(key_t key)
 
 	g_hash_table_iter_init(&iter, pending_by_id);
 	while (g_hash_table_iter_next(&iter, NULL, &value))
-		if (((struct pending *)value)->key == key)
+		if (((struct pending *)value)->key == key &&
+		    ((struct pending *)value)->ns_id == ns_current_id())
 			return value;
 	return NULL;
 }
@@ -84,14 +95,17 @@ static int pending_check_room(uid_t cuid)
 	unsigned long long shmmni = read_limit("/proc/sys/kernel/shmmni");
 	GHashTableIter iter;
 	gpointer value;
-	unsigned mine = 0;
+	unsigned mine = 0, here = 0;
 
-	if (g_hash_table_size(pending_by_id) >= shmmni)
-		return reason(ENOSPC, "create shm: %u placeholders already, the kernel's shmmni",
-			      g_hash_table_size(pending_by_id));
 	g_hash_table_iter_init(&iter, pending_by_id);
-	while (g_hash_table_iter_next(&iter, NULL, &value))
-		mine += ((struct pending *)value)->cuid == cuid;
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		const struct pending *p = value;
+
+		here += p->ns_id == ns_current_id();
+		mine += p->ns_id == ns_current_id() && p->cuid == cuid;
+	}
+	if (here >= shmmni)
+		return reason(ENOSPC, "create shm: %u placeholders already, the kernel's shmmni", here);
 	if (mine >= PENDING_PER_UID)
 		return reason(ENOSPC, "create shm: uid %u has %u placeholders (0-byte files) already",
 			      (unsigned)cuid, mine);
@@ -113,6 +127,7 @@ static int pending_add(const struct ipc_obj *like, struct ipc_obj *obj, bool new
 	}
 	p = g_new0(struct pending, 1);
 	p->id = pending_next_id--;
+	p->ns_id = ns_current_id();
 	p->key = like->key;
 	p->mode = like->mode & 0777;
 	p->uid = like->uid;
@@ -163,7 +178,7 @@ static int shm_stat(int id, struct ipc_obj *obj)
 		int err = -ENOENT;
 
 		g_mutex_lock(&pending_lock);
-		p = g_hash_table_lookup(pending_by_id, GINT_TO_POINTER(id));
+		p = pending_get(id);
 		if (p) {
 			pending_to_obj(p, obj);
 			err = 0;
@@ -232,6 +247,8 @@ static int shm_list(GArray *objs)
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		struct ipc_obj obj;
 
+		if (((struct pending *)value)->ns_id != ns_current_id())
+			continue;
 		pending_to_obj(value, &obj);
 		g_array_append_val(objs, obj);
 	}
@@ -272,7 +289,7 @@ static int shm_set_owner(const struct ipc_obj *obj, mode_t mode, uid_t uid, gid_
 		struct pending *p;
 
 		g_mutex_lock(&pending_lock);
-		p = g_hash_table_lookup(pending_by_id, GINT_TO_POINTER(obj->id));
+		p = pending_get(obj->id);
 		if (p) {
 			p->mode = mode;
 			p->uid = uid;
@@ -631,13 +648,15 @@ static bool maps_segment(const char *maps, int id)
 /*
  * user.ipc.attached: every process that has the segment attached, as a scan
  * of /proc/<pid>/maps finds them (sysv_format_processes() shows only those
- * /proc would show the caller).  The daemon's own short attachments (a copy,
- * a resize) are not counted.
+ * /proc would show the caller).  Ids are per namespace, so only processes in
+ * the segment's count.  The daemon's own short attachments (a copy, a
+ * resize) are not counted.
  */
 static int format_attached(struct caller *caller, const struct ipc_obj *obj, GString *out)
 {
 	g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
 	g_autoptr(GArray) pids = g_array_new(FALSE, FALSE, sizeof(pid_t));
+	uint64_t here = ns_current_ino();
 	const char *entry;
 
 	if (!proc)
@@ -656,7 +675,8 @@ static int format_attached(struct caller *caller, const struct ipc_obj *obj, GSt
 		if (pid == getpid())
 			continue;
 		path = g_strdup_printf("/proc/%d/maps", (int)pid);
-		if (g_file_get_contents(path, &maps, NULL, NULL) && maps_segment(maps, obj->id))
+		if (g_file_get_contents(path, &maps, NULL, NULL) && maps_segment(maps, obj->id) &&
+		    ns_process_in(pid, here))
 			g_array_append_val(pids, pid);
 	}
 	sysv_format_processes(caller, pids, out);
@@ -678,6 +698,21 @@ static int shm_setup(void)
 	return shm_backing_setup();
 }
 
+/* Placeholders are names in the daemon only: they go with its hold on their namespace. */
+static void shm_let_go_ns(uint64_t ns_id)
+{
+	GHashTableIter iter;
+	gpointer value;
+
+	g_mutex_lock(&pending_lock);
+	g_hash_table_iter_init(&iter, pending_by_id);
+	while (g_hash_table_iter_next(&iter, NULL, &value))
+		if (((struct pending *)value)->ns_id == ns_id)
+			g_hash_table_iter_remove(&iter);
+	g_mutex_unlock(&pending_lock);
+	shm_backing_let_go_ns(ns_id);
+}
+
 static void shm_teardown(void)
 {
 	shm_backing_teardown();
@@ -693,6 +728,7 @@ const struct ipcfs_kind kind_shm = {
 	.setup = shm_setup,
 	.init = shm_backing_init,
 	.teardown = shm_teardown,
+	.let_go_ns = shm_let_go_ns,
 	.list = shm_list,
 	.format_name = sysv_format_name,
 	.lookup = sysv_lookup,

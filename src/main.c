@@ -19,6 +19,7 @@
 #include "block.h"
 #include "fs.h"
 #include "log.h"
+#include "ns.h"
 #include "options.h"
 #include "perm.h"
 
@@ -37,6 +38,8 @@ static void usage(const char *progname)
 	       "    -o chan_size=BYTES     built-in ring size per channel (default 1 MiB)\n"
 	       "    -o chan_mode=MODE      mode of built-in channel files (default 0600)\n"
 	       "    -o ipc_ns=PATH         serve the IPC namespace of PATH (/proc/PID/ns/ipc)\n"
+	       "    -o all_ns              /ns/<inode>/{shm,sem,msg}: every IPC namespace of the\n"
+	       "                           host (only root in the initial user namespace enters)\n"
 	       "    -o max_waiters=N       operations that may wait at once (default 4096; a\n"
 	       "                           quarter of them per uid): beyond, EAGAIN\n"
 	       "\n"
@@ -171,6 +174,8 @@ int main(int argc, char *argv[])
 		goto out_args;
 	perm_setup();
 	raise_fd_limit();
+	if (ns_setup(ipcfs_options.all_ns) != 0)
+		goto out_args;
 	if (fs_setup() != 0)
 		goto out_args;
 
@@ -187,6 +192,7 @@ int main(int argc, char *argv[])
 	if (fuse_daemonize(opts.foreground) != 0)
 		goto out_unmount;
 	blocking_init(ipcfs_options.max_waiters);
+	ns_start();
 
 	if (opts.singlethread) {
 		ret = fuse_session_loop(se);
@@ -211,6 +217,7 @@ out_session:
 	fuse_session_destroy(se);
 out_teardown:
 	fs_teardown();
+	ns_teardown();
 out_args:
 	free(opts.mountpoint);
 	fuse_opt_free_args(&args);

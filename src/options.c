@@ -26,6 +26,7 @@ static const struct fuse_opt ipcfs_opts[] = {
 	IPCFS_OPT("channels=%u", channels),
 	IPCFS_OPT("chan_size=%zu", chan_size),
 	IPCFS_OPT("ipc_ns=%s", ipc_ns),
+	IPCFS_OPT("all_ns", all_ns),
 	IPCFS_OPT("max_waiters=%u", max_waiters),
 	/* Words only fstab and mount(8) care about. */
 	FUSE_OPT_KEY("auto", KEY_DISCARD),

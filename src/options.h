@@ -17,6 +17,7 @@ struct ipcfs_options {
 	size_t chan_size;		/* -o chan_size=BYTES (built-in) */
 	mode_t chan_mode;		/* -o chan_mode=MODE (built-in) */
 	const char *ipc_ns;		/* -o ipc_ns=PATH */
+	bool all_ns;			/* -o all_ns: /ns/<ino> for every IPC namespace */
 	unsigned max_waiters;		/* -o max_waiters=N: calls that wait at once (block.h) */
 };
 

@@ -15,50 +15,65 @@
 
 #include "log.h"
 
-/* chain[0] owns the served IPC namespace; chain[i + 1] is chain[i]'s parent. */
-#define MAX_USERNS_DEPTH 33	/* the kernel nests at most 32 below the initial one */
-static struct perm_userns chain[MAX_USERNS_DEPTH];
-static int chain_len;
+static struct perm_chain served;	/* of the IPC namespace the top-level tree serves */
+static __thread const struct perm_chain *thread_chain;	/* NULL: served */
 static uint64_t own_pidns;	/* the daemon's pid namespace: the pids it reads in /proc */
 
 void perm_set_userns_chain(const struct perm_userns *links, int n)
 {
-	chain_len = MIN(n, MAX_USERNS_DEPTH);
-	memcpy(chain, links, sizeof(*links) * (size_t)chain_len);
+	served.len = MIN(n, PERM_MAX_USERNS_DEPTH);
+	memcpy(served.links, links, sizeof(*links) * (size_t)served.len);
 }
 
-int perm_setup(void)
+void perm_use_chain(const struct perm_chain *chain)
 {
-	struct stat own;
-	int ipc = open("/proc/self/ns/ipc", O_RDONLY | O_CLOEXEC);
-	int ns = ipc < 0 ? -1 : ioctl(ipc, NS_GET_USERNS);
+	thread_chain = chain;
+}
 
-	if (ipc >= 0)
-		close(ipc);
-	chain_len = 0;
-	if (stat("/proc/self/ns/pid", &own) == 0)
-		own_pidns = own.st_ino;
+int perm_chain_learn(int ipc_ns_fd, struct perm_chain *chain)
+{
+	int ns = ioctl(ipc_ns_fd, NS_GET_USERNS);
+
+	chain->len = 0;
 	if (ns < 0)
-		return reason(errno, "cannot learn which user namespace owns the IPC namespace: no capability will count");
+		return reason(errno, "cannot learn which user namespace owns an IPC namespace: no capability will count in it");
 	/* Up to the top this process can see: NS_GET_PARENT fails with EPERM there. */
-	while (ns >= 0 && chain_len < MAX_USERNS_DEPTH) {
+	while (ns >= 0 && chain->len < PERM_MAX_USERNS_DEPTH) {
 		struct stat st;
 		uid_t owner;
 		int parent;
 
 		if (fstat(ns, &st) != 0 || ioctl(ns, NS_GET_OWNER_UID, &owner) != 0) {
 			close(ns);
-			chain_len = 0;
+			chain->len = 0;
 			return reason(errno, "cannot read a user namespace: no capability will count");
 		}
-		chain[chain_len++] = (struct perm_userns){ .ino = st.st_ino, .owner = owner };
+		chain->links[chain->len++] = (struct perm_userns){ .ino = st.st_ino, .owner = owner };
 		parent = ioctl(ns, NS_GET_PARENT);
 		close(ns);
 		ns = parent;
 	}
-	log_debug("perm: the IPC namespace is owned by user namespace %llu, %d levels below the top",
-		  (unsigned long long)chain[0].ino, chain_len - 1);
 	return 0;
+}
+
+int perm_setup(void)
+{
+	struct stat own;
+	int ipc = open("/proc/self/ns/ipc", O_RDONLY | O_CLOEXEC);
+	int err;
+
+	if (stat("/proc/self/ns/pid", &own) == 0)
+		own_pidns = own.st_ino;
+	if (ipc < 0) {
+		served.len = 0;
+		return reason(errno, "cannot open the IPC namespace: no capability will count");
+	}
+	err = perm_chain_learn(ipc, &served);
+	close(ipc);
+	if (!err)
+		log_debug("perm: the IPC namespace is owned by user namespace %llu, %d levels below the top",
+			  (unsigned long long)served.links[0].ino, served.len - 1);
+	return err;
 }
 
 void caller_init(struct caller *caller, uid_t uid, gid_t gid, pid_t pid)
@@ -148,18 +163,25 @@ static void caller_load_details(struct caller *caller)
 	g_free(text);
 }
 
-/* cap_capable(): does the caller hold cap in chain[level] (or above it)? */
-static bool capable_from(struct caller *caller, int level, int cap)
+static const struct perm_chain *decision_chain(void)
 {
+	return thread_chain ? thread_chain : &served;
+}
+
+/* cap_capable(): does the caller hold cap in chain->links[level] (or above it)? */
+static bool capable_from(struct caller *caller, const struct perm_chain *chain, int level, int cap)
+{
+	const struct perm_userns *links = chain->links;
+
 	caller_load_details(caller);
 	if (!caller->details_known)
 		return false;
-	for (int i = level; i < chain_len; i++) {
-		if (chain[i].ino == caller->userns)
+	for (int i = level; i < chain->len; i++) {
+		if (links[i].ino == caller->userns)
 			return (caller->cap_effective >> cap) & 1;
 		/* The creator of a namespace, seen from its parent, holds every capability in it. */
-		if (i + 1 < chain_len && chain[i + 1].ino == caller->userns &&
-		    chain[i].owner == caller->uid)
+		if (i + 1 < chain->len && links[i + 1].ino == caller->userns &&
+		    links[i].owner == caller->uid)
 			return true;
 	}
 	return false;
@@ -167,12 +189,14 @@ static bool capable_from(struct caller *caller, int level, int cap)
 
 bool perm_has_cap(struct caller *caller, int cap)
 {
-	return capable_from(caller, 0, cap);
+	return capable_from(caller, decision_chain(), 0, cap);
 }
 
 bool perm_has_global_cap(struct caller *caller, int cap)
 {
-	return chain_len > 0 && capable_from(caller, chain_len - 1, cap);
+	const struct perm_chain *chain = decision_chain();
+
+	return chain->len > 0 && capable_from(caller, chain, chain->len - 1, cap);
 }
 
 bool perm_in_group(struct caller *caller, gid_t gid)

@@ -47,6 +47,14 @@ struct perm_userns {
 	uid_t owner;		/* who created it, as the daemon sees uids */
 };
 
+#define PERM_MAX_USERNS_DEPTH 33	/* the kernel nests at most 32 below the initial one */
+
+/* links[0] owns an IPC namespace; links[i + 1] is links[i]'s parent. */
+struct perm_chain {
+	struct perm_userns links[PERM_MAX_USERNS_DEPTH];
+	int len;
+};
+
 /*
  * Learn which user namespaces own the IPC namespace the daemon is in; call
  * after entering it.  Until then, and if it fails, no capability counts.
@@ -54,6 +62,13 @@ struct perm_userns {
 int perm_setup(void);
 /* Replace what perm_setup() learnt (unit tests). */
 void perm_set_userns_chain(const struct perm_userns *chain, int n);
+/* The chain of the IPC namespace that ipc_ns_fd names; len 0 (logged) if unknown. */
+int perm_chain_learn(int ipc_ns_fd, struct perm_chain *chain);
+/*
+ * Decide for the IPC namespace whose chain this is, in this thread, until
+ * the next call; NULL goes back to the served one (perm_setup()).
+ */
+void perm_use_chain(const struct perm_chain *chain);
 
 void caller_init(struct caller *caller, uid_t uid, gid_t gid, pid_t pid);
 void caller_clear(struct caller *caller);
@@ -75,8 +90,8 @@ bool perm_may_control(struct caller *caller, const struct ipc_obj *obj);
 bool perm_in_group(struct caller *caller, gid_t gid);
 
 /*
- * ns_capable(ipc_ns->user_ns, cap): does the caller hold cap over the served
- * IPC namespace?  Capabilities count only in a user namespace that owns it
+ * ns_capable(ipc_ns->user_ns, cap): does the caller hold cap over the IPC
+ * namespace this thread decides for (the served one, or perm_use_chain())?  Capabilities count only in a user namespace that owns it
  * (directly or as an ancestor), as the kernel's cap_capable() decides.
  */
 bool perm_has_cap(struct caller *caller, int cap);

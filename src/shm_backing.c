@@ -12,6 +12,7 @@
 #include "config.h"
 #include "fs.h"
 #include "log.h"
+#include "ns.h"
 #include "options.h"
 #include "perm.h"
 #include "sysv.h"
@@ -22,7 +23,7 @@
 #endif
 
 /*
- * Descriptors of segments' shmem files, by segment id.  Bounded: beyond
+ * Descriptors of segments' shmem files, by namespace and segment id.  Bounded: beyond
  * SEG_CACHE_MAX entries, unused ones are closed.  An entry is dropped as soon
  * as its segment is seen to be gone, so the daemon never keeps a destroyed
  * segment's memory alive, with one exception: while passthrough opens use
@@ -33,7 +34,14 @@
  */
 #define SEG_CACHE_MAX 64
 
+/* A segment: its namespace (ns_id() of ns.h) and its id there. */
+struct seg_key {
+	uint64_t ns_id;
+	int id;
+};
+
 struct seg_fd {
+	struct seg_key key;
 	int id;
 	struct ipc_obj obj;	/* which segment, as it was when fd was opened (ipc_obj_same) */
 	int fd;
@@ -44,11 +52,33 @@ struct seg_fd {
 };
 
 static GMutex cache_lock;
-static GHashTable *cache;	/* int id -> struct seg_fd */
+static GHashTable *cache;	/* struct seg_key -> struct seg_fd */
 static bool map_files_works = true;	/* false once /proc/self/map_files is refused */
 static bool passthrough;		/* chosen at FUSE init */
 
 static void backing_close(int backing_id);
+
+static guint seg_key_hash(gconstpointer p)
+{
+	const struct seg_key *k = p;
+
+	return g_int64_hash(&k->ns_id) ^ (guint)k->id;
+}
+
+static gboolean seg_key_equal(gconstpointer a, gconstpointer b)
+{
+	const struct seg_key *x = a, *y = b;
+
+	return x->ns_id == y->ns_id && x->id == y->id;
+}
+
+/* Segment id of the namespace this thread acts in. */
+static struct seg_fd *cache_find(int id)
+{
+	struct seg_key key = { .ns_id = ns_current_id(), .id = id };
+
+	return g_hash_table_lookup(cache, &key);
+}
 
 static void seg_fd_unref(struct seg_fd *s)
 {
@@ -114,7 +144,7 @@ static void forget_locked(struct seg_fd *s)
 	if (s->passthrough_opens > 0)
 		s->forgotten = true;	/* see the top: dropped at the last such release */
 	else
-		g_hash_table_remove(cache, GINT_TO_POINTER(s->id));
+		g_hash_table_remove(cache, &s->key);
 }
 
 /*
@@ -134,7 +164,7 @@ static void sweep_locked(void)
 		struct shmid_ds ds;
 		struct ipc_obj now;
 
-		if (s->forgotten || s->refs > 1 + (int)s->passthrough_opens)
+		if (s->key.ns_id != ns_current_id() || s->forgotten || s->refs > 1 + (int)s->passthrough_opens)
 			continue;
 		if (shmctl(sysv_id_to_index(s->id), SHM_STAT_ANY, &ds) == s->id) {
 			shm_from_ds(s->id, &ds, &now);
@@ -161,14 +191,14 @@ static struct seg_fd *seg_fd_get(const struct ipc_obj *obj)
 	int fd;
 
 	g_mutex_lock(&cache_lock);
-	s = g_hash_table_lookup(cache, GINT_TO_POINTER(obj->id));
+	s = cache_find(obj->id);
 	if (s && !ipc_obj_same(&s->obj, obj)) {
 		/* The id names another segment now: never hand out the old one's memory. */
 		if (!s->forgotten)
 			forget_locked(s);
 		s = NULL;
 		/* Still kept for passthrough opens: this one goes without a cached fd. */
-		if (g_hash_table_contains(cache, GINT_TO_POINTER(obj->id)))
+		if (cache_find(obj->id))
 			goto out;
 	}
 	if (s || !map_files_works)
@@ -194,11 +224,12 @@ static struct seg_fd *seg_fd_get(const struct ipc_obj *obj)
 				g_hash_table_iter_remove(&iter);
 	}
 	s = g_new0(struct seg_fd, 1);
+	s->key = (struct seg_key){ .ns_id = ns_current_id(), .id = obj->id };
 	s->id = obj->id;
 	s->obj = *obj;
 	s->fd = fd;
 	s->refs = 1;
-	g_hash_table_insert(cache, GINT_TO_POINTER(obj->id), s);
+	g_hash_table_insert(cache, &s->key, s);
 out:
 	if (s)
 		s->refs++;
@@ -218,9 +249,23 @@ void shm_backing_forget(int id)
 	struct seg_fd *s;
 
 	g_mutex_lock(&cache_lock);
-	s = g_hash_table_lookup(cache, GINT_TO_POINTER(id));
+	s = cache_find(id);
 	if (s)
 		forget_locked(s);
+	g_mutex_unlock(&cache_lock);
+}
+
+void shm_backing_let_go_ns(uint64_t ns_id)
+{
+	GHashTableIter iter;
+	gpointer value;
+
+	g_mutex_lock(&cache_lock);
+	/* No file is open in ns any more, so no entry is in use. */
+	g_hash_table_iter_init(&iter, cache);
+	while (g_hash_table_iter_next(&iter, NULL, &value))
+		if (((struct seg_fd *)value)->key.ns_id == ns_id)
+			g_hash_table_iter_remove(&iter);
 	g_mutex_unlock(&cache_lock);
 }
 
@@ -231,7 +276,7 @@ static void cache_value_unref(gpointer value)
 
 int shm_backing_setup(void)
 {
-	cache = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, cache_value_unref);
+	cache = g_hash_table_new_full(seg_key_hash, seg_key_equal, NULL, cache_value_unref);
 	return 0;
 }
 
@@ -362,7 +407,7 @@ void shm_backing_release(struct ipcfs_file *file)
 	g_mutex_lock(&cache_lock);
 	s->passthrough_opens--;
 	if (s->passthrough_opens == 0 && s->forgotten)
-		g_hash_table_remove(cache, GINT_TO_POINTER(s->id));	/* this open still holds s */
+		g_hash_table_remove(cache, &s->key);	/* this open still holds s */
 	seg_fd_unref(s);
 	g_mutex_unlock(&cache_lock);
 }
@@ -373,7 +418,7 @@ unsigned shm_backing_mappers(int id, const struct ipcfs_file *self)
 	unsigned n = 0;
 
 	g_mutex_lock(&cache_lock);
-	s = g_hash_table_lookup(cache, GINT_TO_POINTER(id));
+	s = cache_find(id);
 	if (s)
 		n = s->passthrough_opens - (self && self->priv == s);
 	g_mutex_unlock(&cache_lock);

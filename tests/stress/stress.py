@@ -3,9 +3,11 @@
 
     /usr/bin/python3 tests/stress/stress.py [--seconds N | --minutes N] [--seed N]
 
-It mounts ipcfs (IPCFS_BUILD or build/; root, allow_other, a small /chan ring
-so that overruns happen), starts survivors and victims of tests/stress/worker.py
-as uids 0, 2001, 2003 and 2004, removes, re-creates and resizes chaos objects
+It mounts ipcfs (IPCFS_BUILD or build/; root, allow_other, all_ns, a small
+/chan ring so that overruns happen), starts survivors and victims of
+tests/stress/worker.py as uids 0, 2001, 2003 and 2004 (half of root's SysV
+workers reach the objects through /ns/<ino>/, where every request moves a
+daemon thread into the namespace and back), removes, re-creates and resizes chaos objects
 behind the daemon's back, interrupts survivors with SIGINT (they retry) and
 kills victims with SIGINT, SIGTERM or SIGKILL, blocked or not, and keeps new
 victims coming.  Then it stops everything and passes only if:
@@ -72,6 +74,7 @@ class Run:
         self.kills = {"SIGINT": 0, "SIGTERM": 0, "SIGKILL": 0}
         self.interrupts_sent = 0
         self.victims_started = 0
+        self.through_ns = 0     # workers that use /ns/<ino>/ instead of the top-level tree
         self.reg = util.IpcRegistry()
         self.lock = threading.Lock()
         self.done = threading.Event()
@@ -81,7 +84,11 @@ class Run:
 
     def spawn(self, role, survivor, wait_ready=True, **extra):
         uid = self.rng.choice(UIDS)
-        cfg = dict(mount=self.mnt.path, stop=self.stop_file, seed=self.rng.getrandbits(32),
+        tree = self.mnt.path
+        if uid == 0 and not role.startswith("chan") and self.rng.random() < 0.5:
+            tree = self.ns_tree
+            self.through_ns += 1
+        cfg = dict(mount=tree, stop=self.stop_file, seed=self.rng.getrandbits(32),
                    survivor=survivor, sem_name=self.sem_name, msg_name=self.msg_name,
                    shm_name=self.shm_name, shm_id=self.shm_id, chaos=self.chaos, **extra)
         cmd = [sys.executable, WORKER, role, json.dumps(cfg)]
@@ -195,8 +202,9 @@ class Run:
         if not fusectl:     # where wait_daemon_idle() reads the kernel's request count
             subprocess.run(["mount", "-t", "fusectl", "fusectl", "/sys/fs/fuse/connections"],
                            check=True)
-        self.mnt = util.Mount(options=("allow_other", "chan=builtin", "chan_mode=0666",
+        self.mnt = util.Mount(options=("allow_other", "all_ns", "chan=builtin", "chan_mode=0666",
                                        "channels=2", "chan_size=65536"))
+        self.ns_tree = self.mnt.p("ns", str(os.stat("/proc/self/ns/ipc").st_ino))
         sem = self.reg.sem(nsems=2, mode=0o666)
         util.sem_setall(sem, SEM_START)
         self.sem_id = sem
@@ -416,7 +424,8 @@ class Run:
         ops = sum(r["ops"] for r in reports)
         print(f"stress: {time.monotonic() - started:.0f} s (seed {self.seed}), {ops} operations by "
               f"{len(self.survivors)} survivors ({self.interrupts_sent} SIGINTs, retried); "
-              f"{self.victims_started} victims, killed by {self.kills}")
+              f"{self.victims_started} victims, killed by {self.kills}; "
+              f"{self.through_ns} workers through /ns")
         results.append(("daemon: exits 0 at unmount", status == 0, f"exit status {status}"))
         results.append(("daemon: printed nothing (no warning, no sanitizer report)", not problems,
                         "\n".join(problems[:40])))
