@@ -157,6 +157,11 @@ def test_a_blocked_read_waits_in_its_namespace(nsmnt, containers, ipc):
     a = containers()
     a.py(f"sysv_ipc.MessageQueue({KEY:#x}, sysv_ipc.IPC_CREX, 0o600)")
     host = ipc.msg(key=KEY)
+    # First a wait in the host's namespace, whose waiter thread the next wait reuses.
+    with io("read", nsmnt.p("msg", NAME), 100, 1) as p:
+        wait_blocked(p)
+        host.send(b"first", type=1)
+        assert p.communicate()[0].split() == ["MSG", b"first".hex()]
     with io("read", nsmnt.p("ns", str(a.ino), "msg", NAME), 100, 1) as p:
         wait_blocked(p)
         host.send(b"host's", type=1)
@@ -188,22 +193,37 @@ def test_undo_is_applied_in_its_namespace(nsmnt, containers, ipc):
     assert host.value == 0
 
 
-def test_poll_watches_the_queue_of_its_namespace(nsmnt, containers, ipc):
+def in_poll(pid):
+    with open(f"/proc/{pid}/wchan") as f:
+        return f.read().startswith("poll_schedule_timeout")
+
+
+def test_poll_watches_the_queue_of_its_namespace(nsmnt, containers):
+    """The msg poll watcher looks at each queue in its file's namespace.  a's
+    and b's queues have the same key and id (fresh namespaces number alike);
+    the watcher starts from a poll in b, and must see a message sent in a."""
     import select
-    a = containers()
-    a.py(f"sysv_ipc.MessageQueue({KEY:#x}, sysv_ipc.IPC_CREX, 0o600)")
-    host = ipc.msg(key=KEY)
-    host.send(b"host's", type=1)
-    fd = os.open(nsmnt.p("ns", str(a.ino), "msg", NAME), os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        assert poller.poll(0) == []                        # the host's message is not a's
+    a, b = containers(), containers()
+    for c in (a, b):
+        c.py(f"sysv_ipc.MessageQueue({KEY:#x}, sysv_ipc.IPC_CREX, 0o600)")
+    b.py(f"sysv_ipc.MessageQueue({KEY:#x}).send(b'b', type=1)")
+    fd = os.open(nsmnt.p("ns", str(b.ino), "msg", NAME), os.O_RDONLY | os.O_NONBLOCK)
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    assert poller.poll() == [(fd, select.POLLIN)]       # ready: registers, starts the watcher
+    os.close(fd)
+    b.py(f"sysv_ipc.MessageQueue({KEY:#x}).receive()")
+    path = nsmnt.p("ns", str(a.ino), "msg", NAME)
+    code = ("import os, select\n"
+            f"fd = os.open({path!r}, os.O_RDONLY | os.O_NONBLOCK)\n"
+            "p = select.poll(); p.register(fd, select.POLLIN)\n"
+            "print(p.poll(), flush=True)\n"
+            "print(os.read(fd, 100), flush=True)\n")
+    with Child(["/usr/bin/python3", "-c", code], stdout=subprocess.PIPE, text=True) as waiter:
+        wait_until(lambda: in_poll(waiter.pid))
         a.py(f"sysv_ipc.MessageQueue({KEY:#x}).send(b'a', type=1)")
-        assert poller.poll() == [(fd, select.POLLIN)]
-        assert os.read(fd, 100) == b"a"
-    finally:
-        os.close(fd)
+        out = waiter.communicate()[0].splitlines()
+    assert out[1] == "b'a'" and "1)" in out[0]          # POLLIN, then the message
 
 
 def test_attached_lists_processes_of_that_namespace_only(nsmnt, containers):
