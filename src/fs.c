@@ -17,7 +17,8 @@
  * one exception, alias nodeids for writers that wait, is explained below.
  *
  * Timeouts.  Object names have an entry timeout of 0: every path walk asks
- * again, so names are always live.  Object attributes are valid for one clock
+ * again, so names are always live.  Entries of a listing are the exception:
+ * they are cached for -o listing_cache and kept live by listed.c.  Object attributes are valid for one clock
  * tick (ATTR_FRESH): long enough that the stat(2) whose path walk fetched them
  * uses them instead of asking a second time, too short to outlive it.  The
  * root and the kind directories never change, so they are cached for good.
@@ -35,6 +36,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "listed.h"
 #include "log.h"
 #include "ns.h"
 #include "quota.h"
@@ -65,7 +67,11 @@ static const struct ipcfs_kind *const kinds[] = { &kind_shm, &kind_sem, &kind_ms
  * alias nodeid per (object, caller thread id).  Two writers never share an
  * inode lock, and a thread cannot block in two writes at once.  st_ino stays
  * the object's, so stat(2) cannot tell.  Aliases live until the kernel
- * forgets them.
+ * forgets them.  A listing hands out the object's own nodeid instead, which
+ * the kernel caches (listed.h) and any thread may then reach by its path: an
+ * open for writing through a nodeid that is not the caller's own alias is
+ * refused with ESTALE, which makes the kernel look the path up again and open
+ * the caller's own.
  */
 #define ALIAS_BIT (1ull << 63)
 
@@ -159,6 +165,21 @@ static void drop_variant(const struct ipcfs_kind *kind, unsigned variant)
 {
 	if (variant)
 		kind->drop_variant(variant);
+}
+
+/* The thread an alias nodeid was made for; 0 for other nodeids (a listing's). */
+static pid_t alias_owner(fuse_ino_t ino)
+{
+	struct alias *a;
+	pid_t tid;
+
+	if (!(ino & ALIAS_BIT))
+		return 0;
+	g_mutex_lock(&alias_lock);
+	a = g_hash_table_lookup(aliases, &ino);
+	tid = a ? a->tid : 0;
+	g_mutex_unlock(&alias_lock);
+	return tid;
 }
 
 static fuse_ino_t base_ino(fuse_ino_t ino)
@@ -872,9 +893,10 @@ static struct node parent_of(const struct node *dir)
  * namespaces, which a listing must not make the daemon hold).
  */
 static bool dir_entry(struct dir_handle *dh, size_t i, char *name, size_t size, struct stat *st,
-		      fuse_ino_t *nodeid)
+		      fuse_ino_t *nodeid, const struct ipc_obj **obj)
 {
 	*nodeid = 0;
+	*obj = NULL;
 	if (i < 2) {
 		struct node parent = parent_of(&dh->dir);
 
@@ -901,14 +923,12 @@ static bool dir_entry(struct dir_handle *dh, size_t i, char *name, size_t size, 
 		dir_attr(ino, 0500, st);
 		return true;
 	}
-	default: {
-		const struct ipc_obj *obj = &g_array_index(dh->entries, struct ipc_obj, i);
-
-		dh->dir.kind->format_name(obj, name, size);
-		object_attr(dh->dir.kind, 0, obj, st);
+	default:
+		*obj = &g_array_index(dh->entries, struct ipc_obj, i);
+		dh->dir.kind->format_name(*obj, name, size);
+		object_attr(dh->dir.kind, 0, *obj, st);
 		*nodeid = st->st_ino;
 		return true;
-	}
 	}
 }
 
@@ -924,12 +944,13 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_f
 	char name[64];
 	struct stat st;
 	fuse_ino_t nodeid;
+	const struct ipc_obj *obj;
 	int err;
 
 	err = ns_scope_enter(&scope, dh->dir.ns);
 	if (err)
 		return reply_err(req, err);
-	for (size_t i = (size_t)off; dir_entry(dh, i, name, sizeof(name), &st, &nodeid); i++) {
+	for (size_t i = (size_t)off; dir_entry(dh, i, name, sizeof(name), &st, &nodeid, &obj); i++) {
 		size_t len;
 
 		if (plus) {
@@ -939,10 +960,20 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_f
 			len = fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
 			if (len > size - used)
 				break;
+			/*
+			 * The object's own nodeid, not an alias: the same for every
+			 * listing, so the kernel keeps its inode from one `ls` to the
+			 * next.  Writers that wait do not open it (ipcfs_open()).
+			 */
 			if (nodeid) {
 				remember_name(dh->dir.ns, node_dir_ino(&dh->dir), name);
-				e = entry_param(lookup_ino(kind, nodeid, req), &st);
+				e = entry_param(lookup_ino(NULL, nodeid, req), &st);
 				g_array_append_val(counted, e.ino);
+			}
+			/* The stat(2) that follows a listing uses what it carried (listed.h). */
+			if (obj && listed_timeout() > 0) {
+				e.entry_timeout = e.attr_timeout = listed_timeout();
+				listed_add(node_dir_ino(&dh->dir), dh->dir.ns, kind, name, e.ino, obj);
 			}
 			fuse_add_direntry_plus(req, buf + used, size - used, name, &e, (off_t)i + 1);
 		} else {
@@ -1046,6 +1077,16 @@ static void ipcfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return reply_err(req, err);
 	if (node.type != NODE_OBJECT)
 		return reply_err(req, -EISDIR);
+	/*
+	 * Writers that wait need an inode of their own: a listing's nodeid
+	 * (which the kernel caches), or an alias made for another thread, is
+	 * refused with ESTALE, after which the kernel looks the path up again
+	 * (LOOKUP_REVAL) and opens the caller's own alias.
+	 */
+	if (node.kind->writes_wait && (fi->flags & O_ACCMODE) != O_RDONLY &&
+	    alias_owner(ino) != fuse_req_ctx(req)->pid)
+		return reply_err(req, reason(ESTALE, "open %s for writing: nodeid %#" PRIx64 " is another thread's; looking up again",
+					     node.kind->name, (uint64_t)ino));
 	err = node_object(&node, &obj);
 	if (err)
 		return reply_err(req, err);

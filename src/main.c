@@ -18,6 +18,7 @@
 
 #include "block.h"
 #include "fs.h"
+#include "listed.h"
 #include "log.h"
 #include "ns.h"
 #include "options.h"
@@ -40,6 +41,9 @@ static void usage(const char *progname)
 	       "    -o ipc_ns=PATH         serve the IPC namespace of PATH (/proc/PID/ns/ipc)\n"
 	       "    -o all_ns              /ns/<inode>/{shm,sem,msg}: every IPC namespace of the\n"
 	       "                           host (only root in the initial user namespace enters)\n"
+	       "    -o listing_cache=SECONDS\n"
+	       "                           how long `ls -l` may use what its listing carried\n"
+	       "                           (default 1; kept live by a watcher; 0: off)\n"
 	       "    -o max_waiters=N       operations that may wait at once (default 4096; a\n"
 	       "                           quarter of them per uid): beyond, EAGAIN\n"
 	       "\n"
@@ -192,6 +196,7 @@ int main(int argc, char *argv[])
 	if (fuse_daemonize(opts.foreground) != 0)
 		goto out_unmount;
 	blocking_init(ipcfs_options.max_waiters);
+	listed_setup(ipcfs_options.listing_cache);
 	ns_start();
 
 	if (opts.singlethread) {
@@ -209,6 +214,7 @@ int main(int argc, char *argv[])
 	}
 	ret = ret < 0 ? 1 : 0;
 	blocking_shutdown();
+	listed_shutdown();
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:

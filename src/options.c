@@ -14,6 +14,7 @@ struct ipcfs_options ipcfs_options = {
 	.chan_size = 1 << 20,
 	.chan_mode = 0600,
 	.max_waiters = 4096,
+	.listing_cache = 1.0,
 };
 static char *chan_backend_arg;
 static char *chan_mode_arg;
@@ -28,6 +29,7 @@ static const struct fuse_opt ipcfs_opts[] = {
 	IPCFS_OPT("ipc_ns=%s", ipc_ns),
 	IPCFS_OPT("all_ns", all_ns),
 	IPCFS_OPT("max_waiters=%u", max_waiters),
+	IPCFS_OPT("listing_cache=%lf", listing_cache),
 	/* Words only fstab and mount(8) care about. */
 	FUSE_OPT_KEY("auto", KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", KEY_DISCARD),
@@ -89,6 +91,11 @@ static int check_options(void)
 	if (ipcfs_options.max_waiters < 1 || ipcfs_options.max_waiters > 1u << 20) {
 		fprintf(stderr, "ipcfs: max_waiters=%u: expected 1 to 1048576\n",
 			ipcfs_options.max_waiters);
+		return -1;
+	}
+	if (!(ipcfs_options.listing_cache >= 0 && ipcfs_options.listing_cache <= 3600)) {
+		fprintf(stderr, "ipcfs: listing_cache=%g: expected 0 to 3600 seconds\n",
+			ipcfs_options.listing_cache);
 		return -1;
 	}
 	if (ipcfs_options.channels < 1 || ipcfs_options.channels > 256) {

@@ -19,6 +19,7 @@ struct ipcfs_options {
 	const char *ipc_ns;		/* -o ipc_ns=PATH */
 	bool all_ns;			/* -o all_ns: /ns/<ino> for every IPC namespace */
 	unsigned max_waiters;		/* -o max_waiters=N: calls that wait at once (block.h) */
+	double listing_cache;		/* -o listing_cache=SECONDS (listed.h) */
 };
 
 extern struct ipcfs_options ipcfs_options;

@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """Listing at scale: `ls -l` and `stat` of every file through ipcfs against
-`ipcs`, for 1,000 and 10,000 objects of each kind, and the daemon's RSS.
+`ipcs`, for 1,000 and 10,000 objects of each kind, and the daemon's RSS; how
+soon an object removed behind ipcfs's back after a listing is gone from the
+kernel's cache (goal: 10 ms), and what the watcher that sees to it costs.
 
     /usr/bin/python3 tests/bench/listing.py [--quick] [--json FILE]
 
@@ -117,6 +119,41 @@ def in_ms(seconds):
     return [v * 1000 for v in seconds]
 
 
+def daemon_cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def removal_seen_after(m, kind, made, trials=15):
+    """ms from removing a listed object (natively) until stat() through ipcfs says ENOENT."""
+    directory, seen = m.p(kind), []
+    for _ in range(trials):
+        obj = made[kind].pop()
+        path = os.path.join(directory, f"0x{obj.key:08x}")
+        run_quiet(["ls", "-l", directory])
+        os.stat(path)                   # the listing's entry, from the kernel's cache
+        started = time.perf_counter()
+        obj.remove()
+        while True:
+            try:
+                os.stat(path)
+            except FileNotFoundError:
+                break
+        seen.append((time.perf_counter() - started) * 1000)
+    seen.sort()
+    return [seen[len(seen) // 2], seen[0], seen[-1]]
+
+
+def watcher_cpu(m, directory, window=1.2):
+    """The daemon's CPU, % of a core, from an `ls -l` until the listing's cache has expired."""
+    before, started = daemon_cpu_seconds(m.proc.pid), time.perf_counter()
+    run_quiet(["ls", "-l", directory])
+    time.sleep(window)
+    spent = daemon_cpu_seconds(m.proc.pid) - before
+    return 100 * spent / (time.perf_counter() - started)
+
+
 def daemon_rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -141,12 +178,17 @@ def main(argv):
                 create(kind, count, made)
                 directory = m.p(kind)
                 assert len(os.listdir(directory)) == count, f"{kind}: not {count} files"
+                time.sleep(1.1)         # that listing's watcher is done
                 ipcs = timed(lambda: run_quiet(["ipcs", flag]))
                 ls = timed(lambda: run_quiet(["ls", "-l", directory]))
                 st = timed(lambda: stat_all(directory))
                 ls_times[kind, count], ipcs_times[kind, count] = ls[0], ipcs[0]
                 report.line(f"ls -l {count} {kind}", "ms", in_ms(ls), in_ms(ipcs), 3.0)
                 report.line(f"stat each of {count} {kind}", "ms", in_ms(st), in_ms(ipcs), None)
+                cpu = watcher_cpu(m, directory)
+                report.line(f"CPU, ls -l + 1.2 s, {count} {kind}", "%", [cpu] * 3, None, None)
+                report.line(f"removed after ls: gone, {count} {kind}", "ms",
+                            removal_seen_after(m, kind, made), None, 10)
         if len(counts) > 1:
             for kind in KINDS:
                 growth = ls_times[kind, counts[1]] / ls_times[kind, counts[0]]
@@ -155,6 +197,11 @@ def main(argv):
                       f"{counts[1]} objects, ipcs x{native:.1f} "
                       f"(x{counts[1] / counts[0]:.0f} would be linear)")
                 report.record(f"ls -l {kind} growth 1k->10k", "x", [growth] * 3, [native] * 3, 0)
+        time.sleep(1.1)                 # the last listing's cache expires
+        before = daemon_cpu_seconds(m.proc.pid)
+        time.sleep(1)
+        idle = 100 * (daemon_cpu_seconds(m.proc.pid) - before)
+        report.line("CPU, nobody listing", "%", [idle] * 3, None, None)
         rss = daemon_rss_kib(m.proc.pid) / 1024
         report.line(f"daemon RSS, {max(counts)} each", "MiB", [rss, rss, rss], None, 32)
     finally:

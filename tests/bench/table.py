@@ -22,6 +22,8 @@ def judge(rec):
     """(ratio text, goal text, verdict) for one record."""
     value, native, goal = rec["ipcfs"][0], rec.get("native"), rec.get("goal") or 0
     lower = rec.get("better") == "lower"
+    if native is None and not goal:
+        return "", "-", ""      # reported, not judged
     if native is None:
         return "", f"< {goal:g}", "pass" if value < goal else "FAIL"
     ratio = value / native[0]
