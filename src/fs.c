@@ -18,10 +18,11 @@
  *
  * Timeouts.  Object names have an entry timeout of 0: every path walk asks
  * again, so names are always live.  Entries of a listing are the exception:
- * they are cached for -o listing_cache and kept live by listed.c.  Object attributes are valid for one clock
- * tick (ATTR_FRESH): long enough that the stat(2) whose path walk fetched them
- * uses them instead of asking a second time, too short to outlive it.  The
- * root and the kind directories never change, so they are cached for good.
+ * they are cached for -o listing_cache and kept live by listed.c.  Object
+ * attributes are valid for one clock tick (ATTR_FRESH): long enough that the
+ * stat(2) whose path walk fetched them uses them instead of asking a second
+ * time, too short to outlive it.  The root and the kind directories never
+ * change, so they are cached for good.
  * Names under /ns come and go with namespaces, and the kernel must forget
  * them when unused (so that the daemon lets go of the namespace), so every
  * name there has an entry timeout of 0 too.
