@@ -214,7 +214,9 @@ int main(int argc, char *argv[])
 	}
 	ret = ret < 0 ? 1 : 0;
 	blocking_shutdown();
+	/* The watchers notify the kernel through the session: stop them before it goes. */
 	listed_shutdown();
+	ns_stop();
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:

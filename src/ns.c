@@ -520,15 +520,20 @@ void ns_start(void)
 		watcher = g_thread_new("ns-watch", watch_witnesses, NULL);
 }
 
-void ns_teardown(void)
+void ns_stop(void)
 {
-	if (!enabled)
-		return;
 	if (watcher) {
 		eventfd_write(stop_fd, 1);
 		g_thread_join(watcher);
 		watcher = NULL;
 	}
+}
+
+void ns_teardown(void)
+{
+	if (!enabled)
+		return;
+	ns_stop();
 	for (unsigned i = 1; i < NS_MAX; i++) {
 		if (entries[i].fd >= 0)
 			close(entries[i].fd);

@@ -33,6 +33,8 @@
 int ns_setup(bool all_ns);
 /* Start watching for namespaces that vanish: once the daemon has forked. */
 void ns_start(void);
+/* Stop watching (its notifications need the session): when the session loop has ended. */
+void ns_stop(void);
 void ns_teardown(void);
 bool ns_enabled(void);
 
