@@ -40,6 +40,7 @@
 #include "listed.h"
 #include "log.h"
 #include "ns.h"
+#include "options.h"
 #include "quota.h"
 
 #define ROOT_INO FUSE_ROOT_ID
@@ -1506,6 +1507,31 @@ static void ipcfs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_
 	fuse_reply_none(req);
 }
 
+/* Say in the debug log how requests will arrive: -o io_uring is asked for, never forced. */
+static void log_transport(struct fuse_conn_info *conn)
+{
+	g_autofree char *param = NULL;
+
+	if (!ipcfs_options.io_uring)
+		return;
+#if HAVE_FUSE_IO_URING
+	if (conn->capable_ext & FUSE_CAP_OVER_IO_URING) {
+		log_debug("io_uring: the kernel offers FUSE over io_uring; libfuse starts its rings after INIT (if it was built with liburing, it logs \"starting io-uring\"); FORGET, INTERRUPT and notifications still use /dev/fuse");
+		return;
+	}
+	if (!g_file_get_contents("/sys/module/fuse/parameters/enable_uring", &param, NULL, NULL))
+		log_debug("io_uring: this kernel has no FUSE over io_uring: requests come through /dev/fuse");
+	else
+		log_debug("io_uring: the kernel's FUSE over io_uring is off (/sys/module/fuse/parameters/enable_uring is %s; root may write 1 there): requests come through /dev/fuse",
+			  g_strstrip(param));
+#else
+	(void)conn;
+	(void)param;
+	log_debug("io_uring: this libfuse (%s) has no FUSE over io_uring (3.18 has): requests come through /dev/fuse",
+		  fuse_pkgversion());
+#endif
+}
+
 static void ipcfs_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
@@ -1525,6 +1551,7 @@ static void ipcfs_init(void *userdata, struct fuse_conn_info *conn)
 	 * behind them.  Without it, io_submit waits in its caller, like write(2).
 	 */
 	conn->want &= ~(unsigned)FUSE_CAP_ASYNC_DIO;
+	log_transport(conn);
 	for (unsigned i = 0; i < NKINDS; i++)
 		if (kinds[i]->init)
 			kinds[i]->init(conn);

@@ -41,6 +41,8 @@ static void usage(const char *progname)
 	       "    -o ipc_ns=PATH         serve the IPC namespace of PATH (/proc/PID/ns/ipc)\n"
 	       "    -o all_ns              /ns/<inode>/{shm,sem,msg}: every IPC namespace of the\n"
 	       "                           host (only root in the initial user namespace enters)\n"
+	       "    -o io_uring            FUSE over io_uring (libfuse 3.18; interrupts of blocked\n"
+	       "                           calls do not work over it: docs/performance.md)\n"
 	       "    -o listing_cache=SECONDS\n"
 	       "                           how long `ls -l` may use what its listing carried\n"
 	       "                           (default 1; kept live by a watcher; 0: off)\n"

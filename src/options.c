@@ -53,6 +53,11 @@ static int discard_opt(void *data, const char *arg, int key, struct fuse_args *o
 		chan_backend_arg = g_strdup(arg + strlen("chan="));
 		return 0;
 	}
+	/* libfuse 3.18 parses these itself; older ones would refuse the mount. */
+	if (strcmp(arg, "io_uring") == 0 || g_str_has_prefix(arg, "io_uring_q_depth=")) {
+		ipcfs_options.io_uring |= strcmp(arg, "io_uring") == 0;
+		return HAVE_FUSE_IO_URING;
+	}
 	if (g_str_has_prefix(arg, "chan_mode=")) {
 		g_free(chan_mode_arg);
 		chan_mode_arg = g_strdup(arg + strlen("chan_mode="));

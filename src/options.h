@@ -20,6 +20,7 @@ struct ipcfs_options {
 	bool all_ns;			/* -o all_ns: /ns/<ino> for every IPC namespace */
 	unsigned max_waiters;		/* -o max_waiters=N: calls that wait at once (block.h) */
 	double listing_cache;		/* -o listing_cache=SECONDS (listed.h) */
+	bool io_uring;			/* -o io_uring was given (libfuse >= 3.18 serves it) */
 };
 
 extern struct ipcfs_options ipcfs_options;

@@ -26,6 +26,7 @@
 #include <glib.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -196,8 +197,10 @@ static const struct fuse_lowlevel_ops null_ops = {
 /* Serve until unmounted; tells the parent through ready once mounted. */
 static int serve(const char *mnt, int ready)
 {
-	char *argv[] = { "fusefloor", NULL };
-	struct fuse_args args = FUSE_ARGS_INIT(1, argv);
+	/* -o OPTIONS for libfuse, such as io_uring (tests/chroot/run sid --uring), as ipcfs gets them. */
+	const char *options = getenv("IPCFS_TEST_OPTIONS");
+	char *argv[] = { "fusefloor", "-o", (char *)options, NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(options && *options ? 3 : 1, argv);
 	struct fuse_session *se = fuse_session_new(&args, &null_ops, sizeof(null_ops), NULL);
 	struct fuse_loop_config *config = fuse_loop_cfg_create();
 	int rc;
