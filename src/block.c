@@ -286,7 +286,7 @@ void blocking_format_waiting(const struct ipcfs_kind *kind, struct caller *calle
 		struct blocking_call *call = ((struct waiter *)key)->call;
 		pid_t pid = fuse_req_ctx(call->req)->pid;
 
-		if (call->file->kind == kind && ns_id(call->file->ns) == ns_current_id() &&
+		if (call->file->kind == kind && ns_ino(call->file->ns) == ns_current_ino() &&
 		    ipcfs_file_id(call->file) == id && pid > 0)
 			g_array_append_val(pids, pid);
 	}

@@ -116,6 +116,7 @@ struct node {
 	unsigned kind_index;
 	unsigned variant;
 	int id;
+	pid_t owner;			/* the thread an alias nodeid was made for; 0 for others */
 };
 
 /* /ns/<ino> trees hold the SysV kinds only: channels belong to no namespace. */
@@ -169,30 +170,18 @@ static void drop_variant(const struct ipcfs_kind *kind, unsigned variant)
 		kind->drop_variant(variant);
 }
 
-/* The thread an alias nodeid was made for; 0 for other nodeids (a listing's). */
-static pid_t alias_owner(fuse_ino_t ino)
-{
-	struct alias *a;
-	pid_t tid;
-
-	if (!(ino & ALIAS_BIT))
-		return 0;
-	g_mutex_lock(&alias_lock);
-	a = g_hash_table_lookup(aliases, &ino);
-	tid = a ? a->tid : 0;
-	g_mutex_unlock(&alias_lock);
-	return tid;
-}
-
-static fuse_ino_t base_ino(fuse_ino_t ino)
+/* The nodeid an alias stands for, and the thread it was made for (0 for other nodeids). */
+static fuse_ino_t base_ino(fuse_ino_t ino, pid_t *owner)
 {
 	struct alias *a;
 
+	*owner = 0;
 	if (!(ino & ALIAS_BIT))
 		return ino;
 	g_mutex_lock(&alias_lock);
 	a = g_hash_table_lookup(aliases, &ino);
 	ino = a ? a->base : 0;
+	*owner = a ? a->tid : 0;
 	g_mutex_unlock(&alias_lock);
 	return ino;
 }
@@ -207,7 +196,7 @@ static fuse_ino_t lookup_ino(const struct ipcfs_kind *kind, fuse_ino_t base, fus
 	fuse_ino_t ino;
 
 	ns_hold(NS_OF(base));
-	if (!kind || !kind->writes_wait || !ino_kind(base))
+	if (!kind || !kind->writes_wait)
 		return base;
 	g_mutex_lock(&alias_lock);
 	a = g_hash_table_lookup(alias_by_caller, &key);
@@ -253,7 +242,7 @@ static bool decode_ino(fuse_ino_t ino, struct node *node)
 	unsigned local;
 
 	memset(node, 0, sizeof(*node));
-	ino = base_ino(ino);
+	ino = base_ino(ino, &node->owner);
 	node->ns = NS_OF(ino);
 	node->kind = ino_kind(ino);
 	if (node->kind) {
@@ -301,8 +290,6 @@ static int enter_node(fuse_req_t req, const struct node *node, ns_scope *scope)
 		if (!allowed)
 			return reason(EACCES, "/ns: uid %u (pid %d) lacks CAP_SYS_ADMIN in the initial user namespace",
 				      (unsigned)fuse_req_ctx(req)->uid, (int)fuse_req_ctx(req)->pid);
-		if (!ns_held(node->ns))
-			return reason(ESTALE, "/ns: namespace index %u was let go", node->ns);
 	}
 	return ns_scope_enter(scope, node->ns);
 }
@@ -605,7 +592,7 @@ void ipcfs_openers(const struct ipcfs_kind *kind, bool (*pick)(struct ipcfs_file
 	while (g_hash_table_iter_next(&iter, &key, NULL)) {
 		struct ipcfs_file *file = key;
 
-		if (file->kind == kind && ns_id(file->ns) == ns_current_id() &&
+		if (file->kind == kind && ns_ino(file->ns) == ns_current_ino() &&
 		    file->opener_pid > 0 && pick(file, data))
 			g_array_append_val(pids, file->opener_pid);
 	}
@@ -1086,7 +1073,7 @@ static void ipcfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	 * (LOOKUP_REVAL) and opens the caller's own alias.
 	 */
 	if (node.kind->writes_wait && (fi->flags & O_ACCMODE) != O_RDONLY &&
-	    alias_owner(ino) != fuse_req_ctx(req)->pid)
+	    node.owner != fuse_req_ctx(req)->pid)
 		return reply_err(req, reason(ESTALE, "open %s for writing: nodeid %#" PRIx64 " is another thread's; looking up again",
 					     node.kind->name, (uint64_t)ino));
 	err = node_object(&node, &obj);
@@ -1564,11 +1551,11 @@ static void ipcfs_init(void *userdata, struct fuse_conn_info *conn)
 static void let_go_ns(unsigned ns)
 {
 	forget_names(ns);
-	if (ns_id(ns) == ns_id(NS_SERVED))
+	if (ns_ino(ns) == ns_ino(NS_SERVED))
 		return;
 	for (unsigned i = 0; i < NKINDS; i++)
 		if (kinds[i]->let_go_ns)
-			kinds[i]->let_go_ns(ns_id(ns));
+			kinds[i]->let_go_ns(ns_ino(ns));
 }
 
 /* Drop "<parent nodeid>/<name>" from the kernel's cache: false if it may still be there. */

@@ -71,7 +71,7 @@ static struct pending *pending_get(int id)
 {
 	struct pending *p = g_hash_table_lookup(pending_by_id, GINT_TO_POINTER(id));
 
-	return p && p->ns_id == ns_current_id() ? p : NULL;
+	return p && p->ns_id == ns_current_ino() ? p : NULL;
 }
 
 static struct pending *pending_find_key(key_t key)
@@ -82,7 +82,7 @@ static struct pending *pending_find_key(key_t key)
 	g_hash_table_iter_init(&iter, pending_by_id);
 	while (g_hash_table_iter_next(&iter, NULL, &value))
 		if (((struct pending *)value)->key == key &&
-		    ((struct pending *)value)->ns_id == ns_current_id())
+		    ((struct pending *)value)->ns_id == ns_current_ino())
 			return value;
 	return NULL;
 }
@@ -101,8 +101,8 @@ static int pending_check_room(uid_t cuid)
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		const struct pending *p = value;
 
-		here += p->ns_id == ns_current_id();
-		mine += p->ns_id == ns_current_id() && p->cuid == cuid;
+		here += p->ns_id == ns_current_ino();
+		mine += p->ns_id == ns_current_ino() && p->cuid == cuid;
 	}
 	if (here >= shmmni)
 		return reason(ENOSPC, "create shm: %u placeholders already, the kernel's shmmni", here);
@@ -127,7 +127,7 @@ static int pending_add(const struct ipc_obj *like, struct ipc_obj *obj, bool new
 	}
 	p = g_new0(struct pending, 1);
 	p->id = pending_next_id--;
-	p->ns_id = ns_current_id();
+	p->ns_id = ns_current_ino();
 	p->key = like->key;
 	p->mode = like->mode & 0777;
 	p->uid = like->uid;
@@ -247,7 +247,7 @@ static int shm_list(GArray *objs)
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		struct ipc_obj obj;
 
-		if (((struct pending *)value)->ns_id != ns_current_id())
+		if (((struct pending *)value)->ns_id != ns_current_ino())
 			continue;
 		pending_to_obj(value, &obj);
 		g_array_append_val(objs, obj);

@@ -74,15 +74,15 @@ unsigned ns_current(void)
 	return current < 0 ? NS_SERVED : (unsigned)current;
 }
 
-uint64_t ns_id(unsigned index)
+uint64_t ns_ino(unsigned index)
 {
 	/* A held index keeps its inode number: no lock needed to read it. */
 	return __atomic_load_n(&entries[index].ino, __ATOMIC_RELAXED);
 }
 
-uint64_t ns_current_id(void)
+uint64_t ns_current_ino(void)
 {
-	return ns_id(ns_current());
+	return ns_ino(ns_current());
 }
 
 /* ---- Moving a thread ---- */
@@ -214,13 +214,6 @@ bool ns_process_in(pid_t pid, uint64_t ino)
 
 	snprintf(path, sizeof(path), "/proc/%d/ns/ipc", (int)pid);
 	return pid > 0 && stat(path, &st) == 0 && st.st_ino == ino;
-}
-
-uint64_t ns_current_ino(void)
-{
-	struct stat st;
-
-	return stat("/proc/thread-self/ns/ipc", &st) == 0 ? st.st_ino : 0;
 }
 
 static gint by_value(gconstpointer a, gconstpointer b)
@@ -390,28 +383,6 @@ void ns_put(unsigned index, uint64_t count)
 	g_mutex_unlock(&ns_lock);
 }
 
-bool ns_held(unsigned index)
-{
-	bool held;
-
-	if (index == NS_SERVED)
-		return true;
-	g_mutex_lock(&ns_lock);
-	held = entries[index].fd >= 0;
-	g_mutex_unlock(&ns_lock);
-	return held;
-}
-
-uint64_t ns_ino(unsigned index)
-{
-	uint64_t ino;
-
-	g_mutex_lock(&ns_lock);
-	ino = entries[index].ino;
-	g_mutex_unlock(&ns_lock);
-	return ino;
-}
-
 void ns_on_let_go(void (*let_go)(unsigned index))
 {
 	let_go_hook = let_go;
@@ -488,6 +459,9 @@ int ns_setup(bool all_ns)
 
 	current = (int)NS_SERVED;
 	enabled = all_ns;
+	/* Which namespace the served one is, all_ns or not (user.ipc.attached asks). */
+	if (stat("/proc/thread-self/ns/ipc", &st) == 0)
+		entries[NS_SERVED].ino = served_ino = st.st_ino;
 	if (!enabled)
 		return 0;
 	served_fd = open("/proc/thread-self/ns/ipc", O_RDONLY | O_CLOEXEC);

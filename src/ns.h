@@ -41,14 +41,13 @@ bool ns_enabled(void);
 /* The index of the namespace this thread acts in now. */
 unsigned ns_current(void);
 /*
- * Which namespace that is, as a number that is the same for every index of
- * one namespace (the served one is also under /ns): its inode number, or 0
- * for all when -o all_ns is off.  ns_id() is that of a held index.
+ * Which namespace that is: its inode number, the same for every index of one
+ * namespace (the served one is also under /ns).  ns_ino() is that of a held
+ * index (or NS_SERVED).
  */
-uint64_t ns_current_id(void);
-uint64_t ns_id(unsigned index);
-/* Its inode number (0 if /proc cannot tell), and is process pid in namespace ino? */
 uint64_t ns_current_ino(void);
+uint64_t ns_ino(unsigned index);
+/* Is process pid in namespace ino? */
 bool ns_process_in(pid_t pid, uint64_t ino);
 
 /*
@@ -79,9 +78,6 @@ int ns_find(uint64_t ino, unsigned *index);
 /* The kernel got a nodeid in index, or a file opened there: the daemon keeps it. */
 void ns_hold(unsigned index);
 void ns_put(unsigned index, uint64_t count);
-/* Can requests run in index (the daemon holds it)?  Always true for NS_SERVED. */
-bool ns_held(unsigned index);
-uint64_t ns_ino(unsigned index);
 
 /* Called, with no thread in index, when the daemon lets go of it. */
 void ns_on_let_go(void (*let_go)(unsigned index));

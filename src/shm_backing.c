@@ -34,7 +34,7 @@
  */
 #define SEG_CACHE_MAX 64
 
-/* A segment: its namespace (ns_id() of ns.h) and its id there. */
+/* A segment: its namespace (ns_current_ino() of ns.h) and its id there. */
 struct seg_key {
 	uint64_t ns_id;
 	int id;
@@ -75,7 +75,7 @@ static gboolean seg_key_equal(gconstpointer a, gconstpointer b)
 /* Segment id of the namespace this thread acts in. */
 static struct seg_fd *cache_find(int id)
 {
-	struct seg_key key = { .ns_id = ns_current_id(), .id = id };
+	struct seg_key key = { .ns_id = ns_current_ino(), .id = id };
 
 	return g_hash_table_lookup(cache, &key);
 }
@@ -164,7 +164,7 @@ static void sweep_locked(void)
 		struct shmid_ds ds;
 		struct ipc_obj now;
 
-		if (s->key.ns_id != ns_current_id() || s->forgotten || s->refs > 1 + (int)s->passthrough_opens)
+		if (s->key.ns_id != ns_current_ino() || s->forgotten || s->refs > 1 + (int)s->passthrough_opens)
 			continue;
 		if (shmctl(sysv_id_to_index(s->id), SHM_STAT_ANY, &ds) == s->id) {
 			shm_from_ds(s->id, &ds, &now);
@@ -224,7 +224,7 @@ static struct seg_fd *seg_fd_get(const struct ipc_obj *obj)
 				g_hash_table_iter_remove(&iter);
 	}
 	s = g_new0(struct seg_fd, 1);
-	s->key = (struct seg_key){ .ns_id = ns_current_id(), .id = obj->id };
+	s->key = (struct seg_key){ .ns_id = ns_current_ino(), .id = obj->id };
 	s->id = obj->id;
 	s->obj = *obj;
 	s->fd = fd;
