@@ -454,11 +454,16 @@ static long channel_ioctl(struct file *file, unsigned int cmd, unsigned long arg
 	struct channel *ch = r->ch;
 	u64 value;
 
-	if (cmd != CHANNEL_IOC_LOST && cmd != CHANNEL_IOC_POS)
+	if (cmd != CHANNEL_IOC_LOST && cmd != CHANNEL_IOC_POS && cmd != CHANNEL_IOC_SEQ)
 		return -ENOTTY;
 	if (lock_reader(r))
 		return -EINTR;
-	value = cmd == CHANNEL_IOC_LOST ? reader_lost(ch, r) : r->pos;
+	if (cmd == CHANNEL_IOC_LOST)
+		value = reader_lost(ch, r);
+	else if (cmd == CHANNEL_IOC_POS)
+		value = r->pos;
+	else
+		value = r->seq;
 	unlock_reader(r);
 	return put_user(value, (u64 __user *)arg);
 }

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -88,12 +89,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "chanread: mmap protocol version %u, want 2\n", ctl->version);
 		return 1;
 	}
-	if (argc > 3 && strcmp(argv[3], "--from-oldest") == 0) {
-		read_tail(&pos, &seq);
-	} else {
-		/* From the live end: the sequence number comes with the next record. */
-		pos = __atomic_load_n(&ctl->head, __ATOMIC_ACQUIRE);
-		seq = UINT64_MAX;
+	/* R0: where the open file is, the live end unless asked for the oldest record. */
+	if (argc > 3 && strcmp(argv[3], "--from-oldest") == 0 && lseek(fd, 0, SEEK_SET) != 0) {
+		perror("lseek");
+		return 1;
+	}
+	if (ioctl(fd, CHANNEL_IOC_POS, &pos) != 0 || ioctl(fd, CHANNEL_IOC_SEQ, &seq) != 0) {
+		perror("ioctl CHANNEL_IOC_POS/SEQ");
+		return 1;
 	}
 	printf("READY\n");
 	fflush(stdout);
@@ -126,8 +129,7 @@ int main(int argc, char **argv)
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		read_tail(&tail, &tail_seq);
 		if (tail > start) {	/* start: the padding header read in R2 counts too */
-			printf("OVERRUN %llu\n", seq == UINT64_MAX ? 0ULL :
-			       (unsigned long long)(tail_seq - seq));
+			printf("OVERRUN %llu\n", (unsigned long long)(tail_seq - seq));
 			pos = tail;
 			seq = tail_seq;
 			continue;

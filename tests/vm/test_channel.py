@@ -278,6 +278,34 @@ def test_mmap_reader_overrun_by_the_writer(module):
         os.close(w)
 
 
+@pytest.mark.params(buf_size=8192)
+def test_mmap_reader_from_the_live_end_counts_losses_before_its_first_record(module):
+    """A zero-copy reader that starts at the live end and is overrun before it reads
+    anything still knows how much it lost: R0 gives it the sequence number with the
+    position (taking head from the control page left it unknown)."""
+    w = open_chan(module, os.O_WRONLY)
+    for i in range(100):                                        # records before it opens
+        os.write(w, b"%06d" % i)
+    p = subprocess.Popen([CHANREAD, module, "1000000"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "READY\n"
+        p.send_signal(signal.SIGSTOP)
+        for i in range(100, 3100):                              # far more than 8 KiB holds
+            os.write(w, b"%06d" % i)
+        p.send_signal(signal.SIGCONT)
+        os.write(w, b"END")
+        lines = p.stdout.read().splitlines()
+        assert p.wait() == 0
+        assert lines[0].startswith("OVERRUN")                  # its first 8 KiB were overwritten
+        read = [int(x.split()[0]) for x in lines if not x.startswith("OVERRUN")]
+        lost = sum(int(x.split()[1]) for x in lines if x.startswith("OVERRUN"))
+        assert read[-1] == 3100 and len(read) + lost == 3001   # seq 100 to END, none unaccounted
+    finally:
+        os.close(w)
+        p.kill()
+        p.wait()
+
+
 @pytest.mark.params(buf_size=1 << 22)
 def test_concurrent_writers_never_tear_records(module):
     fd = open_chan(module, os.O_RDONLY | os.O_NONBLOCK)

@@ -23,6 +23,12 @@
 #define CHANNEL_IOC_LOST	_IOR(CHANNEL_IOC_MAGIC, 1, __u64)
 /* Byte position of this reader in the ring's stream (see below). */
 #define CHANNEL_IOC_POS		_IOR(CHANNEL_IOC_MAGIC, 2, __u64)
+/*
+ * Sequence number of the record at that position, the next this reader
+ * reads.  Only this file's own reads and seeks move the pair, so POS and
+ * SEQ asked one after the other belong together.
+ */
+#define CHANNEL_IOC_SEQ		_IOR(CHANNEL_IOC_MAGIC, 3, __u64)
 
 /*
  * Zero-copy readers: mmap(NULL, 4096 + data_size, PROT_READ, MAP_SHARED, fd, 0)
@@ -46,6 +52,11 @@
  *  W3. store-release of head, past the record.
  * The second barrier of W1 orders the new tail before every store of W2.
  *
+ * A reader starts where its open file is, at the live end after open or
+ * lseek(fd, 0, SEEK_END), at the oldest record after lseek(fd, 0, SEEK_SET):
+ *  R0. pos and seq from ioctl CHANNEL_IOC_POS and CHANNEL_IOC_SEQ.  (Taking
+ *      head from the control page instead leaves seq unknown, so losses
+ *      before the first record read could not be counted.)
  * A reader at position pos, expecting sequence number seq:
  *  R1. load-acquire head; nothing new while pos == head;
  *  R2. pos past padding (unless pos == head), as above;
