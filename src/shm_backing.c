@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -45,6 +46,15 @@ struct seg_fd {
 	int id;
 	struct ipc_obj obj;	/* which segment, as it was when fd was opened (ipc_obj_same) */
 	int fd;
+	/*
+	 * fd mapped once, read-only, for classic reads: the reply is written to
+	 * /dev/fuse straight from the segment's pages (one copy, into the reader's
+	 * pages), not pread into a buffer first (two).  A mapping of the shmem
+	 * file is not an attachment: nattch does not count it.  NULL until the
+	 * first read; MAP_FAILED if it cannot be mapped (reads use pread then).
+	 */
+	char *map;
+	size_t map_len;
 	int backing_id;	/* registered with the kernel for passthrough; 0 if not */
 	unsigned passthrough_opens;	/* open files the kernel serves from fd; under cache_lock */
 	bool forgotten;		/* segment gone or replaced: kept only for passthrough_opens */
@@ -85,6 +95,8 @@ static void seg_fd_unref(struct seg_fd *s)
 	if (--s->refs == 0) {
 		if (s->backing_id > 0)
 			backing_close(s->backing_id);
+		if (s->map && s->map != MAP_FAILED)
+			munmap(s->map, s->map_len);
 		close(s->fd);
 		g_free(s);
 	}
@@ -425,39 +437,76 @@ unsigned shm_backing_mappers(int id, const struct ipcfs_file *self)
 	return n;
 }
 
-/* Copy through a temporary attachment, for daemons without CAP_SYS_ADMIN. */
-static int copy_attached(const struct ipc_obj *obj, void *to, const void *from, size_t size,
-			 off_t off)
+/* Copy into a temporary attachment, for daemons without CAP_SYS_ADMIN. */
+static int write_attached(const struct ipc_obj *obj, const void *from, size_t size, off_t off)
 {
 	struct shmid_ds ds;
-	char *addr = attach_checked(obj, from ? 0 : SHM_RDONLY, &ds);
+	char *addr = attach_checked(obj, 0, &ds);
 
 	if (!addr)
 		return -errno;
-	memcpy(from ? addr + off : to, from ? from : addr + off, size);
+	memcpy(addr + off, from, size);
 	shmdt(addr);
 	return 0;
 }
 
+/* s's read-only mapping of the whole segment, made at the first read; NULL if it cannot be. */
+static const char *seg_map(struct seg_fd *s)
+{
+	struct stat st;
+
+	g_mutex_lock(&cache_lock);
+	if (!s->map) {
+		s->map = MAP_FAILED;
+		if (fstat(s->fd, &st) == 0 && st.st_size > 0) {
+			s->map_len = (size_t)st.st_size;
+			s->map = mmap(NULL, s->map_len, PROT_READ, MAP_SHARED, s->fd, 0);
+		}
+		if (s->map == MAP_FAILED)
+			log_debug("shm: mapping shm id %d for reads failed (%s): its reads are copied with pread",
+				  s->id, strerror(errno));
+	}
+	g_mutex_unlock(&cache_lock);
+	return s->map == MAP_FAILED ? NULL : s->map;
+}
+
+/*
+ * A read's reply comes straight from the segment's memory where it can: the
+ * daemon's mapping, or else a temporary attachment, detached once the reply
+ * is written.  Only a segment that cannot be mapped is copied twice.
+ */
 void shm_backing_read(fuse_req_t req, const struct ipc_obj *obj, size_t size, off_t off)
 {
-	g_autofree char *buf = g_malloc(size);
 	struct seg_fd *s = seg_fd_get(obj);
+	g_autofree char *buf = NULL;
+	const char *map;
+	struct shmid_ds ds;
+	char *addr;
 	ssize_t n;
-	int err;
 
-	if (s) {
-		n = pread(s->fd, buf, size, off);
-		err = n < 0 ? -errno : 0;
-		seg_fd_put(s);
-	} else {
-		err = copy_attached(obj, buf, NULL, size, off);
-		n = (ssize_t)size;
+	if (!s) {
+		addr = attach_checked(obj, SHM_RDONLY, &ds);
+		if (!addr) {
+			fuse_reply_err(req, -reason(errno, "read shm id %d", obj->id));
+			return;
+		}
+		fuse_reply_buf(req, addr + off, size);
+		shmdt(addr);
+		return;
 	}
-	if (err)
-		fuse_reply_err(req, -reason(-err, "read shm id %d", obj->id));
+	map = seg_map(s);
+	if (map) {
+		fuse_reply_buf(req, map + off, size);
+		seg_fd_put(s);
+		return;
+	}
+	buf = g_malloc(size);
+	n = pread(s->fd, buf, size, off);
+	if (n < 0)
+		fuse_reply_err(req, -reason(errno, "read shm id %d", obj->id));
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
+	seg_fd_put(s);
 }
 
 void shm_backing_write(fuse_req_t req, const struct ipc_obj *obj, const char *buf, size_t size,
@@ -472,7 +521,7 @@ void shm_backing_write(fuse_req_t req, const struct ipc_obj *obj, const char *bu
 		err = n < 0 ? -errno : 0;
 		seg_fd_put(s);
 	} else {
-		err = copy_attached(obj, NULL, buf, size, off);
+		err = write_attached(obj, buf, size, off);
 		n = (ssize_t)size;
 	}
 	if (err)

@@ -82,6 +82,40 @@ def test_nattch_is_honest(seg):
     assert os.getxattr(path, "user.ipc.nattch") == b"0"
 
 
+def daemon_holds(mnt, key):
+    """How the daemon holds segment key's memory: its mappings and descriptors of it."""
+    name = f"/SYSV{key:08x}"
+    pid = mnt.proc.pid
+    with open(f"/proc/{pid}/maps") as f:
+        maps = [line for line in f if name in line]
+    fds = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(name):
+                fds.append(fd)
+        except FileNotFoundError:
+            pass
+    return maps, fds
+
+
+def test_daemon_lets_go_of_a_removed_segments_memory(mnt, ipc):
+    """Reads are answered from the daemon's own mapping of the segment, which is not an
+    attachment, and which goes with the segment: once it is removed, the daemon keeps
+    neither a mapping nor a descriptor of it, so its memory is freed."""
+    s = ipc.shm(size=1 << 20, mode=0o600)
+    other = ipc.shm(size=4096, mode=0o600)
+    path = mnt.p("shm", f"0x{s.key:08x}")
+    s.attach()
+    s.write(b"mapped", 4096)
+    s.detach()
+    assert pread(path, 6, 4096) == b"mapped"
+    maps, fds = daemon_holds(mnt, s.key)
+    assert maps and fds and nattch(s.id) == 0     # held, and not as an attachment
+    s.remove()
+    pread(mnt.p("shm", f"0x{other.key:08x}"), 1, 0)  # a miss in the daemon's cache sweeps it
+    assert daemon_holds(mnt, s.key) == ([], [])
+
+
 @pytest.mark.parametrize("how", ["echo", "cp", "truncate", "dd"])
 def test_create(mnt, ipc, tmp_path, how):
     key = ipc.fresh_key()

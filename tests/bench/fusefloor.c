@@ -3,11 +3,16 @@
  * The FUSE floor: what the cheapest possible FUSE filesystem achieves on this
  * machine, against the native System V calls, in the same run.
  *
- *   fusefloor MOUNTPOINT [--quick] [--json FILE]
+ *   fusefloor MOUNTPOINT [--quick] [--reads] [--json FILE]
+ *
+ * --reads measures only the reads of /big (to profile them).
  *
  * A child process serves a null filesystem with the same low-level API and
  * multithreaded loop as ipcfs, and no work at all behind each request:
  *   /null   a write is discarded, a read returns zeros at once;
+ *   /big    a read is answered from memory the server touched beforehand,
+ *           the size of the segment it is compared with: the floor under a
+ *           /shm read (one copy, from the daemon's memory into the reader's);
  *   /box0, /box1   a read waits until a write arrives, and the writer's own
  *           worker thread answers it: the fewest wake-ups any FUSE design
  *           can have for a hand-off (caller to daemon, daemon to waiter).
@@ -32,16 +37,18 @@
 #include <sys/mount.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
 
-enum { ROOT_INO = 1, NULL_INO, BOX0_INO, BOX1_INO, RELAY0_INO, RELAY1_INO, LAST_INO = RELAY1_INO };
+enum { ROOT_INO = 1, NULL_INO, BOX0_INO, BOX1_INO, RELAY0_INO, RELAY1_INO, BIG_INO,
+	LAST_INO = BIG_INO };
 static const char *const names[] = {
 	[NULL_INO] = "null", [BOX0_INO] = "box0", [BOX1_INO] = "box1",
-	[RELAY0_INO] = "relay0", [RELAY1_INO] = "relay1",
+	[RELAY0_INO] = "relay0", [RELAY1_INO] = "relay1", [BIG_INO] = "big",
 };
 
 /* ---- the null filesystem (server child) ---- */
@@ -60,6 +67,8 @@ struct box {
 static struct box boxes[4] = { BOX_INIT, BOX_INIT, BOX_INIT, BOX_INIT };
 static GThreadPool *relay_threads[2];	/* one per relay box: its user_data */
 static const char zeros[65536];
+static size_t big_size;		/* of /big, and of the segment the parent copies from */
+static char *big;		/* the server's copy of /big, every page touched */
 
 static void fill_attr(fuse_ino_t ino, struct stat *st)
 {
@@ -67,6 +76,8 @@ static void fill_attr(fuse_ino_t ino, struct stat *st)
 	st->st_ino = ino;
 	st->st_mode = ino == ROOT_INO ? S_IFDIR | 0755 : S_IFREG | 0666;
 	st->st_nlink = 1;
+	if (ino == BIG_INO)
+		st->st_size = (off_t)big_size;
 }
 
 static void null_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -97,9 +108,8 @@ static void null_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 
 static void null_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	fi->direct_io = 1;	/* as ipcfs's sem and msg files */
-	fi->nonseekable = 1;
+	fi->direct_io = 1;	/* as ipcfs's files */
+	fi->nonseekable = ino != BIG_INO;	/* /big is read at offsets, as /shm files are */
 	fuse_reply_open(req, fi);
 }
 
@@ -132,8 +142,13 @@ static void null_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, st
 {
 	struct box *b = box_of(ino);
 
-	(void)off;
 	(void)fi;
+	if (ino == BIG_INO) {
+		size_t left = (size_t)off < big_size ? big_size - (size_t)off : 0;
+
+		fuse_reply_buf(req, big + off, size < left ? size : left);
+		return;
+	}
 	if (!b) {
 		fuse_reply_buf(req, zeros, size < sizeof(zeros) ? size : sizeof(zeros));
 		return;
@@ -205,8 +220,10 @@ static int serve(const char *mnt, int ready)
 	struct fuse_loop_config *config = fuse_loop_cfg_create();
 	int rc;
 
-	if (!se || fuse_session_mount(se, mnt) != 0)
+	big = malloc(big_size);
+	if (!big || !se || fuse_session_mount(se, mnt) != 0)
 		return 1;
+	touch_pages(big, big_size);
 	if (write(ready, "m", 1) != 1)
 		return 1;
 	close(ready);
@@ -395,6 +412,60 @@ static double relayed_pingpong(void *p) { (void)p; return pingpong(THROUGH_RELAY
 static double native_msg_pingpong(void *p) { (void)p; return pingpong(NATIVE_MSG); }
 static double native_sem_handoff(void *p) { (void)p; return pingpong(NATIVE_SEM); }
 
+/* Sequential reads of /big in blocks, against a warm memcpy from a segment of the same size. */
+struct big_read {
+	size_t block;
+	char *seg;	/* attached once, every page touched */
+	char *buf;
+};
+
+static double null_reads(void *p)
+{
+	struct big_read *r = p;
+	int fd = open_file("big", O_RDONLY);
+	double t = now();
+
+	for (size_t off = 0; off < big_size; off += r->block)
+		if (pread(fd, r->buf, r->block, (off_t)off) != (ssize_t)r->block)
+			die("null read");
+	t = now() - t;
+	close(fd);
+	return (double)big_size / t / 1e6;
+}
+
+static double native_reads(void *p)
+{
+	struct big_read *r = p;
+
+	return memcpy_rate(r->seg, r->buf, big_size, r->block, 0);
+}
+
+static void floor_reads(FILE *json)
+{
+	static const size_t blocks[] = { 4096, 65536, 1 << 20 };
+	struct big_read r = { .buf = malloc(1 << 20) };
+	int id = shmget(IPC_PRIVATE, big_size, IPC_CREAT | 0600);
+	char name[64];
+
+	if (id < 0 || !r.buf)
+		die("fusefloor: segment");
+	r.seg = shmat(id, NULL, 0);
+	shmctl(id, IPC_RMID, NULL);	/* gone at the detach, whatever happens */
+	if (r.seg == (void *)-1)
+		die("shmat");
+	touch_pages(r.seg, big_size);
+	touch_pages(r.buf, 1 << 20);
+	for (size_t i = 0; i < G_N_ELEMENTS(blocks); i++) {
+		r.block = blocks[i];
+		snprintf(name, sizeof(name), "floor: null read %zuK / memcpy", r.block / 1024);
+		/* The goal is the classic /shm read's (issue 17), which only 1 MiB has. */
+		report_figures(json, name, "floor", "MB/s", "memcpy", measure(null_reads, &r),
+			       measure(native_reads, &r), r.block == (1 << 20) ? 0.35 : 0);
+	}
+	shmdt(r.seg);
+	free(r.buf);
+}
+
 /*
  * Remove the SysV objects, unmount and reap the server: at the end, and also
  * when a measure dies (exit), but only in the process that mounted.
@@ -438,11 +509,14 @@ int main(int argc, char **argv)
 	union { int val; unsigned short *array; } arg = { .array = zero };
 	char c;
 	struct figure handoff, native_handoff;
+	bool quick = false, reads_only = false;
 
 	count = 50000;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0)
-			count = 20000;	/* short runs are too noisy to bound anything */
+			count = 20000, quick = true;	/* short runs are too noisy to bound anything */
+		else if (strcmp(argv[i], "--reads") == 0)
+			reads_only = true;
 		else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
 			json_path = argv[++i];
 		else if (!mnt && argv[i][0] != '-')
@@ -451,11 +525,12 @@ int main(int argc, char **argv)
 			mnt = NULL, i = argc;
 	}
 	if (!mnt) {
-		fprintf(stderr, "usage: fusefloor MOUNTPOINT [--quick] [--json FILE]\n");
+		fprintf(stderr, "usage: fusefloor MOUNTPOINT [--quick] [--reads] [--json FILE]\n");
 		return 2;
 	}
 	if (json_path && !(json = fopen(json_path, "a")))
 		die(json_path);
+	big_size = quick ? (64u << 20) : (1u << 30);	/* as ipcbench's segment */
 	if (pipe(ready) != 0)
 		die("pipe");
 	server = fork();
@@ -481,6 +556,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	semctl(sem_id, 0, SETALL, arg);
+	if (reads_only) {
+		floor_reads(json);
+		return 0;
+	}
 	/* Each goal is the issue's, for the ipcfs measure that this floor bounds. */
 	report_figures(json, "floor: null write / semop", "floor", "ops/s", "semop",
 		       measure(null_writes, NULL), measure(native_semops, NULL), 0.1);
@@ -496,6 +575,7 @@ int main(int argc, char **argv)
 		       measure(native_msg_pingpong, NULL), 0.4);
 	report_figures(json, "floor: null streaming / msg", "floor", "msgs/s", "msg",
 		       measure(null_streaming, NULL), measure(native_streaming, NULL), 0.2);
+	floor_reads(json);
 	return 0;
 }
 

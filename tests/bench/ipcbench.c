@@ -11,11 +11,13 @@
  * (classic, passthrough).  A program, not a test: it asserts nothing about
  * speed.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
@@ -50,17 +52,24 @@ static void report(const char *name, const char *unit, struct figure ipcfs, stru
 
 /* ---- shm: sequential read and write ---- */
 
+/*
+ * Every side is warm: the segment is attached once and all its pages touched,
+ * the tmpfs file is filled, and measure() runs each side once untimed.
+ */
 struct shm_args {
 	int id;
 	size_t size, block;
 	int write;
 	char *buf;
+	char *seg;	/* the segment, attached once */
+	int tmpfs_fd;	/* a tmpfs file of the same size: what a user would pick instead */
+	char *mapped;	/* the ipcfs file mapped MAP_SHARED, or NULL */
+	int segment_fd;	/* the segment's own shmem file (as passthrough reads it), or -1 */
 };
 
-static double shm_ipcfs(void *p)
+/* pread or pwrite the whole file in blocks: MB/s. */
+static double file_rate(int fd, const struct shm_args *a)
 {
-	struct shm_args *a = p;
-	int fd = open_obj("shm", a->id, a->write ? O_WRONLY : O_RDONLY);
 	double t = now();
 
 	for (size_t off = 0; off < a->size; off += a->block) {
@@ -69,59 +78,133 @@ static double shm_ipcfs(void *p)
 		if (n != (ssize_t)a->block)
 			die("shm io");
 	}
-	t = now() - t;
+	return (double)a->size / (now() - t) / 1e6;
+}
+
+static double shm_ipcfs(void *p)
+{
+	struct shm_args *a = p;
+	int fd = open_obj("shm", a->id, a->write ? O_WRONLY : O_RDONLY);
+	double rate = file_rate(fd, a);
+
 	close(fd);
-	return (double)a->size / t / 1e6;
+	return rate;
+}
+
+static double shm_tmpfs(void *p)
+{
+	return file_rate(((struct shm_args *)p)->tmpfs_fd, p);
+}
+
+static double shm_segment_file(void *p)
+{
+	return file_rate(((struct shm_args *)p)->segment_fd, p);
 }
 
 static double shm_native(void *p)
 {
 	struct shm_args *a = p;
-	char *seg = shmat(a->id, NULL, 0);
-	double t = now();
 
-	for (size_t off = 0; off < a->size; off += a->block) {
-		if (a->write)
-			memcpy(seg + off, a->buf, a->block);
-		else
-			memcpy(a->buf, seg + off, a->block);
-	}
-	t = now() - t;
-	shmdt(seg);
-	return (double)a->size / t / 1e6;
+	return memcpy_rate(a->seg, a->buf, a->size, a->block, a->write);
 }
 
-/* Issue 3: passthrough at least 0.9x native; classic 0.5x (read) and 0.4x (write) at 1 MiB. */
+static double shm_mapped(void *p)
+{
+	struct shm_args *a = p;
+
+	return memcpy_rate(a->mapped, a->buf, a->size, a->block, a->write);
+}
+
+/*
+ * Issue 17: classic 1 MiB reads at least 0.35x a warm memcpy; passthrough
+ * reads at least 0.9x tmpfs (both copy from shmem pages).  Writes keep no
+ * goal: they go through the daemon in both modes (docs/shm.md), and mmap is
+ * the fast write path (measured apart).
+ */
 static double shm_goal(size_t block, int write)
 {
+	if (write)
+		return 0;
 	if (strcmp(mode, "passthrough") == 0)
 		return 0.9;
-	if (block != (1 << 20))
-		return 0;
-	return write ? 0.4 : 0.5;
+	return block == (1 << 20) ? 0.35 : 0;
+}
+
+/* A writer through a MAP_SHARED mapping of the ipcfs file, against one through shmat. */
+static void bench_shm_mmap(struct shm_args *a)
+{
+	int fd = open_obj("shm", a->id, O_RDWR);
+
+	a->mapped = mmap(NULL, a->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (a->mapped == MAP_FAILED) {
+		printf("# shm mmap write: no MAP_SHARED in %s mode (%s)\n", mode, strerror(errno));
+		a->mapped = NULL;
+		return;
+	}
+	a->block = 1 << 20;
+	a->write = 1;
+	touch_pages(a->mapped, a->size);
+	report("shm mmap write 1024K", "MB/s", measure(shm_mapped, a), measure(shm_native, a),
+	       0.95);
+	munmap(a->mapped, a->size);
+	a->mapped = NULL;
 }
 
 static void bench_shm(void)
 {
 	struct shm_args a = { .size = quick ? (64u << 20) : (1u << 30) };
 	static const size_t blocks[] = { 4096, 65536, 1 << 20 };
+	char tmpfs_path[] = "/dev/shm/ipcbench-XXXXXX";
 	char name[64];
 
 	a.id = shmget(IPC_PRIVATE, a.size, IPC_CREAT | 0600);
 	if (a.id < 0)
 		die("shmget");
+	a.seg = shmat(a.id, NULL, 0);
+	if (a.seg == (void *)-1)
+		die("shmat");
+	touch_pages(a.seg, a.size);
+	a.tmpfs_fd = mkstemp(tmpfs_path);
+	if (a.tmpfs_fd < 0)
+		die(tmpfs_path);
+	unlink(tmpfs_path);
 	a.buf = malloc(1 << 20);
-	memset(a.buf, 'x', 1 << 20);
+	touch_pages(a.buf, 1 << 20);
+	a.block = 1 << 20;
+	a.write = 1;
+	shm_tmpfs(&a);			/* fill it: no page of it is a hole */
+	snprintf(name, sizeof(name), "/proc/self/map_files/%lx-%lx", (unsigned long)a.seg,
+		 (unsigned long)a.seg + a.size);
+	a.segment_fd = strcmp(mode, "passthrough") == 0 ? open(name, O_RDONLY) : -1;
 	for (size_t i = 0; i < 3; i++) {
 		a.block = blocks[i];
 		for (a.write = 0; a.write < 2; a.write++) {
+			struct figure tmpfs;
+
 			snprintf(name, sizeof(name), "shm %s %zuK", a.write ? "write" : "read",
 				 a.block / 1024);
-			report(name, "MB/s", measure(shm_ipcfs, &a), measure(shm_native, &a),
-			       shm_goal(a.block, a.write));
+			tmpfs = measure(shm_tmpfs, &a);
+			report_beside(json, name, mode, "MB/s", "native", measure(shm_ipcfs, &a),
+				      measure(shm_native, &a), &tmpfs, shm_goal(a.block, a.write),
+				      strcmp(mode, "passthrough") == 0 && !a.write);
+			/*
+			 * Passthrough's own limit: the segment's shmem file read without
+			 * FUSE, against the tmpfs file (they are not equally fast).
+			 */
+			if (a.segment_fd >= 0 && !a.write) {
+				snprintf(name, sizeof(name), "shm read %zuK: segment file", a.block / 1024);
+				report_figures(json, name, mode, "MB/s", "tmpfs", measure(shm_segment_file, &a),
+					       tmpfs, 0);
+			}
 		}
 	}
+	if (a.segment_fd >= 0)
+		close(a.segment_fd);
+	bench_shm_mmap(&a);
 	free(a.buf);
+	close(a.tmpfs_fd);
+	shmdt(a.seg);
 	shmctl(a.id, IPC_RMID, NULL);
 }
 
