@@ -1,21 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "block.h"
 
+#include "config.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
 #include "log.h"
 #include "ns.h"
+#include "options.h"
+#include "perm.h"
 #include "quota.h"
 #include "sysv.h"
 
 #define INTERRUPT_SIGNAL SIGUSR1
 /* How long the interrupter waits before signalling the waiter again. */
 #define INTERRUPT_RESEND_NS 200000
+/* How often the signal watcher looks at the callers of io_uring requests (see below). */
+#define SIGNAL_WATCH_US 20000
 
 /*
  * The interrupt state of one call.  It outlives the call (run() frees the
@@ -40,6 +47,61 @@ static struct quota waiters;		/* the bound on calls that wait at once */
 static GMutex waiting_lock;
 static GHashTable *waiting;		/* struct waiter * set, the calls that may wait */
 static bool shutting_down;
+
+/*
+ * libfuse 3.18 never hands the INTERRUPT of a request that came over io_uring
+ * to the filesystem (fuse_lowlevel.c: "for now no support for interrupts
+ * with io-uring"): the kernel sends it on /dev/fuse, and libfuse drops it.
+ * For those requests the daemon watches the caller itself.  The kernel sends
+ * INTERRUPT when the waiting thread has a signal pending that it does not
+ * block, which /proc/<tid>/status shows, so every SIGNAL_WATCH_US one thread
+ * reads it for each such request and calls its interrupt function, once, as
+ * libfuse would.  It sleeps while no such request is watched.
+ */
+struct watched_req {
+	fuse_req_t req;
+	fuse_interrupt_func_t func;
+	void *data;
+	pid_t pid;
+	guint64 serial;		/* tells a new request at a reused address from the old one */
+	bool holds_ring_entry;	/* counted in ring_waiting */
+	bool delivering;	/* func is running: unwatching waits */
+};
+
+static GMutex watch_lock;		/* the table, ring_waiting and watch_stop */
+static GCond watch_cond;
+static GHashTable *watched;		/* fuse_req_t -> struct watched_req */
+static GThread *signal_watcher;
+static bool watch_stop;
+static guint64 watch_serial;
+
+/*
+ * A request that came over io_uring holds its ring entry until it is
+ * answered, and the kernel queues every other request of that CPU's ring
+ * behind a full one.  So at most q_depth - 1 such requests may wait at once
+ * (wherever they are, one ring keeps an entry free); beyond that a wait is
+ * refused as beyond max_waiters.
+ */
+static unsigned ring_waiting;		/* under watch_lock */
+
+static unsigned ring_wait_limit(void)
+{
+	const char *env = getenv("FUSE_URING_QUEUE_DEPTH");	/* libfuse reads it too */
+	unsigned depth = ipcfs_options.io_uring_q_depth ? ipcfs_options.io_uring_q_depth :
+			 env ? (unsigned)atoi(env) : 8;		/* libfuse 3.18's default */
+
+	return depth > 0 ? depth - 1 : 0;
+}
+
+/* Remove req's entry; call with watch_lock held. */
+static void unwatch_locked(fuse_req_t req)
+{
+	struct watched_req *e = g_hash_table_lookup(watched, req);
+
+	if (e && e->holds_ring_entry)
+		ring_waiting--;
+	g_hash_table_remove(watched, req);
+}
 
 static void interrupt_signal_handler(int sig)
 {
@@ -113,6 +175,7 @@ void blocking_init(unsigned max_waiters)
 	max_waiters = MAX(max_waiters, 1u);
 	quota_init(&waiters, max_waiters, MAX(max_waiters / 4, 1u));
 	waiting = g_hash_table_new(g_direct_hash, g_direct_equal);
+	watched = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
 	/* A thread per waiting call: never more than may wait. */
 	waiter_pool = g_thread_pool_new(waiter_main, NULL, (gint)max_waiters, FALSE, NULL);
 	g_thread_pool_set_max_unused_threads(32);
@@ -154,6 +217,12 @@ void blocking_shutdown(void)
 		g_ptr_array_add(all, w);
 	}
 	g_mutex_unlock(&waiting_lock);
+	g_mutex_lock(&watch_lock);
+	watch_stop = true;
+	g_cond_broadcast(&watch_cond);
+	g_mutex_unlock(&watch_lock);
+	if (signal_watcher)
+		g_thread_join(g_steal_pointer(&signal_watcher));
 	if (all->len)
 		log_debug("exit: interrupting %u waiting calls", all->len);
 	for (guint i = 0; i < all->len; i++) {
@@ -164,7 +233,148 @@ void blocking_shutdown(void)
 	g_thread_pool_free(waiter_pool, FALSE, TRUE);
 	waiter_pool = NULL;
 	g_clear_pointer(&waiting, g_hash_table_unref);
+	g_clear_pointer(&watched, g_hash_table_unref);
 	quota_clear(&waiters);
+}
+
+static bool caller_signalled(pid_t pid)
+{
+	g_autofree char *status = NULL;
+	g_autofree char *path = g_strdup_printf("/proc/%d/status", (int)pid);
+
+	/* A caller that is gone has nobody to answer. */
+	return !g_file_get_contents(path, &status, NULL, NULL) || caller_status_signalled(status);
+}
+
+/*
+ * Interrupt the watched request found signalled, unless it was unwatched
+ * meanwhile.  func runs without watch_lock (it takes its own locks, which
+ * may be held around blocking_ring_refusal()), so unwatching waits for it
+ * on watch_cond instead.
+ */
+static void deliver_interrupt(const struct watched_req *seen)
+{
+	struct watched_req *now;
+
+	g_mutex_lock(&watch_lock);
+	now = g_hash_table_lookup(watched, seen->req);
+	if (!now || now->serial != seen->serial || now->delivering) {
+		g_mutex_unlock(&watch_lock);
+		return;
+	}
+	now->delivering = true;
+	g_mutex_unlock(&watch_lock);
+	log_debug("io_uring: pid %d has a signal pending: its request is interrupted here (libfuse drops INTERRUPT over io_uring)",
+		  (int)seen->pid);
+	/* The func may reply, and so free the request: from here on it is only a key. */
+	seen->func(seen->req, seen->data);
+	g_mutex_lock(&watch_lock);
+	now = g_hash_table_lookup(watched, seen->req);
+	if (now && now->serial == seen->serial)
+		unwatch_locked(seen->req);
+	g_cond_broadcast(&watch_cond);
+	g_mutex_unlock(&watch_lock);
+}
+
+static gpointer watch_signals(gpointer data)
+{
+	g_autoptr(GArray) round = g_array_new(FALSE, FALSE, sizeof(struct watched_req));
+
+	(void)data;
+	g_mutex_lock(&watch_lock);
+	while (!watch_stop) {
+		gint64 next = g_get_monotonic_time() + SIGNAL_WATCH_US;
+		GHashTableIter iter;
+		gpointer value;
+
+		g_hash_table_iter_init(&iter, watched);
+		while (g_hash_table_iter_next(&iter, NULL, &value))
+			g_array_append_val(round, *(struct watched_req *)value);
+		g_mutex_unlock(&watch_lock);
+		/* /proc is read without the lock: watching and unwatching never wait for it. */
+		for (guint i = 0; i < round->len; i++)
+			if (caller_signalled(g_array_index(round, struct watched_req, i).pid))
+				deliver_interrupt(&g_array_index(round, struct watched_req, i));
+		g_array_set_size(round, 0);
+		g_mutex_lock(&watch_lock);
+		while (!watch_stop && g_hash_table_size(watched) == 0)
+			g_cond_wait(&watch_cond, &watch_lock);
+		while (!watch_stop && g_cond_wait_until(&watch_cond, &watch_lock, next))
+			;
+	}
+	g_mutex_unlock(&watch_lock);
+	return NULL;
+}
+
+static bool interrupt_dropped_by_libfuse(fuse_req_t req)
+{
+#if HAVE_FUSE_IO_URING
+	return fuse_req_is_uring(req);
+#else
+	(void)req;
+	return false;
+#endif
+}
+
+void blocking_watch_interrupt(fuse_req_t req, fuse_interrupt_func_t func, void *data)
+{
+	struct watched_req *e;
+
+	/* If the request was interrupted already, this calls func at once. */
+	fuse_req_interrupt_func(req, func, data);
+	if (!interrupt_dropped_by_libfuse(req) || fuse_req_ctx(req)->pid <= 0)
+		return;
+	e = g_new(struct watched_req, 1);
+	*e = (struct watched_req){ .req = req, .func = func, .data = data,
+				   .pid = fuse_req_ctx(req)->pid };
+	g_mutex_lock(&watch_lock);
+	if (!watch_stop) {
+		e->serial = ++watch_serial;
+		unwatch_locked(req);	/* an answered request's entry, at a reused address */
+		g_hash_table_insert(watched, req, g_steal_pointer(&e));
+		if (!signal_watcher)
+			signal_watcher = g_thread_new("ipcfs-signals", watch_signals, NULL);
+		g_cond_broadcast(&watch_cond);
+	}
+	g_mutex_unlock(&watch_lock);
+	g_free(e);
+}
+
+void blocking_unwatch_interrupt(fuse_req_t req)
+{
+	if (interrupt_dropped_by_libfuse(req)) {
+		/* Waits for a running func (deliver_interrupt()). */
+		struct watched_req *e;
+
+		g_mutex_lock(&watch_lock);
+		while ((e = g_hash_table_lookup(watched, req)) && e->delivering)
+			g_cond_wait(&watch_cond, &watch_lock);
+		unwatch_locked(req);
+		g_mutex_unlock(&watch_lock);
+	}
+	/* Takes the request's lock: waits for a running func to return. */
+	fuse_req_interrupt_func(req, NULL, NULL);
+}
+
+const char *blocking_ring_refusal(fuse_req_t req)
+{
+	const char *refusal = NULL;
+	struct watched_req *e;
+
+	if (!interrupt_dropped_by_libfuse(req))
+		return NULL;
+	g_mutex_lock(&watch_lock);
+	e = g_hash_table_lookup(watched, req);
+	if (e && !e->holds_ring_entry) {
+		if (ring_waiting >= ring_wait_limit()) {
+			refusal = "io_uring: io_uring_q_depth - 1 requests already wait, each holding its ring entry";
+		} else {
+			e->holds_ring_entry = true;
+			ring_waiting++;
+		}
+	}
+	g_mutex_unlock(&watch_lock);
+	return refusal;
 }
 
 /* Called by libfuse, with the request's lock held, when INTERRUPT arrives. */
@@ -211,13 +421,16 @@ void blocking_start(struct blocking_call *call, fuse_req_t req, struct ipcfs_fil
 	atomic_init(&w->stop_errno, 0);
 	atomic_init(&w->finished, false);
 	atomic_init(&w->claimed, false);
-	/* If the request was interrupted already, this calls on_interrupt at once. */
-	fuse_req_interrupt_func(req, on_interrupt, w);
+	blocking_watch_interrupt(req, on_interrupt, w);
 
-	refusal = admit(w);
-	if (refusal) {
+	refusal = blocking_ring_refusal(req);
+	if (refusal)
+		reason(EAGAIN, "uid %u may not wait now (%s): the request fails at once",
+		       (unsigned)w->uid, refusal);
+	else if ((refusal = admit(w)))
 		reason(EAGAIN, "uid %u may not wait now (max_waiters: %s): the request fails at once",
 		       (unsigned)w->uid, refusal);
+	if (refusal) {
 		atomic_store(&w->stop_errno, EAGAIN);
 		run_once(w, false);
 		waiter_unref(w);
@@ -262,8 +475,8 @@ bool blocking_caller_dying(struct blocking_call *call)
 void blocking_finish(struct blocking_call *call)
 {
 	atomic_store(&call->waiter->finished, true);
-	/* Takes the request's lock: waits for a running on_interrupt to return. */
-	fuse_req_interrupt_func(call->req, NULL, NULL);
+	/* Waits for a running on_interrupt, which returns now that finished is set. */
+	blocking_unwatch_interrupt(call->req);
 	/* Before the reply: the caller may wait again the moment it has it. */
 	forget_waiting(call->waiter);
 }

@@ -68,5 +68,21 @@ bool blocking_caller_dying(struct blocking_call *call);
 void blocking_format_waiting(const struct ipcfs_kind *kind, struct caller *caller, int id,
 			     GString *out);
 
+/*
+ * fuse_req_interrupt_func(req, func, data), and also for requests whose
+ * INTERRUPT libfuse drops (those that came over io_uring): for them func is
+ * called, once, when the caller has a signal pending.  Every request that
+ * waits registers its interrupt through here.
+ */
+void blocking_watch_interrupt(fuse_req_t req, fuse_interrupt_func_t func, void *data);
+/* Undo it before replying to req; waits for a running func to return. */
+void blocking_unwatch_interrupt(fuse_req_t req);
+/*
+ * Before a watched request waits: NULL if it may, or why not (a request
+ * that came over io_uring holds a ring entry while it waits, and the rings
+ * must keep entries free).  Given back by blocking_unwatch_interrupt().
+ */
+const char *blocking_ring_refusal(fuse_req_t req);
+
 /* Detach interrupt handling; call once, before replying to call->req. */
 void blocking_finish(struct blocking_call *call);

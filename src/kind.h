@@ -25,9 +25,9 @@
  *    after every reply;
  *  - no lock of a file is held across a fuse_reply_*: decide under the
  *    lock, unlock, then reply;
- *  - a request with an interrupt callback is detached from it
- *    (fuse_req_interrupt_func(req, NULL, NULL)) before it is replied to,
- *    never while holding a lock the callback takes.
+ *  - a request with an interrupt callback (blocking_watch_interrupt() of
+ *    block.h) is detached from it (blocking_unwatch_interrupt()) before it
+ *    is replied to, never while holding a lock the callback takes.
  */
 #pragma once
 

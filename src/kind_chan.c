@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "block.h"
 #include "chan_backend.h"
 #include "kind.h"
 #include "log.h"
@@ -201,7 +202,7 @@ static void chan_wait_interrupted(fuse_req_t req, void *data)
 
 void chan_wait_watch(struct chan_wait *w, fuse_req_t req)
 {
-	fuse_req_interrupt_func(req, chan_wait_interrupted, w);
+	blocking_watch_interrupt(req, chan_wait_interrupted, w);
 }
 
 bool chan_wait_rewinds(struct chan_wait *w, off_t off)
@@ -232,6 +233,13 @@ bool chan_wait_settle(struct chan_wait *w, fuse_req_t req, size_t size, bool non
 	}
 	g_free(buf);
 	if (!nonblock && !fuse_req_interrupted(req) && !w->parked) {
+		const char *refusal = blocking_ring_refusal(req);
+
+		if (refusal) {
+			fill_reply(w, req, NULL, reason(EAGAIN, "read chan: may not wait (%s)", refusal), r);
+			r->file = ipcfs_file_hold(w->file);
+			return true;
+		}
 		w->parked = req;
 		w->parked_size = size;
 		ipcfs_file_hold(w->file);	/* dropped by whoever answers it */
@@ -291,7 +299,7 @@ void chan_reply_send(struct chan_reply *r)
 	}
 	if (r->req) {
 		/* Waits for a running chan_wait_interrupted(), which then finds nothing parked. */
-		fuse_req_interrupt_func(r->req, NULL, NULL);
+		blocking_unwatch_interrupt(r->req);
 		if (r->n < 0) {
 			log_debug("read chan: %s", read_refusal(r->n));
 			fuse_reply_err(r->req, (int)-r->n);

@@ -21,6 +21,7 @@ struct ipcfs_options {
 	unsigned max_waiters;		/* -o max_waiters=N: calls that wait at once (block.h) */
 	double listing_cache;		/* -o listing_cache=SECONDS (listed.h) */
 	bool io_uring;			/* -o io_uring was given (libfuse >= 3.18 serves it) */
+	unsigned io_uring_q_depth;	/* -o io_uring_q_depth=N; 0: libfuse's default */
 };
 
 extern struct ipcfs_options ipcfs_options;

@@ -275,6 +275,13 @@ static uint64_t status_mask(const char *status, const char *field)
 
 #define SIG_BIT(sig) (1ull << ((sig) - 1))
 
+bool caller_status_signalled(const char *status_text)
+{
+	uint64_t pending = status_mask(status_text, "\nSigPnd:") | status_mask(status_text, "\nShdPnd:");
+
+	return (pending & ~status_mask(status_text, "\nSigBlk:")) != 0 || (pending & SIG_BIT(SIGKILL));
+}
+
 bool caller_status_dying(const char *status_text)
 {
 	/* Signals whose default action is not to end the process: ignore, or stop. */

@@ -107,6 +107,12 @@ bool perm_has_global_cap(struct caller *caller, int cap);
 bool perm_may_see_process(struct caller *caller, pid_t pid);
 
 /*
+ * Does the text of /proc/<tid>/status show a signal pending that the thread
+ * does not block: what makes a sleeping FUSE request send INTERRUPT?
+ */
+bool caller_status_signalled(const char *status_text);
+
+/*
  * Does the text of /proc/<tid>/status say the thread is being killed: a
  * pending SIGKILL, or a pending signal that is not blocked, ignored or caught
  * and whose default action ends the process (complete_signal() adds no

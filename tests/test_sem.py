@@ -8,6 +8,8 @@ import threading
 
 import pytest
 
+import util  # noqa: E402
+
 from util import (errno_of, fuse_waiting, io, oserror, proc_sysvipc, sem_ncnt, sem_setall,
                   sem_values, semop, wait_blocked, wait_until)
 
@@ -303,24 +305,26 @@ def test_permissions(mnt, ipc):
     assert sem_values(s.id) == [0]
 
 
+def blocked_write(path, results):
+    """P on a set through its own open file, as a process of its own would: the result,
+    or the errno's name."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        results.append(os.write(fd, b"-1\n"))
+    except OSError as e:
+        results.append(errno.errorcode[e.errno])
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.skipif(util.OVER_IO_URING, reason="over io_uring at most 7 requests wait (src/block.c)")
 def test_500_blocked_writers_do_not_stall_the_daemon(mnt, ipc):
     one = ipc.sem(nsems=1).id
     many = [ipc.sem() for _ in range(50)]
     paths = [mnt.p("sem", f"id-{one}")] * 250 + \
         [mnt.p("sem", f"0x{s.key:08x}") for s in many for _ in range(5)]
     results = []
-
-    def blocked_write(path):
-        # Each writer opens its own file, as 500 processes would.
-        fd = os.open(path, os.O_WRONLY)
-        try:
-            results.append(os.write(fd, b"-1\n"))
-        except OSError as e:
-            results.append(errno.errorcode[e.errno])
-        finally:
-            os.close(fd)
-
-    threads = [threading.Thread(target=blocked_write, args=(p,)) for p in paths]
+    threads = [threading.Thread(target=blocked_write, args=(p, results)) for p in paths]
     for t in threads:
         t.start()
     try:
@@ -340,6 +344,31 @@ def test_500_blocked_writers_do_not_stall_the_daemon(mnt, ipc):
             t.join()
     assert results.count(3) == 500
     assert sem_values(one) == [0]
+
+
+@pytest.mark.skipif(not util.OVER_IO_URING, reason="only over FUSE io_uring (tests/chroot/run sid --uring)")
+def test_over_io_uring_waits_beyond_the_rings_get_eagain(mnt, ipc):
+    """Over io_uring a waiting request holds its ring entry, and the kernel queues every
+    other request of that CPU's ring behind a full one.  So ipcfs lets io_uring_q_depth - 1
+    requests wait and refuses the next with EAGAIN, as beyond max_waiters: the mount stays
+    live instead of stalling."""
+    s = ipc.sem(nsems=1)
+    path = mnt.p("sem", f"id-{s.id}")
+    results = []
+    threads = [threading.Thread(target=blocked_write, args=(path, results))
+               for _ in range(util.RING_WAITERS + 3)]
+    for t in threads:
+        t.start()
+    try:
+        wait_until(lambda: sem_ncnt(s.id) == util.RING_WAITERS and results.count("EAGAIN") == 3)
+        other = ipc.sem(nsems=2)                        # everyone else is still served
+        write(mnt.p("sem", f"id-{other}"), "3 4\n")
+        assert read(mnt.p("sem", f"id-{other}")) == b"3 4\n"
+    finally:
+        semop(s.id, [(0, util.RING_WAITERS + 3)])
+        for t in threads:
+            t.join()
+    assert results.count(3) == util.RING_WAITERS and sem_values(s.id) == [3]
 
 
 def test_waiting_names_the_callers_blocked_through_ipcfs(sem1):

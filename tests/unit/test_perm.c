@@ -186,6 +186,13 @@ static void test_status_dying(void)
 	g_assert_false(caller_status_dying(quit_caught));
 	g_assert_false(caller_status_dying(quit_blocked));
 	g_assert_false(caller_status_dying(child));		/* SIGCHLD is ignored by default */
+
+	/* What wakes a sleeping FUSE request: any pending signal it does not block. */
+	g_assert_true(caller_status_signalled(killed));
+	g_assert_true(caller_status_signalled(quit));
+	g_assert_true(caller_status_signalled(quit_caught));	/* a handler runs: EINTR */
+	g_assert_false(caller_status_signalled(quit_blocked));
+	g_assert_false(caller_status_signalled("x\nSigPnd:\t0\nShdPnd:\t0\nSigBlk:\t0\n"));
 }
 
 int main(int argc, char **argv)
