@@ -40,23 +40,43 @@ static inline int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/*
- * Run fn REPS times; each returns a rate (higher is better).  A first run,
- * not counted, warms both sides alike: page faults, caches, the daemon's
- * attachments and worker threads.
- */
-static inline struct figure measure(double (*fn)(void *), void *arg)
+static inline struct figure figure_of(double v[REPS])
 {
-	double v[REPS];
 	struct figure f;
 
-	fn(arg);
-	for (int i = 0; i < REPS; i++)
-		v[i] = fn(arg);
 	qsort(v, REPS, sizeof(double), cmp_double);
 	f.median = v[REPS / 2];
 	f.min = v[0];
 	f.max = v[REPS - 1];
+	return f;
+}
+
+/*
+ * The n sides of one comparison (ipcfs, native, tmpfs...), each fns[i](arg)
+ * returning a rate (higher is better).  A first run of each, not counted,
+ * warms every side alike: page faults, caches, the daemon's attachments and
+ * worker threads.  Then REPS rounds run each side once, interleaved, so that
+ * this shared machine's drift moves every side alike instead of one.
+ */
+static inline void measure_sides(unsigned n, double (*const fns[])(void *), void *arg,
+				 struct figure *out)
+{
+	double v[n][REPS];
+
+	for (unsigned s = 0; s < n; s++)
+		fns[s](arg);
+	for (int i = 0; i < REPS; i++)
+		for (unsigned s = 0; s < n; s++)
+			v[s][i] = fns[s](arg);
+	for (unsigned s = 0; s < n; s++)
+		out[s] = figure_of(v[s]);
+}
+
+static inline struct figure measure(double (*fn)(void *), void *arg)
+{
+	struct figure f;
+
+	measure_sides(1, &fn, arg, &f);
 	return f;
 }
 

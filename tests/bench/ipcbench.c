@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,10 +45,15 @@ static int open_obj(const char *kind, int id, int flags)
 	return fd;
 }
 
-static void report(const char *name, const char *unit, struct figure ipcfs, struct figure native,
-		   double goal)
+/* ipcfs against native, measured interleaved (measure_sides()). */
+static void report(const char *name, const char *unit, double (*through_ipcfs)(void *),
+		   double (*natively)(void *), void *arg, double goal)
 {
-	report_figures(json, name, mode, unit, "native", ipcfs, native, goal);
+	double (*const sides[])(void *) = { through_ipcfs, natively };
+	struct figure f[2];
+
+	measure_sides(2, sides, arg, f);
+	report_figures(json, name, mode, unit, "native", f[0], f[1], goal);
 }
 
 /* ---- shm: sequential read and write ---- */
@@ -145,8 +151,7 @@ static void bench_shm_mmap(struct shm_args *a)
 	a->block = 1 << 20;
 	a->write = 1;
 	touch_pages(a->mapped, a->size);
-	report("shm mmap write 1024K", "MB/s", measure(shm_mapped, a), measure(shm_native, a),
-	       0.95);
+	report("shm mmap write 1024K", "MB/s", shm_mapped, shm_native, a, 0.95);
 	munmap(a->mapped, a->size);
 	a->mapped = NULL;
 }
@@ -180,22 +185,22 @@ static void bench_shm(void)
 	for (size_t i = 0; i < 3; i++) {
 		a.block = blocks[i];
 		for (a.write = 0; a.write < 2; a.write++) {
-			struct figure tmpfs;
+			/* The segment's own file: passthrough's source, read without FUSE. */
+			double (*const sides[])(void *) = { shm_ipcfs, shm_native, shm_tmpfs,
+							    shm_segment_file };
+			bool segment_file = a.segment_fd >= 0 && !a.write;
+			struct figure f[4];
 
+			measure_sides(segment_file ? 4 : 3, sides, &a, f);
 			snprintf(name, sizeof(name), "shm %s %zuK", a.write ? "write" : "read",
 				 a.block / 1024);
-			tmpfs = measure(shm_tmpfs, &a);
-			report_beside(json, name, mode, "MB/s", "native", measure(shm_ipcfs, &a),
-				      measure(shm_native, &a), &tmpfs, shm_goal(a.block, a.write),
+			report_beside(json, name, mode, "MB/s", "native", f[0], f[1], &f[2],
+				      shm_goal(a.block, a.write),
 				      strcmp(mode, "passthrough") == 0 && !a.write);
-			/*
-			 * Passthrough's own limit: the segment's shmem file read without
-			 * FUSE, against the tmpfs file (they are not equally fast).
-			 */
-			if (a.segment_fd >= 0 && !a.write) {
+			/* Passthrough's limit, against the tmpfs file: they are not equally fast. */
+			if (segment_file) {
 				snprintf(name, sizeof(name), "shm read %zuK: segment file", a.block / 1024);
-				report_figures(json, name, mode, "MB/s", "tmpfs", measure(shm_segment_file, &a),
-					       tmpfs, 0);
+				report_figures(json, name, mode, "MB/s", "tmpfs", f[3], f[2], 0);
 			}
 		}
 	}
@@ -299,12 +304,10 @@ static void bench_sem(void)
 	sem_id = semget(IPC_PRIVATE, 2, IPC_CREAT | 0600);
 	arg.array = one;
 	semctl(sem_id, 0, SETALL, arg);
-	report("sem P+V uncontended", "pairs/s", measure(sem_pv_ipcfs, NULL),
-	       measure(sem_pv_native, NULL), 0.1);
+	report("sem P+V uncontended", "pairs/s", sem_pv_ipcfs, sem_pv_native, NULL, 0.1);
 	one[0] = 0;
 	semctl(sem_id, 0, SETALL, arg);
-	report("sem hand-off", "rounds/s", measure(handoff_ipcfs, NULL), measure(handoff_native, NULL),
-	       0.5);
+	report("sem hand-off", "rounds/s", handoff_ipcfs, handoff_native, NULL, 0.5);
 	semctl(sem_id, 0, IPC_RMID);
 }
 
@@ -390,10 +393,8 @@ static void bench_msg(void)
 	msg_count = quick ? 10000 : 100000;
 	q_ping = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
 	q_pong = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
-	report("msg ping-pong 64B", "rounds/s", measure(pingpong_ipcfs, NULL),
-	       measure(pingpong_native, NULL), 0.4);
-	report("msg streaming 64B", "msgs/s", measure(stream_ipcfs, NULL), measure(stream_native, NULL),
-	       0.2);
+	report("msg ping-pong 64B", "rounds/s", pingpong_ipcfs, pingpong_native, NULL, 0.4);
+	report("msg streaming 64B", "msgs/s", stream_ipcfs, stream_native, NULL, 0.2);
 	msgctl(q_ping, IPC_RMID, NULL);
 	msgctl(q_pong, IPC_RMID, NULL);
 }
