@@ -51,6 +51,12 @@ struct chan_wait {
 	uint64_t offset;
 	fuse_req_t parked;
 	size_t parked_size;
+	/*
+	 * A read interrupted before it parked.  libfuse marks such a request
+	 * (fuse_req_interrupted()); over io_uring block.c's watcher calls the
+	 * interrupt callback once and marks nothing, so it is noted here.
+	 */
+	fuse_req_t interrupted_early;
 	struct fuse_pollhandle *ph;
 };
 

@@ -193,6 +193,8 @@ static void chan_wait_interrupted(fuse_req_t req, void *data)
 	mine = w->parked == req;
 	if (mine)
 		w->parked = NULL;
+	else
+		w->interrupted_early = req;
 	g_mutex_unlock(w->lock);
 	if (mine) {
 		fuse_reply_err(req, EINTR);
@@ -202,6 +204,9 @@ static void chan_wait_interrupted(fuse_req_t req, void *data)
 
 void chan_wait_watch(struct chan_wait *w, fuse_req_t req)
 {
+	g_mutex_lock(w->lock);
+	w->interrupted_early = NULL;	/* an earlier read's, whose address req may reuse */
+	g_mutex_unlock(w->lock);
 	blocking_watch_interrupt(req, chan_wait_interrupted, w);
 }
 
@@ -232,11 +237,12 @@ bool chan_wait_settle(struct chan_wait *w, fuse_req_t req, size_t size, bool non
 		return true;
 	}
 	g_free(buf);
-	if (!nonblock && !fuse_req_interrupted(req) && !w->parked) {
+	if (!nonblock && !fuse_req_interrupted(req) && w->interrupted_early != req && !w->parked) {
 		const char *refusal = blocking_ring_refusal(req);
 
 		if (refusal) {
-			fill_reply(w, req, NULL, reason(EAGAIN, "read chan: may not wait (%s)", refusal), r);
+			n = reason(EAGAIN, "read chan: may not wait (%s)", refusal);
+			fill_reply(w, req, NULL, n, r);
 			r->file = ipcfs_file_hold(w->file);
 			return true;
 		}
