@@ -83,6 +83,7 @@ static guint64 watch_serial;
  * refused as beyond max_waiters.
  */
 static unsigned ring_waiting;		/* under watch_lock */
+static unsigned ring_wait_max;		/* set by blocking_init() */
 
 static unsigned ring_wait_limit(void)
 {
@@ -172,6 +173,7 @@ void blocking_init(unsigned max_waiters)
 	sigemptyset(&sa.sa_mask);
 	sigaction(INTERRUPT_SIGNAL, &sa, NULL);
 
+	ring_wait_max = ring_wait_limit();
 	max_waiters = MAX(max_waiters, 1u);
 	quota_init(&waiters, max_waiters, MAX(max_waiters / 4, 1u));
 	waiting = g_hash_table_new(g_direct_hash, g_direct_equal);
@@ -237,13 +239,21 @@ void blocking_shutdown(void)
 	quota_clear(&waiters);
 }
 
+/* The text of /proc/<pid>/status, or NULL if the caller is gone. */
+static char *caller_status(pid_t pid)
+{
+	g_autofree char *path = g_strdup_printf("/proc/%d/status", (int)pid);
+	char *status = NULL;
+
+	return g_file_get_contents(path, &status, NULL, NULL) ? status : NULL;
+}
+
 static bool caller_signalled(pid_t pid)
 {
-	g_autofree char *status = NULL;
-	g_autofree char *path = g_strdup_printf("/proc/%d/status", (int)pid);
+	g_autofree char *status = caller_status(pid);
 
 	/* A caller that is gone has nobody to answer. */
-	return !g_file_get_contents(path, &status, NULL, NULL) || caller_status_signalled(status);
+	return !status || caller_status_signalled(status);
 }
 
 /*
@@ -366,7 +376,7 @@ const char *blocking_ring_refusal(fuse_req_t req)
 	g_mutex_lock(&watch_lock);
 	e = g_hash_table_lookup(watched, req);
 	if (e && !e->holds_ring_entry) {
-		if (ring_waiting >= ring_wait_limit()) {
+		if (ring_waiting >= ring_wait_max) {
 			refusal = "io_uring: io_uring_q_depth - 1 requests already wait, each holding its ring entry";
 		} else {
 			e->holds_ring_entry = true;
@@ -463,12 +473,11 @@ int blocking_stop_errno(struct blocking_call *call)
 
 bool blocking_caller_dying(struct blocking_call *call)
 {
-	const struct fuse_ctx *ctx = fuse_req_ctx(call->req);
-	g_autofree char *status = NULL;
-	g_autofree char *path = g_strdup_printf("/proc/%d/status", (int)ctx->pid);
+	pid_t pid = fuse_req_ctx(call->req)->pid;
+	g_autofree char *status = pid > 0 ? caller_status(pid) : NULL;
 
-	if (ctx->pid <= 0 || !g_file_get_contents(path, &status, NULL, NULL))
-		return ctx->pid > 0;	/* already gone */
+	if (!status)
+		return pid > 0;	/* already gone */
 	return caller_status_dying(status);
 }
 

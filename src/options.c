@@ -55,8 +55,9 @@ static int discard_opt(void *data, const char *arg, int key, struct fuse_args *o
 	}
 	/* libfuse 3.18 parses these itself; older ones would refuse the mount. */
 	if (strcmp(arg, "io_uring") == 0 || g_str_has_prefix(arg, "io_uring_q_depth=")) {
-		ipcfs_options.io_uring |= strcmp(arg, "io_uring") == 0;
-		if (strcmp(arg, "io_uring") != 0)
+		if (strcmp(arg, "io_uring") == 0)
+			ipcfs_options.io_uring = true;
+		else
 			ipcfs_options.io_uring_q_depth =
 				(unsigned)MIN(g_ascii_strtoull(arg + strlen("io_uring_q_depth="), NULL, 10),
 					      G_MAXUINT);

@@ -279,7 +279,8 @@ bool caller_status_signalled(const char *status_text)
 {
 	uint64_t pending = status_mask(status_text, "\nSigPnd:") | status_mask(status_text, "\nShdPnd:");
 
-	return (pending & ~status_mask(status_text, "\nSigBlk:")) != 0 || (pending & SIG_BIT(SIGKILL));
+	/* SIGKILL cannot be blocked: it never shows in SigBlk. */
+	return (pending & ~status_mask(status_text, "\nSigBlk:")) != 0;
 }
 
 bool caller_status_dying(const char *status_text)
