@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define REPS 5
 
@@ -136,6 +137,20 @@ static inline double memcpy_rate(char *seg, char *buf, size_t size, size_t block
 			memcpy(seg + off, buf, block);
 		else
 			memcpy(buf, seg + off, block);
+	}
+	return (double)size / (now() - t) / 1e6;
+}
+
+/* pread (or pwrite) the first size bytes of fd in blocks into (from) buf: MB/s. */
+static inline double file_rate(int fd, char *buf, size_t size, size_t block, int write)
+{
+	double t = now();
+
+	for (size_t off = 0; off < size; off += block) {
+		ssize_t n = write ? pwrite(fd, buf, block, (off_t)off) : pread(fd, buf, block, (off_t)off);
+
+		if (n != (ssize_t)block)
+			die(write ? "pwrite" : "pread");
 	}
 	return (double)size / (now() - t) / 1e6;
 }

@@ -73,25 +73,16 @@ struct shm_args {
 	int segment_fd;	/* the segment's own shmem file (as passthrough reads it), or -1 */
 };
 
-/* pread or pwrite the whole file in blocks: MB/s. */
-static double file_rate(int fd, const struct shm_args *a)
+static double shm_file_rate(int fd, const struct shm_args *a)
 {
-	double t = now();
-
-	for (size_t off = 0; off < a->size; off += a->block) {
-		ssize_t n = a->write ? pwrite(fd, a->buf, a->block, (off_t)off)
-				     : pread(fd, a->buf, a->block, (off_t)off);
-		if (n != (ssize_t)a->block)
-			die("shm io");
-	}
-	return (double)a->size / (now() - t) / 1e6;
+	return file_rate(fd, a->buf, a->size, a->block, a->write);
 }
 
 static double shm_ipcfs(void *p)
 {
 	struct shm_args *a = p;
 	int fd = open_obj("shm", a->id, a->write ? O_WRONLY : O_RDONLY);
-	double rate = file_rate(fd, a);
+	double rate = shm_file_rate(fd, a);
 
 	close(fd);
 	return rate;
@@ -99,12 +90,12 @@ static double shm_ipcfs(void *p)
 
 static double shm_tmpfs(void *p)
 {
-	return file_rate(((struct shm_args *)p)->tmpfs_fd, p);
+	return shm_file_rate(((struct shm_args *)p)->tmpfs_fd, p);
 }
 
 static double shm_segment_file(void *p)
 {
-	return file_rate(((struct shm_args *)p)->segment_fd, p);
+	return shm_file_rate(((struct shm_args *)p)->segment_fd, p);
 }
 
 static double shm_native(void *p)
