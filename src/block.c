@@ -23,6 +23,8 @@
 #define INTERRUPT_RESEND_NS 200000
 /* How often the signal watcher looks at the callers of io_uring requests (see below). */
 #define SIGNAL_WATCH_US 20000
+/* How long it goes on ticking with nothing to watch before it sleeps until something waits. */
+#define SIGNAL_WATCH_LINGER_US 1000000
 
 /*
  * The interrupt state of one call.  It outlives the call (run() frees the
@@ -56,7 +58,12 @@ static bool shutting_down;
  * INTERRUPT when the waiting thread has a signal pending that it does not
  * block, which /proc/<tid>/status shows, so every SIGNAL_WATCH_US one thread
  * reads it for each such request and calls its interrupt function, once, as
- * libfuse would.  It sleeps while no such request is watched.
+ * libfuse would.  A request is first looked at in the round after it began
+ * to wait, so a wait costs its thread no wake-up of the watcher: the watcher
+ * ticks on by itself, and only after SIGNAL_WATCH_LINGER_US with nothing to
+ * watch does it park until a request waits again (a hand-off waits and ends
+ * thousands of times a second; a wake-up and a /proc read for each would
+ * double its cost).
  */
 struct watched_req {
 	fuse_req_t req;
@@ -73,6 +80,7 @@ static GCond watch_cond;
 static GHashTable *watched;		/* fuse_req_t -> struct watched_req */
 static GThread *signal_watcher;
 static bool watch_stop;
+static bool watcher_parked;		/* waiting, untimed, for a request to watch */
 static guint64 watch_serial;
 
 /*
@@ -289,6 +297,7 @@ static void deliver_interrupt(const struct watched_req *seen)
 static gpointer watch_signals(gpointer data)
 {
 	g_autoptr(GArray) round = g_array_new(FALSE, FALSE, sizeof(struct watched_req));
+	gint64 idle_since = 0;	/* when the table was first seen empty; 0 while it is not */
 
 	(void)data;
 	g_mutex_lock(&watch_lock);
@@ -297,6 +306,23 @@ static gpointer watch_signals(gpointer data)
 		GHashTableIter iter;
 		gpointer value;
 
+		while (!watch_stop && g_cond_wait_until(&watch_cond, &watch_lock, next))
+			;
+		if (g_hash_table_size(watched) == 0) {
+			if (!idle_since)
+				idle_since = next;
+			if (next - idle_since < SIGNAL_WATCH_LINGER_US)
+				continue;
+			log_debug("io_uring: no request has waited for %d ms: the signal watcher sleeps until one does",
+				  SIGNAL_WATCH_LINGER_US / 1000);
+			watcher_parked = true;
+			while (!watch_stop && g_hash_table_size(watched) == 0)
+				g_cond_wait(&watch_cond, &watch_lock);
+			watcher_parked = false;
+			idle_since = 0;
+			continue;	/* the new request is looked at in the next round */
+		}
+		idle_since = 0;
 		g_hash_table_iter_init(&iter, watched);
 		while (g_hash_table_iter_next(&iter, NULL, &value))
 			g_array_append_val(round, *(struct watched_req *)value);
@@ -307,10 +333,6 @@ static gpointer watch_signals(gpointer data)
 				deliver_interrupt(&g_array_index(round, struct watched_req, i));
 		g_array_set_size(round, 0);
 		g_mutex_lock(&watch_lock);
-		while (!watch_stop && g_hash_table_size(watched) == 0)
-			g_cond_wait(&watch_cond, &watch_lock);
-		while (!watch_stop && g_cond_wait_until(&watch_cond, &watch_lock, next))
-			;
 	}
 	g_mutex_unlock(&watch_lock);
 	return NULL;
@@ -344,7 +366,8 @@ void blocking_watch_interrupt(fuse_req_t req, fuse_interrupt_func_t func, void *
 		g_hash_table_insert(watched, req, g_steal_pointer(&e));
 		if (!signal_watcher)
 			signal_watcher = g_thread_new("ipcfs-signals", watch_signals, NULL);
-		g_cond_broadcast(&watch_cond);
+		else if (watcher_parked)
+			g_cond_broadcast(&watch_cond);
 	}
 	g_mutex_unlock(&watch_lock);
 	g_free(e);

@@ -371,6 +371,21 @@ def test_over_io_uring_waits_beyond_the_rings_get_eagain(mnt, ipc):
     assert results.count(3) == util.RING_WAITERS and sem_values(s.id) == [3]
 
 
+@pytest.mark.skipif(not util.OVER_IO_URING, reason="only over FUSE io_uring (tests/chroot/run sid --uring)")
+def test_over_io_uring_a_signal_still_ends_a_wait_after_the_watcher_slept(dmnt, ipc):
+    """Over io_uring ipcfs watches waiting callers' signals itself (src/block.c).  The
+    watcher sleeps once nothing has waited for a while, and a new wait must wake it."""
+    s = ipc.sem(nsems=1)
+    path = dmnt.p("sem", f"id-{s.id}")
+    for slept in (1, 2):                # the first wait starts the watcher; the second wakes it
+        with io("write", path, "-1\n") as p:
+            wait_until(lambda: sem_ncnt(s.id) == 1)
+            p.send_signal(signal.SIGINT)
+            assert p.stdout.readline().split() == ["ERR", "EINTR"]
+        wait_until(lambda: dmnt.output().count("the signal watcher sleeps") == slept)
+    assert sem_values(s.id) == [0]
+
+
 def test_waiting_names_the_callers_blocked_through_ipcfs(sem1):
     ident, path = sem1
     assert os.getxattr(path, "user.ipc.waiting") == b""
