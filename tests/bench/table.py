@@ -55,15 +55,78 @@ def ratio_of(rec):
     return rec["ipcfs"][0] / rec["native"][0]
 
 
+def floors_by_transport(records):
+    """Floor records by (transport, measure): tests/bench/uring runs one floor per transport."""
+    return {(r.get("transport"), r["measure"]): r for r in records if r["mode"] == "floor"}
+
+
+def floor_of(floors, rec):
+    return floors.get((rec.get("transport"), FLOOR_OF.get(rec["measure"], "")))
+
+
 def floor_rows(records):
     """ipcfs ratio, the floor's ratio (the ceiling), and the share of it ipcfs reaches."""
-    floors = {r["measure"]: r for r in records if r["mode"] == "floor"}
+    floors = floors_by_transport(records)
     rows = []
     for rec in records:
-        floor = floors.get(FLOOR_OF.get(rec["measure"], ""))
+        floor = floor_of(floors, rec)
         if floor and rec["mode"] not in ("floor", "passthrough"):
-            rows.append((rec["measure"], f"{ratio_of(rec):.2f}", f"{ratio_of(floor):.2f}",
+            rows.append((rec["measure"], rec["mode"], f"{ratio_of(rec):.2f}", f"{ratio_of(floor):.2f}",
                          f"{ratio_of(rec) / ratio_of(floor):.0%}", f"{rec['goal']:.2f}"))
+    return rows
+
+
+# Issue 17's goals for FUSE over io_uring, measure by measure.
+URING_GAIN_GOAL = 1.5   # io_uring / /dev/fuse, the same measure
+URING_FLOOR_GOAL = 0.9  # of the io_uring null floor's ratio
+
+
+# The floor that also makes the kernel calls an ipcfs request must make
+# (tests/bench/fusefloor.c /semop: IPC_STAT, then the semop).
+SYSCALL_FLOOR_OF = {"sem P+V uncontended": "floor: semop write / semop"}
+
+# FUSE requests per unit of each measure, against the floor's one per unit
+# (a P+V pair is two writes; a hand-off or ping-pong round is four requests,
+# a streamed message two, in both programs).
+REQUESTS_PER_UNIT = {"sem P+V uncontended": 2}
+
+
+def request_share(rec, floor):
+    """The share of the floor's request rate that rec reaches, in the same pass."""
+    return rec["ipcfs"][0] * REQUESTS_PER_UNIT.get(rec["measure"], 1) / floor["ipcfs"][0]
+
+
+def share(rec, floor):
+    return f"{request_share(rec, floor):.0%}" if rec and floor else "-"
+
+
+def uring_rows(records):
+    """
+    Each sem/msg measure over /dev/fuse and io_uring: the gain, and the share
+    of the floor's request rate (not of its ratio to native: the natives of two
+    programs differ by more than the noise of either FUSE figure).
+    """
+    floors = floors_by_transport(records)
+    by = {(r.get("transport"), r["measure"]): r for r in records if r["mode"] != "floor"}
+    rows = []
+    for measure, floor_measure in FLOOR_OF.items():
+        dev, uring, pinned = (by.get((t, measure)) for t in ("dev", "uring", "uring-cpu0"))
+        if not dev or not uring:
+            continue
+        dev_floor, uring_floor = floors.get(("dev", floor_measure)), floors.get(("uring", floor_measure))
+        gain = uring["ipcfs"][0] / dev["ipcfs"][0]
+        verdict = "pass" if gain >= URING_GAIN_GOAL else "FAIL"
+        if gain < URING_GAIN_GOAL and dev_floor and uring_floor:
+            floor_gain = uring_floor["ipcfs"][0] / dev_floor["ipcfs"][0]
+            if floor_gain < URING_GAIN_GOAL:
+                verdict = f"out of reach (floor {floor_gain:.2f})"
+        of_floor = request_share(uring, uring_floor) if uring_floor else 0
+        syscall_floor = floors.get(("uring", SYSCALL_FLOOR_OF.get(measure)))
+        rows.append((measure, f"{dev['ipcfs'][0]:.0f}", f"{uring['ipcfs'][0]:.0f}", f"{gain:.2f}",
+                     verdict, share(uring, uring_floor),
+                     "pass" if of_floor >= URING_FLOOR_GOAL else "FAIL",
+                     share(uring, syscall_floor),
+                     share(pinned, floors.get(("uring-cpu0", floor_measure)))))
     return rows
 
 
@@ -105,7 +168,16 @@ def main(path):
     beside = floor_rows(records)
     if beside:
         print("\n# each ipcfs ratio beside its ceiling, the null FUSE filesystem's ratio")
-        print_rows([("measure", "ipcfs ratio", "ceiling", "ipcfs / ceiling", "goal")] + beside)
+        print_rows([("measure", "mode", "ipcfs ratio", "ceiling", "ipcfs / ceiling", "goal")]
+                   + beside)
+    uring = uring_rows(records)
+    if uring:
+        print(f"\n# FUSE over io_uring: gain over /dev/fuse (goal >= {URING_GAIN_GOAL}) and share"
+              f" of the io_uring null floor's request rate (goal >= {URING_FLOOR_GOAL:.0%});"
+              " then the share of the floor that makes the same semop, and of the null floor"
+              " with every caller on CPU 0")
+        print_rows([("measure", "dev", "io_uring", "gain", "", "of floor", "", "of semop floor",
+                     "of floor, CPU 0")] + uring)
 
 
 if __name__ == "__main__":
