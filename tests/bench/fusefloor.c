@@ -19,10 +19,17 @@
  *   /relay0, /relay1   the same, but a read that must wait sleeps in a thread
  *           of its own, as an ipcfs semop or msgrcv does in the kernel, and
  *           the write wakes that thread, which answers: one wake-up more.
- *   /semop  a write of "+1" or "-1" runs that semop (IPC_NOWAIT) on the
- *           floor's own set, after an IPC_STAT, and answers: the kernel's part
- *           of an ipcfs sem write (which re-checks the set's identity, then
- *           operates) with nothing of ipcfs around it.
+ * The syscall floors make the kernel calls an ipcfs request makes, and nothing
+ * of ipcfs around them: an IPC_STAT (ipcfs re-checks the object's identity),
+ * then the call without waiting, and if it would wait, the call again in a
+ * thread of its own that answers when it returns (as ipcfs's waiter threads):
+ *   /semop, /semop2   a write of "[N:]+1" or "[N:]-1" is that semop on the
+ *           floor's set (two files, one for each side of a hand-off: without
+ *           FOPEN_PARALLEL_DIRECT_WRITES, which libfuse 3.14 cannot set, the
+ *           kernel holds a file's inode lock while its write waits, as ipcfs
+ *           avoids with an inode for each writer);
+ *   /msg0, /msg1   a write is a msgsnd of its 64 bytes, a read a msgrcv,
+ *           on the floor's two queues.
  * The ratios it prints are ceilings for any filesystem served as ipcfs is
  * (read and writev on /dev/fuse, libfuse's loop): a goal above its ceiling
  * is out of ipcfs's reach on this machine.  A program, not a test.
@@ -49,10 +56,11 @@
 #include "bench.h"
 
 enum { ROOT_INO = 1, NULL_INO, BOX0_INO, BOX1_INO, RELAY0_INO, RELAY1_INO, BIG_INO, SEMOP_INO,
-	LAST_INO = SEMOP_INO };
+	SEMOP2_INO, MSG0_INO, MSG1_INO, LAST_INO = MSG1_INO };
 static const char *const names[] = {
 	[NULL_INO] = "null", [BOX0_INO] = "box0", [BOX1_INO] = "box1",
 	[RELAY0_INO] = "relay0", [RELAY1_INO] = "relay1", [BIG_INO] = "big", [SEMOP_INO] = "semop",
+	[SEMOP2_INO] = "semop2", [MSG0_INO] = "msg0", [MSG1_INO] = "msg1",
 };
 static int sem_id = -1, q_ping = -1, q_pong = -1;	/* made before the server forks */
 
@@ -129,6 +137,95 @@ static bool is_relay(fuse_ino_t ino)
 	return ino == RELAY0_INO || ino == RELAY1_INO;
 }
 
+/* ---- the syscall floors ---- */
+
+/* A call of a syscall floor that must wait: made again, waiting, in a thread of its own. */
+struct kernel_wait {
+	fuse_req_t req;
+	fuse_ino_t ino;
+	struct sembuf op;	/* /semop */
+	struct msg64 msg;	/* /msg0, /msg1 */
+	bool send;
+	size_t size;		/* of the write, to acknowledge */
+};
+static GThreadPool *kernel_waiters;
+
+static bool is_semop(fuse_ino_t ino)
+{
+	return ino == SEMOP_INO || ino == SEMOP2_INO;
+}
+
+static int queue_of(fuse_ino_t ino)
+{
+	return ino == MSG0_INO ? q_ping : q_pong;
+}
+
+/* Make the call: 0, or -1 with errno. */
+static int kernel_call(struct kernel_wait *w, int flags)
+{
+	int q = queue_of(w->ino);
+
+	if (is_semop(w->ino)) {
+		w->op.sem_flg = (short)flags;
+		return semop(sem_id, &w->op, 1);
+	}
+	if (w->send)
+		return msgsnd(q, &w->msg, sizeof(w->msg.mtext), flags);
+	return msgrcv(q, &w->msg, sizeof(w->msg.mtext), 0, flags) < 0 ? -1 : 0;
+}
+
+static void kernel_reply(struct kernel_wait *w, int rc)
+{
+	if (rc != 0)
+		fuse_reply_err(w->req, errno);
+	else if (!is_semop(w->ino) && !w->send)
+		fuse_reply_buf(w->req, w->msg.mtext, sizeof(w->msg.mtext));
+	else
+		fuse_reply_write(w->req, w->size);
+	g_free(w);
+}
+
+static void kernel_wait_thread(gpointer data, gpointer user_data)
+{
+	struct kernel_wait *w = data;
+	int rc;
+
+	(void)user_data;
+	do
+		rc = kernel_call(w, 0);
+	while (rc != 0 && errno == EINTR);
+	kernel_reply(w, rc);
+}
+
+/* IPC_STAT, the call without waiting, and if it must wait, the call in a waiting thread. */
+static void kernel_floor(struct kernel_wait *w)
+{
+	struct semid_ds sem_ds;
+	struct msqid_ds msq_ds;
+	union { struct semid_ds *buf; } arg = { &sem_ds };
+	int stat = is_semop(w->ino) ? semctl(sem_id, 0, IPC_STAT, arg)
+				       : msgctl(queue_of(w->ino), IPC_STAT, &msq_ds);
+	int rc = stat != 0 ? stat : kernel_call(w, IPC_NOWAIT);
+
+	if (rc != 0 && stat == 0 && (errno == EAGAIN || errno == ENOMSG))
+		g_thread_pool_push(kernel_waiters, w, NULL);
+	else
+		kernel_reply(w, rc);
+}
+
+/* "[N:]+1" or "[N:]-1": the semop of /semop. */
+static struct sembuf semop_of(const char *buf, size_t size)
+{
+	struct sembuf op = { 0, 1, 0 };
+
+	if (size >= 2 && buf[1] == ':') {
+		op.sem_num = (unsigned short)(buf[0] - '0');
+		buf += 2;
+	}
+	op.sem_op = (short)(buf[0] == '-' ? -1 : 1);
+	return op;
+}
+
 /* A relay read that must wait, in a thread of its own (as ipcfs's waiter threads). */
 static void relay_wait(gpointer data, gpointer user_data)
 {
@@ -148,6 +245,13 @@ static void null_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, st
 	struct box *b = box_of(ino);
 
 	(void)fi;
+	if (ino == MSG0_INO || ino == MSG1_INO) {
+		struct kernel_wait *w = g_new0(struct kernel_wait, 1);
+
+		*w = (struct kernel_wait){ .req = req, .ino = ino };
+		kernel_floor(w);
+		return;
+	}
 	if (ino == BIG_INO) {
 		size_t left = (size_t)off < big_size ? big_size - (size_t)off : 0;
 
@@ -187,16 +291,19 @@ static void null_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t s
 
 	(void)off;
 	(void)fi;
-	if (ino == SEMOP_INO) {
-		struct semid_ds ds;
-		union { struct semid_ds *buf; } arg = { &ds };
-		struct sembuf op = { 0, (short)(size > 0 && buf[0] == '-' ? -1 : 1), IPC_NOWAIT };
+	if (is_semop(ino) || ino == MSG0_INO || ino == MSG1_INO) {
+		struct kernel_wait *w = g_new0(struct kernel_wait, 1);
 
-		if (semctl(sem_id, 0, IPC_STAT, arg) != 0 || semop(sem_id, &op, 1) != 0) {
-			fuse_reply_err(req, errno);
-			return;
-		}
-	} else if (b) {
+		*w = (struct kernel_wait){ .req = req, .ino = ino, .send = true, .size = size,
+					   .msg = { 1, { 0 } } };
+		if (is_semop(ino))
+			w->op = semop_of(buf, size);
+		else
+			memcpy(w->msg.mtext, buf, MIN(size, sizeof(w->msg.mtext)));
+		kernel_floor(w);
+		return;
+	}
+	if (b) {
 		pthread_mutex_lock(&b->lock);
 		if (is_relay(ino)) {
 			b->tokens++;
@@ -242,6 +349,7 @@ static int serve(const char *mnt, int ready)
 	close(ready);
 	for (int i = 0; i < 2; i++)
 		relay_threads[i] = g_thread_pool_new(relay_wait, &boxes[2 + i], -1, FALSE, NULL);
+	kernel_waiters = g_thread_pool_new(kernel_wait_thread, NULL, -1, FALSE, NULL);
 	/* ipcfs's defaults: no clone_fd, libfuse's thread limits. */
 	fuse_loop_cfg_set_clone_fd(config, 0);
 	rc = fuse_session_loop_mt(se, config);
@@ -310,8 +418,8 @@ static double native_semops(void *p)
 	return (double)count / (now() - t);
 }
 
-/* One sender, one receiver, each one request per 64-byte message. */
-static double streaming(bool through_fuse)
+/* One sender, one receiver, each one request per 64-byte message through file (NULL: natively). */
+static double streaming(const char *file)
 {
 	struct msg64 m = { 1, { 0 } };
 	pid_t child = fork();
@@ -319,18 +427,18 @@ static double streaming(bool through_fuse)
 	double t;
 
 	if (child == 0) {
-		if (through_fuse)
-			fd = open_file("null", O_WRONLY);
+		if (file)
+			fd = open_file(file, O_WRONLY);
 		for (long i = 0; i < count; i++)
-			if (through_fuse ? write(fd, m.mtext, 64) != 64 : msgsnd(q_ping, &m, 64, 0) != 0)
+			if (file ? write(fd, m.mtext, 64) != 64 : msgsnd(q_ping, &m, 64, 0) != 0)
 				_exit(1);
 		_exit(0);
 	}
-	if (through_fuse)
-		fd = open_file("null", O_RDONLY);
+	if (file)
+		fd = open_file(file, O_RDONLY);
 	t = now();
 	for (long i = 0; i < count; i++)
-		if (through_fuse ? read(fd, m.mtext, 64) != 64 : msgrcv(q_ping, &m, 64, 0, 0) != 64)
+		if (file ? read(fd, m.mtext, 64) != 64 : msgrcv(q_ping, &m, 64, 0, 0) != 64)
 			die("streaming");
 	t = now() - t;
 	waitpid(child, NULL, 0);
@@ -339,8 +447,9 @@ static double streaming(bool through_fuse)
 	return (double)count / t;
 }
 
-static double null_streaming(void *p) { (void)p; return streaming(true); }
-static double native_streaming(void *p) { (void)p; return streaming(false); }
+static double null_streaming(void *p) { (void)p; return streaming("null"); }
+static double msg_streaming(void *p) { (void)p; return streaming("msg0"); }
+static double native_streaming(void *p) { (void)p; return streaming(NULL); }
 
 /*
  * Ping-pong: one side sends on channel 0 and waits on channel 1, the other
@@ -348,7 +457,7 @@ static double native_streaming(void *p) { (void)p; return streaming(false); }
  * box (the wait is a read waiting in the daemon, released by the other side's
  * write); natively it is a message queue, or, for the sem hand-off, a semaphore.
  */
-enum partner { THROUGH_BOXES, THROUGH_RELAYS, NATIVE_MSG, NATIVE_SEM };
+enum partner { THROUGH_BOXES, THROUGH_RELAYS, THROUGH_SEMOP, THROUGH_MSG, NATIVE_MSG, NATIVE_SEM };
 
 struct side {
 	enum partner how;
@@ -361,8 +470,10 @@ static void post(struct side *s, int chan)
 	struct sembuf V = { (unsigned short)chan, 1, 0 };
 	int bad;
 
-	if (s->how == THROUGH_BOXES || s->how == THROUGH_RELAYS)
+	if (s->how == THROUGH_BOXES || s->how == THROUGH_RELAYS || s->how == THROUGH_MSG)
 		bad = write(s->fds[chan], m.mtext, 64) != 64;
+	else if (s->how == THROUGH_SEMOP)
+		bad = write(s->fds[chan], chan ? "1:+1\n" : "0:+1\n", 5) != 5;
 	else if (s->how == NATIVE_MSG)
 		bad = msgsnd(chan ? q_pong : q_ping, &m, 64, 0) != 0;
 	else
@@ -377,8 +488,10 @@ static void await(struct side *s, int chan)
 	struct sembuf P = { (unsigned short)chan, -1, 0 };
 	int bad;
 
-	if (s->how == THROUGH_BOXES || s->how == THROUGH_RELAYS)
+	if (s->how == THROUGH_BOXES || s->how == THROUGH_RELAYS || s->how == THROUGH_MSG)
 		bad = read(s->fds[chan], m.mtext, 64) != 64;
+	else if (s->how == THROUGH_SEMOP)
+		bad = write(s->fds[chan], chan ? "1:-1\n" : "0:-1\n", 5) != 5;
 	else if (s->how == NATIVE_MSG)
 		bad = msgrcv(chan ? q_pong : q_ping, &m, 64, 0, 0) != 64;
 	else
@@ -391,11 +504,17 @@ static struct side open_side(enum partner how, bool first)
 {
 	struct side s = { how, { -1, -1 } };
 
-	if (how == THROUGH_BOXES || how == THROUGH_RELAYS) {
-		bool relay = how == THROUGH_RELAYS;
+	static const char *const files[][2] = {
+		[THROUGH_BOXES] = { "box0", "box1" }, [THROUGH_RELAYS] = { "relay0", "relay1" },
+		[THROUGH_MSG] = { "msg0", "msg1" },
+	};
 
-		s.fds[0] = open_file(relay ? "relay0" : "box0", first ? O_WRONLY : O_RDONLY);
-		s.fds[1] = open_file(relay ? "relay1" : "box1", first ? O_RDONLY : O_WRONLY);
+	if (how == THROUGH_SEMOP) {
+		s.fds[0] = open_file(first ? "semop" : "semop2", O_WRONLY);
+		s.fds[1] = open_file(first ? "semop" : "semop2", O_WRONLY);
+	} else if (how != NATIVE_MSG && how != NATIVE_SEM) {
+		s.fds[0] = open_file(files[how][0], first ? O_WRONLY : O_RDONLY);
+		s.fds[1] = open_file(files[how][1], first ? O_RDONLY : O_WRONLY);
 	}
 	return s;
 }
@@ -436,6 +555,8 @@ static double pingpong(enum partner how)
 
 static double null_pingpong(void *p) { (void)p; return pingpong(THROUGH_BOXES); }
 static double relayed_pingpong(void *p) { (void)p; return pingpong(THROUGH_RELAYS); }
+static double semop_handoff(void *p) { (void)p; return pingpong(THROUGH_SEMOP); }
+static double msg_pingpong(void *p) { (void)p; return pingpong(THROUGH_MSG); }
 static double native_msg_pingpong(void *p) { (void)p; return pingpong(NATIVE_MSG); }
 static double native_sem_handoff(void *p) { (void)p; return pingpong(NATIVE_SEM); }
 
@@ -605,6 +726,13 @@ int main(int argc, char **argv)
 		       measure(native_msg_pingpong, NULL), 0.4);
 	report_figures(json, "floor: null streaming / msg", "floor", "msgs/s", "msg",
 		       measure(null_streaming, NULL), measure(native_streaming, NULL), 0.2);
+	/* The syscall floors: what the transport gives a request that makes ipcfs's kernel calls. */
+	report_figures(json, "floor: semop hand-off / sem", "floor", "rounds/s", "semop",
+		       measure(semop_handoff, NULL), native_handoff, 0.5);
+	report_figures(json, "floor: msg ping-pong / msg", "floor", "rounds/s", "msg",
+		       measure(msg_pingpong, NULL), measure(native_msg_pingpong, NULL), 0.4);
+	report_figures(json, "floor: msg streaming / msg", "floor", "msgs/s", "msg",
+		       measure(msg_streaming, NULL), measure(native_streaming, NULL), 0.2);
 	floor_reads(json);
 	return 0;
 }

@@ -81,9 +81,15 @@ URING_GAIN_GOAL = 1.5   # io_uring / /dev/fuse, the same measure
 URING_FLOOR_GOAL = 0.9  # of the io_uring null floor's ratio
 
 
-# The floor that also makes the kernel calls an ipcfs request must make
-# (tests/bench/fusefloor.c /semop: IPC_STAT, then the semop).
-SYSCALL_FLOOR_OF = {"sem P+V uncontended": "floor: semop write / semop"}
+# The floors that also make the kernel calls an ipcfs request must make
+# (tests/bench/fusefloor.c /semop and /msg0: IPC_STAT, the call without
+# waiting, and if it must wait, the call again in a waiting thread).
+SYSCALL_FLOOR_OF = {
+    "sem P+V uncontended": "floor: semop write / semop",
+    "sem hand-off": "floor: semop hand-off / sem",
+    "msg ping-pong 64B": "floor: msg ping-pong / msg",
+    "msg streaming 64B": "floor: msg streaming / msg",
+}
 
 # FUSE requests per unit of each measure, against the floor's one per unit
 # (a P+V pair is two writes; a hand-off or ping-pong round is four requests,
@@ -174,9 +180,9 @@ def main(path):
     if uring:
         print(f"\n# FUSE over io_uring: gain over /dev/fuse (goal >= {URING_GAIN_GOAL}) and share"
               f" of the io_uring null floor's request rate (goal >= {URING_FLOOR_GOAL:.0%});"
-              " then the share of the floor that makes the same semop, and of the null floor"
-              " with every caller on CPU 0")
-        print_rows([("measure", "dev", "io_uring", "gain", "", "of floor", "", "of semop floor",
+              " then the share of the floor that makes the same kernel calls, and of the null"
+              " floor with every caller on CPU 0")
+        print_rows([("measure", "dev", "io_uring", "gain", "", "of floor", "", "of syscall floor",
                      "of floor, CPU 0")] + uring)
 
 
