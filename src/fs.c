@@ -33,6 +33,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -1503,7 +1504,13 @@ static void log_transport(struct fuse_conn_info *conn)
 		return;
 #if HAVE_FUSE_IO_URING
 	if (conn->capable_ext & FUSE_CAP_OVER_IO_URING) {
+		unsigned major = 0, minor = 0, micro = 0;
+
 		log_debug("io_uring: the kernel offers FUSE over io_uring; libfuse starts its rings after INIT (if it was built with liburing, it logs \"starting io-uring\"); FORGET, INTERRUPT and notifications still use /dev/fuse");
+		sscanf(fuse_pkgversion(), "%u.%u.%u", &major, &minor, &micro);
+		if (major == 3 && (minor < 18 || (minor == 18 && micro <= 3)))
+			log_debug("io_uring: libfuse %s can lose a reply sent from a thread other than the ring's (libfuse issue #1443, fixed after 3.18.3), and every wait is answered from a waiter thread",
+				  fuse_pkgversion());
 		return;
 	}
 	if (!g_file_get_contents("/sys/module/fuse/parameters/enable_uring", &param, NULL, NULL))

@@ -371,6 +371,28 @@ def test_over_io_uring_waits_beyond_the_rings_get_eagain(mnt, ipc):
     assert results.count(3) == util.RING_WAITERS and sem_values(s.id) == [3]
 
 
+def libfuse_version():
+    out = subprocess.run(["pkg-config", "--modversion", "fuse3"], capture_output=True, text=True)
+    return tuple(int(n) for n in out.stdout.split(".")) if out.returncode == 0 else None
+
+
+def test_the_debug_log_says_how_io_uring_requests_arrive(mount_with):
+    """-o io_uring is asked for, never forced: the log says whether it is used, or why not."""
+    m = mount_with("io_uring", debug=True)
+    os.listdir(m.path)                          # past INIT
+    log = m.output()
+    version = libfuse_version()
+    if version and version < (3, 18):
+        assert "has no FUSE over io_uring (3.18 has): requests come through /dev/fuse" in log
+    elif not util.OVER_IO_URING:
+        assert "enable_uring is N; root may write 1 there): requests come through /dev/fuse" in log
+    else:
+        assert "the kernel offers FUSE over io_uring" in log
+        # libfuse issue #1443: a reply from a waiter thread can be lost up to 3.18.3.
+        assert ("can lose a reply sent from a thread other than the ring's" in log) == \
+            (version <= (3, 18, 3))
+
+
 @pytest.mark.skipif(not util.OVER_IO_URING, reason="only over FUSE io_uring (tests/chroot/run sid --uring)")
 def test_over_io_uring_a_signal_still_ends_a_wait_after_the_watcher_slept(dmnt, ipc):
     """Over io_uring ipcfs watches waiting callers' signals itself (src/block.c).  The
