@@ -719,13 +719,19 @@ int main(int argc, char **argv)
 	native_handoff = measure(native_sem_handoff, NULL);
 	report_figures(json, "floor: null hand-off / sem", "floor", "rounds/s", "semop", handoff,
 		       native_handoff, 0.5);
-	/* The ceiling of ipcfs's own design, where a wait sleeps in a thread of its own. */
-	report_figures(json, "floor: relayed hand-off / sem", "floor", "rounds/s", "semop",
-		       measure(relayed_pingpong, NULL), native_handoff, 0.5);
 	report_figures(json, "floor: null ping-pong / msg", "floor", "rounds/s", "msg", handoff,
 		       measure(native_msg_pingpong, NULL), 0.4);
 	report_figures(json, "floor: null streaming / msg", "floor", "msgs/s", "msg",
 		       measure(null_streaming, NULL), measure(native_streaming, NULL), 0.2);
+	floor_reads(json);
+	/*
+	 * Last, the measures whose waits are answered from a thread of their own:
+	 * over io_uring, libfuse 3.18.3 can lose such a reply (libfuse issue #1443)
+	 * and the measure then never ends (tests/bench/uring bounds it).
+	 */
+	/* The ceiling of ipcfs's own design, where a wait sleeps in a thread of its own. */
+	report_figures(json, "floor: relayed hand-off / sem", "floor", "rounds/s", "semop",
+		       measure(relayed_pingpong, NULL), native_handoff, 0.5);
 	/* The syscall floors: what the transport gives a request that makes ipcfs's kernel calls. */
 	report_figures(json, "floor: semop hand-off / sem", "floor", "rounds/s", "semop",
 		       measure(semop_handoff, NULL), native_handoff, 0.5);
@@ -733,7 +739,6 @@ int main(int argc, char **argv)
 		       measure(msg_pingpong, NULL), measure(native_msg_pingpong, NULL), 0.4);
 	report_figures(json, "floor: msg streaming / msg", "floor", "msgs/s", "msg",
 		       measure(msg_streaming, NULL), measure(native_streaming, NULL), 0.2);
-	floor_reads(json);
 	return 0;
 }
 
