@@ -376,35 +376,26 @@ static int open_file(const char *name, int flags)
 	return fd;
 }
 
-/* One write per request: the floor under every one-request-per-operation measure. */
-static double null_writes(void *p)
+/*
+ * One write per request, a V then a P by turns (the null file discards them,
+ * /semop makes them): requests per second, the floor under P+V and every
+ * other one-request-per-operation measure.
+ */
+static double writes(const char *file)
 {
-	int fd = open_file("null", O_WRONLY);
+	int fd = open_file(file, O_WRONLY);
 	double t = now();
 
-	(void)p;
 	for (long i = 0; i < count; i++)
-		if (write(fd, "-1\n", 3) != 3)
-			die("null write");
+		if (write(fd, i % 2 ? "-1\n" : "+1\n", 3) != 3)
+			die(file);
 	t = now() - t;
 	close(fd);
 	return (double)count / t;
 }
 
-/* P+V pairs through /semop, counted as requests (two per pair): the floor under ipcfs's P+V. */
-static double semop_writes(void *p)
-{
-	int fd = open_file("semop", O_WRONLY);
-	double t = now();
-
-	(void)p;
-	for (long i = 0; i < count; i += 2)
-		if (write(fd, "+1\n", 3) != 3 || write(fd, "-1\n", 3) != 3)
-			die("semop write");
-	t = now() - t;
-	close(fd);
-	return (double)count / t;
-}
+static double null_writes(void *p) { (void)p; return writes("null"); }
+static double semop_writes(void *p) { (void)p; return writes("semop"); }
 
 static double native_semops(void *p)
 {

@@ -55,9 +55,10 @@ def ratio_of(rec):
     return rec["ipcfs"][0] / rec["native"][0]
 
 
-def floors_by_transport(records):
-    """Floor records by (transport, measure): tests/bench/uring runs one floor per transport."""
-    return {(r.get("transport"), r["measure"]): r for r in records if r["mode"] == "floor"}
+def by_transport(records):
+    """Records by (transport, measure): tests/bench/uring runs every measure and floor once per
+    transport, and a floor's measure name ("floor: ...") never is an ipcfs measure's."""
+    return {(r.get("transport"), r["measure"]): r for r in records}
 
 
 def floor_of(floors, rec):
@@ -66,7 +67,7 @@ def floor_of(floors, rec):
 
 def floor_rows(records):
     """ipcfs ratio, the floor's ratio (the ceiling), and the share of it ipcfs reaches."""
-    floors = floors_by_transport(records)
+    floors = by_transport(records)
     rows = []
     for rec in records:
         floor = floor_of(floors, rec)
@@ -112,14 +113,13 @@ def uring_rows(records):
     of the floor's request rate (not of its ratio to native: the natives of two
     programs differ by more than the noise of either FUSE figure).
     """
-    floors = floors_by_transport(records)
-    by = {(r.get("transport"), r["measure"]): r for r in records if r["mode"] != "floor"}
+    by = by_transport(records)
     rows = []
     for measure, floor_measure in FLOOR_OF.items():
         dev, uring, pinned = (by.get((t, measure)) for t in ("dev", "uring", "uring-cpu0"))
         if not dev or not uring:
             continue
-        dev_floor, uring_floor = floors.get(("dev", floor_measure)), floors.get(("uring", floor_measure))
+        dev_floor, uring_floor = by.get(("dev", floor_measure)), by.get(("uring", floor_measure))
         gain = uring["ipcfs"][0] / dev["ipcfs"][0]
         verdict = "pass" if gain >= URING_GAIN_GOAL else "FAIL"
         if gain < URING_GAIN_GOAL and dev_floor and uring_floor:
@@ -127,12 +127,12 @@ def uring_rows(records):
             if floor_gain < URING_GAIN_GOAL:
                 verdict = f"out of reach (floor {floor_gain:.2f})"
         of_floor = request_share(uring, uring_floor) if uring_floor else 0
-        syscall_floor = floors.get(("uring", SYSCALL_FLOOR_OF.get(measure)))
+        syscall_floor = by.get(("uring", SYSCALL_FLOOR_OF.get(measure)))
         rows.append((measure, f"{dev['ipcfs'][0]:.0f}", f"{uring['ipcfs'][0]:.0f}", f"{gain:.2f}",
                      verdict, share(uring, uring_floor),
                      "pass" if of_floor >= URING_FLOOR_GOAL else "FAIL",
                      share(uring, syscall_floor),
-                     share(pinned, floors.get(("uring-cpu0", floor_measure)))))
+                     share(pinned, by.get(("uring-cpu0", floor_measure)))))
     return rows
 
 
