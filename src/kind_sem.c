@@ -308,25 +308,27 @@ static void sem_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t
 
 /*
  * One write (or the close that ends an unfinished line): its parsed lines,
- * run in order, possibly finishing in a waiter thread.
+ * run in order, possibly finishing in a waiter thread.  It is one
+ * allocation with its lines in it: the usual write is one short line, and
+ * the round trip it waits in is short enough that each malloc shows.
  */
 struct sem_write {
 	struct blocking_call call;
 	struct ipcfs_file *file;
 	struct ipc_obj set;	/* the set as the write found it */
-	struct semcmd *cmds;
-	size_t ncmds, next;
+	size_t next;		/* the line to run next */
 	size_t size;		/* bytes to acknowledge */
 	bool nonblock;		/* O_NONBLOCK: nowait on every line */
 	bool flush;		/* a FLUSH: reply 0, not a byte count */
 	GString *tail;		/* the unfinished last line, kept once the write succeeds */
+	size_t ncmds;		/* lines parsed so far */
+	struct semcmd cmds[];	/* one per line */
 };
 
 static void sem_write_free(struct sem_write *w)
 {
 	for (size_t i = 0; i < w->ncmds; i++)
 		semcmd_clear(&w->cmds[i]);
-	g_free(w->cmds);
 	if (w->tail)
 		g_string_free(w->tail, TRUE);
 	g_free(w);
@@ -547,16 +549,29 @@ static size_t max_line(int nsems)
 	return 64 * (size_t)MAX(nsems, SEMCMD_MAX_OPS) + 65536;
 }
 
+/* The lines of text: each ends at a newline, and the last at the end of text. */
+static size_t count_lines(const char *text, size_t size)
+{
+	const char *line = text, *end = text + size;
+	size_t lines = 0;
+
+	for (; line < end; lines++) {
+		const char *nl = memchr(line, '\n', (size_t)(end - line));
+
+		line = nl ? nl + 1 : end;
+	}
+	return lines;
+}
+
 /* Parse every line before running any: a syntax error applies nothing. */
-static int parse_lines(const struct sem_write *w, const char *text, size_t size, GArray *cmds)
+static int parse_lines(struct sem_write *w, const char *text, size_t size)
 {
 	const char *line = text, *end = text + size;
 
 	while (line < end) {
 		const char *nl = memchr(line, '\n', (size_t)(end - line));
 		size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
-		struct semcmd cmd;
-		int err = semcmd_parse(line, len, (int)w->set.nsems, &cmd);
+		int err = semcmd_parse(line, len, (int)w->set.nsems, &w->cmds[w->ncmds]);
 
 		if (err) {
 			if (memchr(line, '\0', len))
@@ -564,7 +579,7 @@ static int parse_lines(const struct sem_write *w, const char *text, size_t size,
 			return reason(-err, "write sem id %d: bad line \"%.*s\"", w->set.id,
 				      (int)MIN(len, 80), line);
 		}
-		g_array_append_val(cmds, cmd);
+		w->ncmds++;
 		line += len + (nl ? 1 : 0);
 	}
 	return 0;
@@ -577,13 +592,12 @@ static int parse_lines(const struct sem_write *w, const char *text, size_t size,
  * requests (a writer's buffer boundary, or the kernel splitting a write
  * larger than max_write), and must not run piecewise.
  */
-static void run_text(fuse_req_t req, struct ipcfs_file *file, GString *text, size_t size,
-		     bool nonblock, bool flush)
+static void run_text(fuse_req_t req, struct ipcfs_file *file, const char *text, size_t len,
+		     size_t size, bool nonblock, bool flush)
 {
-	struct sem_write *w = g_new0(struct sem_write, 1);
-	g_autoptr(GArray) cmds = g_array_new(FALSE, TRUE, sizeof(struct semcmd));
-	const char *last_nl = memrchr(text->str, '\n', text->len);
-	size_t complete = flush ? text->len : last_nl ? (size_t)(last_nl - text->str) + 1 : 0;
+	const char *last_nl = memrchr(text, '\n', len);
+	size_t complete = flush ? len : last_nl ? (size_t)(last_nl - text) + 1 : 0;
+	struct sem_write *w = g_malloc0(sizeof(*w) + count_lines(text, complete) * sizeof(w->cmds[0]));
 	struct ipc_obj obj;
 	int err;
 
@@ -595,16 +609,14 @@ static void run_text(fuse_req_t req, struct ipcfs_file *file, GString *text, siz
 	if (err)
 		goto fail;
 	w->set = obj;
-	if (text->len - complete > max_line((int)w->set.nsems)) {
+	if (len - complete > max_line((int)w->set.nsems)) {
 		err = reason(EINVAL, "write sem id %d: a line of over %zu bytes is longer than any command",
 			     w->set.id, max_line((int)w->set.nsems));
 		goto fail;
 	}
-	if (complete < text->len)
-		w->tail = g_string_new_len(text->str + complete, (gssize)(text->len - complete));
-	err = parse_lines(w, text->str, complete, cmds);
-	w->ncmds = cmds->len;
-	w->cmds = (struct semcmd *)(void *)g_array_free(g_steal_pointer(&cmds), FALSE);
+	if (complete < len)
+		w->tail = g_string_new_len(text + complete, (gssize)(len - complete));
+	err = parse_lines(w, text, complete);
 	if (err)
 		goto fail;
 	if (run_lines(w, false, &err))
@@ -631,27 +643,27 @@ static GString *take_partial(struct sem_file *sf)
 static void sem_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, size_t size,
 		      off_t off, bool nonblock)
 {
-	GString *text = take_partial(file->priv);
+	g_autoptr(GString) partial = take_partial(file->priv);
 
 	(void)off;
-	if (!text)
-		text = g_string_sized_new(size);
-	g_string_append_len(text, buf, (gssize)size);
-	run_text(req, file, text, size, nonblock, false);
-	g_string_free(text, TRUE);
+	if (!partial) {
+		run_text(req, file, buf, size, size, nonblock, false);
+		return;
+	}
+	g_string_append_len(partial, buf, (gssize)size);
+	run_text(req, file, partial->str, partial->len, size, nonblock, false);
 }
 
 /* close(2): a last line written without its newline runs now; its error is close's. */
 static void sem_flush(fuse_req_t req, struct ipcfs_file *file)
 {
-	GString *text = take_partial(file->priv);
+	g_autoptr(GString) partial = take_partial(file->priv);
 
-	if (!text) {
+	if (!partial) {
 		fuse_reply_err(req, 0);
 		return;
 	}
-	run_text(req, file, text, 0, file->flags & O_NONBLOCK, true);
-	g_string_free(text, TRUE);
+	run_text(req, file, partial->str, partial->len, 0, file->flags & O_NONBLOCK, true);
 }
 
 /* ---- Undo on close ---- */

@@ -7,18 +7,56 @@
 #include <math.h>
 #include <string.h>
 
+/*
+ * A line is parsed where it lies, as (start, length) tokens: a write runs
+ * this for every line, and copying or allocating per token would cost more
+ * than the semop the line asks for.
+ */
+struct token {
+	const char *s;
+	size_t len;
+};
+
+/* Spaces and tabs separate tokens, as many as there are; a trailing \r (from a CRLF line) is space too. */
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+/* The token after *pos on the line, moving *pos past it; false at the end. */
+static bool next_token(const char **pos, const char *end, struct token *tok)
+{
+	const char *p = *pos;
+
+	while (p < end && is_space(*p))
+		p++;
+	if (p == end)
+		return false;
+	tok->s = p;
+	while (p < end && !is_space(*p))
+		p++;
+	tok->len = (size_t)(p - tok->s);
+	*pos = p;
+	return true;
+}
+
+static bool token_is(const struct token *tok, const char *word)
+{
+	return tok->len == strlen(word) && memcmp(tok->s, word, tok->len) == 0;
+}
+
 /* Unsigned decimal digits only; values above limit give -ERANGE. */
-static int parse_number(const char *s, long limit, long *out)
+static int parse_number(const char *s, size_t len, long limit, long *out)
 {
 	long value = 0;
 
-	if (!*s)
+	if (len == 0)
 		return -EINVAL;
-	for (; *s; s++) {
-		if (!g_ascii_isdigit(*s))
+	for (size_t i = 0; i < len; i++) {
+		if (!g_ascii_isdigit(s[i]))
 			return -EINVAL;
 		if (value <= limit)
-			value = value * 10 + (*s - '0');
+			value = value * 10 + (s[i] - '0');
 	}
 	if (value > limit)
 		return -ERANGE;
@@ -26,10 +64,10 @@ static int parse_number(const char *s, long limit, long *out)
 	return 0;
 }
 
-static int parse_index(const char *s, int nsems, int *out)
+static int parse_index(const char *s, size_t len, int nsems, int *out)
 {
 	long index;
-	int err = parse_number(s, INT_MAX, &index);
+	int err = parse_number(s, len, INT_MAX, &index);
 
 	if (err)
 		return err == -ERANGE ? -EFBIG : err;
@@ -40,33 +78,35 @@ static int parse_index(const char *s, int nsems, int *out)
 }
 
 /* "+N", "-N", or "0" after an index ("I:0"). */
-static int parse_op_value(const char *s, bool allow_bare_zero, short *out)
+static int parse_op_value(const char *s, size_t len, bool allow_bare_zero, short *out)
 {
 	long value;
 	int err;
 
-	if (*s == '+' || *s == '-') {
-		err = parse_number(s + 1, SEMCMD_SEMVMX, &value);
+	if (len > 0 && (*s == '+' || *s == '-')) {
+		err = parse_number(s + 1, len - 1, SEMCMD_SEMVMX, &value);
 		if (err)
 			return err;
 		*out = (short)(*s == '-' ? -value : value);
 		return 0;
 	}
-	if (allow_bare_zero && strcmp(s, "0") == 0) {
+	if (allow_bare_zero && len == 1 && *s == '0') {
 		*out = 0;
 		return 0;
 	}
 	return -EINVAL;
 }
 
-static int parse_timeout(const char *s, struct timespec *out)
+static int parse_timeout(const char *s, size_t len, struct timespec *out)
 {
+	/* strtod needs a terminated string; timeouts are rare enough to copy. */
+	g_autofree char *text = g_strndup(s, len);
 	char *end;
 	double seconds;
 
-	if (!g_ascii_isdigit(*s) && *s != '.')
+	if (!g_ascii_isdigit(*text) && *text != '.')
 		return -EINVAL;
-	seconds = g_ascii_strtod(s, &end);
+	seconds = g_ascii_strtod(text, &end);
 	if (*end || !isfinite(seconds) || seconds < 0 || seconds > (double)INT_MAX)
 		return -EINVAL;
 	out->tv_sec = (time_t)seconds;
@@ -74,69 +114,79 @@ static int parse_timeout(const char *s, struct timespec *out)
 	return 0;
 }
 
-static int parse_tokens(char **tokens, int nsems, struct semcmd *cmd)
+static int parse_line(const char *line, const char *end, int nsems, struct semcmd *cmd)
 {
-	g_autoptr(GArray) ops = g_array_new(FALSE, FALSE, sizeof(struct sembuf));
-	g_autoptr(GArray) values = g_array_new(FALSE, FALSE, sizeof(unsigned short));
-	bool has_flags = false;
+	struct sembuf ops[SEMCMD_MAX_OPS];
+	g_autoptr(GArray) values = NULL;	/* made at the first value: value lines are rare */
+	size_t nops = 0;
+	bool has_flags = false, first = true;
+	struct token tok;
 	int err;
 
-	for (char **t = tokens; *t; t++) {
-		const char *tok = *t;
+	for (const char *pos = line; next_token(&pos, end, &tok); first = false) {
 		const char *sep;
 		long value;
 
-		if (strcmp(tok, "nowait") == 0) {
+		if (token_is(&tok, "nowait")) {
 			cmd->nowait = has_flags = true;
-		} else if (strcmp(tok, "undo") == 0) {
+		} else if (token_is(&tok, "undo")) {
 			cmd->undo = has_flags = true;
-		} else if (g_str_has_prefix(tok, "timeout=")) {
-			err = parse_timeout(tok + strlen("timeout="), &cmd->timeout);
+		} else if (tok.len >= strlen("timeout=") &&
+			   memcmp(tok.s, "timeout=", strlen("timeout=")) == 0) {
+			err = parse_timeout(tok.s + strlen("timeout="), tok.len - strlen("timeout="),
+					    &cmd->timeout);
 			if (err)
 				return err;
 			cmd->has_timeout = has_flags = true;
-		} else if ((sep = strchr(tok, '=')) != NULL) {
-			g_autofree char *index = g_strndup(tok, (gsize)(sep - tok));
+		} else if ((sep = memchr(tok.s, '=', tok.len)) != NULL) {
+			const char *tok_end = tok.s + tok.len;
+			struct token more;
 
 			/* I=V stands alone on its line. */
-			if (tokens[1] || t != tokens)
+			if (!first || next_token(&pos, end, &more))
 				return -EINVAL;
-			err = parse_index(index, nsems, &cmd->semnum);
+			err = parse_index(tok.s, (size_t)(sep - tok.s), nsems, &cmd->semnum);
 			if (!err)
-				err = parse_number(sep + 1, SEMCMD_SEMVMX, &value);
+				err = parse_number(sep + 1, (size_t)(tok_end - sep - 1), SEMCMD_SEMVMX, &value);
 			if (err)
 				return err;
 			cmd->type = SEMCMD_SETVAL;
 			cmd->value = (int)value;
 			return 0;
-		} else if ((sep = strchr(tok, ':')) != NULL || *tok == '+' || *tok == '-') {
-			g_autofree char *index = sep ? g_strndup(tok, (gsize)(sep - tok)) : NULL;
+		} else if ((sep = memchr(tok.s, ':', tok.len)) != NULL || *tok.s == '+' || *tok.s == '-') {
+			const char *value_at = sep ? sep + 1 : tok.s;
 			struct sembuf op = { .sem_num = 0 };
 			int semnum = 0;
 
-			if (values->len)
+			if (values)
 				return -EINVAL;
-			err = sep ? parse_index(index, nsems, &semnum) : 0;
+			err = sep ? parse_index(tok.s, (size_t)(sep - tok.s), nsems, &semnum) : 0;
 			if (!err)
-				err = parse_op_value(sep ? sep + 1 : tok, sep != NULL, &op.sem_op);
+				err = parse_op_value(value_at, (size_t)(tok.s + tok.len - value_at), sep != NULL,
+						     &op.sem_op);
 			if (err)
 				return err;
 			op.sem_num = (unsigned short)semnum;
-			g_array_append_val(ops, op);
+			/* Past the kernel's limit the line fails with E2BIG, once its syntax is known good. */
+			if (nops < SEMCMD_MAX_OPS)
+				ops[nops] = op;
+			nops++;
 		} else {
 			unsigned short v;
 
-			if (ops->len)
+			if (nops)
 				return -EINVAL;
-			err = parse_number(tok, SEMCMD_SEMVMX, &value);
+			err = parse_number(tok.s, tok.len, SEMCMD_SEMVMX, &value);
 			if (err)
 				return err;
 			v = (unsigned short)value;
+			if (!values)
+				values = g_array_new(FALSE, FALSE, sizeof(unsigned short));
 			g_array_append_val(values, v);
 		}
 	}
 
-	if (values->len) {
+	if (values) {
 		if (has_flags)
 			return -EINVAL;	/* flags belong to operations */
 		if (values->len == 1 && nsems == 1) {
@@ -151,44 +201,26 @@ static int parse_tokens(char **tokens, int nsems, struct semcmd *cmd)
 		cmd->values = (unsigned short *)(void *)g_array_free(g_steal_pointer(&values), FALSE);
 		return 0;
 	}
-	if (ops->len == 0)
+	if (nops == 0)
 		return has_flags ? -EINVAL : 0;
-	if (ops->len > SEMCMD_MAX_OPS)
+	if (nops > SEMCMD_MAX_OPS)
 		return -E2BIG;
 	cmd->type = SEMCMD_OPS;
-	cmd->nops = ops->len;
-	cmd->ops = (struct sembuf *)(void *)g_array_free(g_steal_pointer(&ops), FALSE);
+	cmd->nops = nops;
+	cmd->ops = g_memdup2(ops, nops * sizeof(ops[0]));
 	return 0;
 }
 
 int semcmd_parse(const char *line, size_t len, int nsems, struct semcmd *cmd)
 {
-	g_autofree char *text = NULL;
-	g_autoptr(GPtrArray) tokens = g_ptr_array_new();
 	int err;
 
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->type = SEMCMD_EMPTY;
-	/* A NUL would end the copy early and run what came before it: refuse the line. */
+	/* A NUL would end a C string early and run what came before it: refuse the line. */
 	if (memchr(line, '\0', len))
 		return -EINVAL;
-	/*
-	 * Spaces and tabs separate tokens, as many as there are; a trailing \r
-	 * (from a CRLF line) is space too.  One pass, cutting the copy in place:
-	 * a line may be megabytes of spacing.
-	 */
-	text = g_strndup(line, len);
-	for (char *p = text; *p;) {
-		while (*p == ' ' || *p == '\t' || *p == '\r')
-			*p++ = '\0';
-		if (!*p)
-			break;
-		g_ptr_array_add(tokens, p);
-		while (*p && *p != ' ' && *p != '\t' && *p != '\r')
-			p++;
-	}
-	g_ptr_array_add(tokens, NULL);
-	err = parse_tokens((char **)tokens->pdata, nsems, cmd);
+	err = parse_line(line, line + len, nsems, cmd);
 	if (err) {
 		semcmd_clear(cmd);
 		memset(cmd, 0, sizeof(*cmd));

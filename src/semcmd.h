@@ -39,8 +39,9 @@ struct semcmd {
 
 /*
  * Parse one line (without its newline) for a set of nsems semaphores.
- * Returns 0, or -EINVAL (syntax, or a NUL byte in the line), -EFBIG (index out of range) or -ERANGE
- * (value above SEMVMX); nothing is allocated on failure.
+ * Returns 0, or -EINVAL (syntax, or a NUL byte in the line), -EFBIG (index out of range), -ERANGE
+ * (value above SEMVMX) or -E2BIG (more than SEMCMD_MAX_OPS operations); nothing is allocated on
+ * failure.
  */
 int semcmd_parse(const char *line, size_t len, int nsems, struct semcmd *cmd);
 void semcmd_clear(struct semcmd *cmd);

@@ -79,6 +79,26 @@ static void test_errors(void)
 	g_assert_cmpint(parse("=1", 3, &c), ==, -EINVAL);
 }
 
+/* The kernel's SEMOPM: 500 operations on a line run, 501 fail whole with E2BIG. */
+static void test_operation_limit(void)
+{
+	g_autoptr(GString) line = g_string_new("");
+	struct semcmd c;
+
+	for (int i = 0; i < SEMCMD_MAX_OPS; i++)
+		g_string_append(line, " 0:+1");
+	g_assert_cmpint(semcmd_parse(line->str, line->len, 1, &c), ==, 0);
+	g_assert_cmpuint(c.nops, ==, SEMCMD_MAX_OPS);
+	g_assert_cmpint(c.ops[SEMCMD_MAX_OPS - 1].sem_op, ==, 1);
+	semcmd_clear(&c);
+	g_string_append(line, " 0:+1");
+	g_assert_cmpint(semcmd_parse(line->str, line->len, 1, &c), ==, -E2BIG);
+	g_assert_null(c.ops);
+	/* A syntax error anywhere on the line is still EINVAL: syntax is judged before length. */
+	g_string_append(line, " bogus");
+	g_assert_cmpint(semcmd_parse(line->str, line->len, 1, &c), ==, -EINVAL);
+}
+
 /* Found by fuzz_semcmd (tests/fuzz/regressions/semcmd/embedded-nul-cuts-the-line-short). */
 static void test_embedded_nul_is_refused(void)
 {
@@ -95,6 +115,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/semcmd/values", test_values);
 	g_test_add_func("/semcmd/ops", test_ops);
 	g_test_add_func("/semcmd/errors", test_errors);
+	g_test_add_func("/semcmd/operation-limit", test_operation_limit);
 	g_test_add_func("/semcmd/embedded-nul-is-refused", test_embedded_nul_is_refused);
 	return g_test_run();
 }
