@@ -48,6 +48,8 @@ static void usage(const char *progname)
 	       "                           (default 1; kept live by a watcher; 0: off)\n"
 	       "    -o max_waiters=N       operations that may wait at once (default 4096; a\n"
 	       "                           quarter of them per uid): beyond, EAGAIN\n"
+	       "    -o nice=N              the daemon's nice value (-20..19; below 0 needs\n"
+	       "                           CAP_SYS_NICE): see ipcfs(8) on io_uring\n"
 	       "\n"
 	       "Writing to /sem/<key>: one line is one command, all or nothing:\n"
 	       "    5                      SETVAL of a 1-semaphore set\n"
@@ -111,6 +113,22 @@ static void raise_fd_limit(void)
 		nofile.rlim_cur = nofile.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &nofile);
 	}
+}
+
+/*
+ * -o nice=N, before any thread exists: on Linux a nice value belongs to a
+ * thread, and every thread ipcfs or libfuse starts later inherits it.  As
+ * nice(1), a value the daemon may not take is said and the mount goes on.
+ */
+static void apply_nice(void)
+{
+	if (ipcfs_options.nice == NICE_UNSET)
+		return;
+	if (setpriority(PRIO_PROCESS, 0, ipcfs_options.nice) != 0)
+		fprintf(stderr, "ipcfs: nice=%d: %s (below 0 needs CAP_SYS_NICE); the daemon keeps nice %d\n",
+			ipcfs_options.nice, strerror(errno), getpriority(PRIO_PROCESS, 0));
+	else
+		log_debug("nice: the daemon's threads run at nice %d", ipcfs_options.nice);
 }
 
 /*
@@ -180,6 +198,7 @@ int main(int argc, char *argv[])
 		goto out_args;
 	perm_setup();
 	raise_fd_limit();
+	apply_nice();
 	if (ns_setup(ipcfs_options.all_ns) != 0)
 		goto out_args;
 	if (fs_setup() != 0)

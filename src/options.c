@@ -15,6 +15,7 @@ struct ipcfs_options ipcfs_options = {
 	.chan_mode = 0600,
 	.max_waiters = 4096,
 	.listing_cache = 1.0,
+	.nice = NICE_UNSET,
 };
 static char *chan_backend_arg;
 static char *chan_mode_arg;
@@ -30,6 +31,7 @@ static const struct fuse_opt ipcfs_opts[] = {
 	IPCFS_OPT("all_ns", all_ns),
 	IPCFS_OPT("max_waiters=%u", max_waiters),
 	IPCFS_OPT("listing_cache=%lf", listing_cache),
+	IPCFS_OPT("nice=%d", nice),
 	/* Words only fstab and mount(8) care about. */
 	FUSE_OPT_KEY("auto", KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", KEY_DISCARD),
@@ -106,6 +108,10 @@ static int check_options(void)
 	if (!(ipcfs_options.listing_cache >= 0 && ipcfs_options.listing_cache <= 3600)) {
 		fprintf(stderr, "ipcfs: listing_cache=%g: expected 0 to 3600 seconds\n",
 			ipcfs_options.listing_cache);
+		return -1;
+	}
+	if (ipcfs_options.nice != NICE_UNSET && (ipcfs_options.nice < -20 || ipcfs_options.nice > 19)) {
+		fprintf(stderr, "ipcfs: nice=%d: expected -20 to 19\n", ipcfs_options.nice);
 		return -1;
 	}
 	if (ipcfs_options.channels < 1 || ipcfs_options.channels > 256) {

@@ -5,6 +5,7 @@ import os
 import stat
 import subprocess
 import tempfile
+import threading
 
 import pytest
 import sysv_ipc
@@ -287,6 +288,53 @@ def test_detaches_once_mounted_and_exits_0_on_unmount(tmp_path):
     finally:
         subprocess.run(["fusermount3", "-u", str(tmp_path)], check=True)
     assert os.listdir(tmp_path) == []
+
+
+def thread_nices(pid):
+    """The nice value of each thread of pid (field 19 of /proc/PID/task/TID/stat)."""
+    nices = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            nices.append(int(f.read().rsplit(")", 1)[1].split()[16]))
+    return nices
+
+
+def test_nice_sets_every_thread_of_the_daemon(mount_with, ipc, tmp_path):
+    m = mount_with("nice=-2", debug=True)
+    s = ipc.sem(nsems=1)
+    # Requests from several threads at once make libfuse start workers of its own.
+    with open(m.p("sem", f"id-{s.id}"), "w") as f:
+        threads = [threading.Thread(target=os.listdir, args=(m.path,)) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        f.write("+1\n")
+    nices = thread_nices(m.proc.pid)
+    assert len(nices) > 1 and set(nices) == {-2}
+    assert "nice: the daemon's threads run at nice -2" in m.output()
+    r = subprocess.run([IPCFS, "-o", "nice=20", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode != 0 and "nice=20: expected -20 to 19" in r.stderr
+
+
+def test_nice_an_ordinary_user_may_not_take_is_said_and_the_mount_goes_on():
+    user_dir = tempfile.mkdtemp(prefix="ipcfs-user-")
+    try:
+        os.chown(user_dir, 2003, 2003)
+        r = subprocess.run(["setpriv", "--reuid=2003", "--regid=2003", "--clear-groups",
+                            IPCFS, "-o", "nice=-3", user_dir], capture_output=True, text=True)
+        try:
+            assert r.returncode == 0, r.stderr
+            assert r.stderr.strip() == ("ipcfs: nice=-3: Permission denied (below 0 needs "
+                                        "CAP_SYS_NICE); the daemon keeps nice 0")
+            # Without allow_other only its user may look in.
+            ls = subprocess.run(["setpriv", "--reuid=2003", "--regid=2003", "--clear-groups",
+                                 "ls", user_dir], capture_output=True, text=True)
+            assert ls.stdout.split() == ["chan", "msg", "sem", "shm"], ls.stderr
+        finally:
+            subprocess.run(["fusermount3", "-u", user_dir], check=r.returncode == 0)
+    finally:
+        os.rmdir(user_dir)
 
 
 def test_fstab_words_are_accepted(mount_with):
