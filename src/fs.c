@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "listed.h"
@@ -1511,6 +1512,10 @@ static void log_transport(struct fuse_conn_info *conn)
 		if (major == 3 && (minor < 18 || (minor == 18 && micro <= 3)))
 			log_debug("io_uring: libfuse %s can lose a reply sent from a thread other than the ring's (libfuse issue #1443, fixed after 3.18.3), and every wait is answered from a waiter thread",
 				  fuse_pkgversion());
+		/* docs/design.md, "Threading": at equal nice a ring thread seldom preempts its caller. */
+		if (getpriority(PRIO_PROCESS, 0) >= 0)
+			log_debug("io_uring: the daemon runs at nice %d, where a caller is often woken on another CPU than its ring's; -o nice=-3 keeps a request on one (ipcfs(8))",
+				  getpriority(PRIO_PROCESS, 0));
 		return;
 	}
 	if (!g_file_get_contents("/sys/module/fuse/parameters/enable_uring", &param, NULL, NULL))

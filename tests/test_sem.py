@@ -391,6 +391,11 @@ def test_the_debug_log_says_how_io_uring_requests_arrive(mount_with):
         # libfuse issue #1443: a reply from a waiter thread can be lost up to 3.18.3.
         assert ("can lose a reply sent from a thread other than the ring's" in log) == \
             (version <= (3, 18, 3))
+        assert "the daemon runs at nice 0, where a caller is often woken on another CPU" in log
+        raised = mount_with("io_uring", "nice=-3", debug=True)
+        os.listdir(raised.path)
+        assert "the kernel offers FUSE over io_uring" in raised.output()
+        assert "the daemon runs at nice" not in raised.output()
 
 
 @pytest.mark.skipif(not util.OVER_IO_URING, reason="only over FUSE io_uring (tests/chroot/run sid --uring)")
