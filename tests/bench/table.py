@@ -129,7 +129,9 @@ def uring_rows(records):
 
 
 def uring_row(by, measure, floor_measure, dev_pass, uring_pass, pinned_pass):
-    dev, uring, pinned = (by.get((t, measure)) for t in (dev_pass, uring_pass, pinned_pass))
+    # Records of tests/bench/run's own passes have no transport: never take them for a pass.
+    dev, uring, pinned = (by.get((t, measure)) if t else None
+                          for t in (dev_pass, uring_pass, pinned_pass))
     if not dev or not uring:
         return None
     dev_floor, uring_floor = by.get((dev_pass, floor_measure)), by.get((uring_pass, floor_measure))
@@ -154,7 +156,7 @@ def uring_row(by, measure, floor_measure, dev_pass, uring_pass, pinned_pass):
             floor_verdict = f"out of reach (syscall floor {reach:.0%})"
     return (measure, str(uring.get("nice", 0)), f"{dev['ipcfs'][0]:.0f}", f"{uring['ipcfs'][0]:.0f}",
             f"{gain:.2f}", verdict, share(uring, uring_floor), floor_verdict,
-            share(uring, syscall_floor), share(pinned, by.get((pinned_pass, floor_measure))))
+            share(uring, syscall_floor), share(pinned, pinned and by.get((pinned_pass, floor_measure))))
 
 
 def spread(fig):
