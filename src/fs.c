@@ -1506,6 +1506,7 @@ static void log_transport(struct fuse_conn_info *conn)
 #if HAVE_FUSE_IO_URING
 	if (conn->capable_ext & FUSE_CAP_OVER_IO_URING) {
 		unsigned major = 0, minor = 0, micro = 0;
+		int nice;
 
 		log_debug("io_uring: the kernel offers FUSE over io_uring; libfuse starts its rings after INIT (if it was built with liburing, it logs \"starting io-uring\"); FORGET, INTERRUPT and notifications still use /dev/fuse");
 		sscanf(fuse_pkgversion(), "%u.%u.%u", &major, &minor, &micro);
@@ -1513,9 +1514,10 @@ static void log_transport(struct fuse_conn_info *conn)
 			log_debug("io_uring: libfuse %s can lose a reply sent from a thread other than the ring's (libfuse issue #1443, fixed after 3.18.3), and every wait is answered from a waiter thread",
 				  fuse_pkgversion());
 		/* docs/design.md, "Threading": at equal nice a ring thread seldom preempts its caller. */
-		if (getpriority(PRIO_PROCESS, 0) >= 0)
+		nice = getpriority(PRIO_PROCESS, 0);
+		if (nice >= 0)
 			log_debug("io_uring: the daemon runs at nice %d, where a caller is often woken on another CPU than its ring's; -o nice=-3 keeps a request on one (ipcfs(8))",
-				  getpriority(PRIO_PROCESS, 0));
+				  nice);
 		return;
 	}
 	if (!g_file_get_contents("/sys/module/fuse/parameters/enable_uring", &param, NULL, NULL))

@@ -122,7 +122,7 @@ static void raise_fd_limit(void)
  */
 static void apply_nice(void)
 {
-	if (ipcfs_options.nice == NICE_UNSET)
+	if (!ipcfs_options.nice_given)
 		return;
 	if (setpriority(PRIO_PROCESS, 0, ipcfs_options.nice) != 0)
 		fprintf(stderr, "ipcfs: nice=%d: %s (below 0 needs CAP_SYS_NICE); the daemon keeps nice %d\n",

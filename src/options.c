@@ -15,10 +15,10 @@ struct ipcfs_options ipcfs_options = {
 	.chan_mode = 0600,
 	.max_waiters = 4096,
 	.listing_cache = 1.0,
-	.nice = NICE_UNSET,
 };
 static char *chan_backend_arg;
 static char *chan_mode_arg;
+static char *nice_arg;
 
 enum { KEY_DISCARD };
 
@@ -31,7 +31,6 @@ static const struct fuse_opt ipcfs_opts[] = {
 	IPCFS_OPT("all_ns", all_ns),
 	IPCFS_OPT("max_waiters=%u", max_waiters),
 	IPCFS_OPT("listing_cache=%lf", listing_cache),
-	IPCFS_OPT("nice=%d", nice),
 	/* Words only fstab and mount(8) care about. */
 	FUSE_OPT_KEY("auto", KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", KEY_DISCARD),
@@ -68,6 +67,11 @@ static int discard_opt(void *data, const char *arg, int key, struct fuse_args *o
 	if (g_str_has_prefix(arg, "chan_mode=")) {
 		g_free(chan_mode_arg);
 		chan_mode_arg = g_strdup(arg + strlen("chan_mode="));
+		return 0;
+	}
+	if (g_str_has_prefix(arg, "nice=")) {
+		g_free(nice_arg);
+		nice_arg = g_strdup(arg + strlen("nice="));
 		return 0;
 	}
 	return 1;
@@ -110,9 +114,16 @@ static int check_options(void)
 			ipcfs_options.listing_cache);
 		return -1;
 	}
-	if (ipcfs_options.nice != NICE_UNSET && (ipcfs_options.nice < -20 || ipcfs_options.nice > 19)) {
-		fprintf(stderr, "ipcfs: nice=%d: expected -20 to 19\n", ipcfs_options.nice);
-		return -1;
+	if (nice_arg) {
+		char *end;
+		long nice = strtol(nice_arg, &end, 10);
+
+		if (*nice_arg == '\0' || *end || nice < -20 || nice > 19) {
+			fprintf(stderr, "ipcfs: nice=%s: expected -20 to 19\n", nice_arg);
+			return -1;
+		}
+		ipcfs_options.nice_given = true;
+		ipcfs_options.nice = (int)nice;
 	}
 	if (ipcfs_options.channels < 1 || ipcfs_options.channels > 256) {
 		fprintf(stderr, "ipcfs: channels=%u: expected 1 to 256\n", ipcfs_options.channels);
@@ -132,5 +143,6 @@ void options_free(void)
 {
 	g_clear_pointer(&chan_backend_arg, g_free);
 	g_clear_pointer(&chan_mode_arg, g_free);
+	g_clear_pointer(&nice_arg, g_free);
 	g_clear_pointer((char **)&ipcfs_options.ipc_ns, free);
 }

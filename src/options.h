@@ -22,10 +22,9 @@ struct ipcfs_options {
 	double listing_cache;		/* -o listing_cache=SECONDS (listed.h) */
 	bool io_uring;			/* -o io_uring was given (libfuse >= 3.18 serves it) */
 	unsigned io_uring_q_depth;	/* -o io_uring_q_depth=N; 0: libfuse's default */
-	int nice;			/* -o nice=N: the daemon's nice value; NICE_UNSET: inherited */
+	bool nice_given;		/* -o nice=N was given: */
+	int nice;			/* the daemon's nice value (else it keeps the one it inherited) */
 };
-
-#define NICE_UNSET 100	/* outside -20..19 */
 
 extern struct ipcfs_options ipcfs_options;
 

@@ -313,8 +313,10 @@ def test_nice_sets_every_thread_of_the_daemon(mount_with, ipc, tmp_path):
     nices = thread_nices(m.proc.pid)
     assert len(nices) > 1 and set(nices) == {-2}
     assert "nice: the daemon's threads run at nice -2" in m.output()
-    r = subprocess.run([IPCFS, "-o", "nice=20", str(tmp_path)], capture_output=True, text=True)
-    assert r.returncode != 0 and "nice=20: expected -20 to 19" in r.stderr
+    for bad in ("20", "-21", "100", "x", "", "-3x"):
+        r = subprocess.run([IPCFS, "-o", f"nice={bad}", str(tmp_path)], capture_output=True,
+                           text=True)
+        assert r.returncode != 0 and f"nice={bad}: expected -20 to 19" in r.stderr
 
 
 def test_nice_an_ordinary_user_may_not_take_is_said_and_the_mount_goes_on():

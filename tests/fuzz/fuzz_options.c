@@ -35,7 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (options_parse(&args) == 0) {
 		/* What the daemon relies on once the options are accepted. */
 		if (ipcfs_options.channels < 1 || ipcfs_options.channels > 256 ||
-		    ipcfs_options.chan_mode > 0777 || ipcfs_options.chan > CHAN_BUILTIN)
+		    ipcfs_options.chan_mode > 0777 || ipcfs_options.chan > CHAN_BUILTIN ||
+		    (ipcfs_options.nice_given && (ipcfs_options.nice < -20 || ipcfs_options.nice > 19)))
 			abort();
 	}
 	fuse_opt_free_args(&args);
