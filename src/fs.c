@@ -1511,7 +1511,7 @@ static void log_transport(struct fuse_conn_info *conn)
 		log_debug("io_uring: the kernel offers FUSE over io_uring; libfuse starts its rings after INIT (if it was built with liburing, it logs \"starting io-uring\"); FORGET, INTERRUPT and notifications still use /dev/fuse");
 		sscanf(fuse_pkgversion(), "%u.%u.%u", &major, &minor, &micro);
 		if (major == 3 && (minor < 18 || (minor == 18 && micro <= 3)))
-			log_debug("io_uring: libfuse %s can lose a reply sent from a thread other than the ring's (libfuse issue #1443, fixed after 3.18.3), and every wait is answered from a waiter thread",
+			log_debug("io_uring: libfuse %s can lose a reply sent from a thread other than the ring's (libfuse issue #1443, fixed after 3.18.3), every wait is answered from a waiter thread, and a lost reply can stall every request of that CPU's ring for good",
 				  fuse_pkgversion());
 		/* docs/design.md, "Threading": at equal nice a ring thread seldom preempts its caller. */
 		nice = getpriority(PRIO_PROCESS, 0);

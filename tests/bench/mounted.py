@@ -1,12 +1,16 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """Mount ipcfs (as the tests do) and run a benchmark program on it.
 
-    python3 tests/bench/mounted.py [-o OPTIONS] PROGRAM ARGS...
+    python3 tests/bench/mounted.py [-o OPTIONS] [--timeout SECONDS] PROGRAM ARGS...
 
 Every "{mnt}" in ARGS becomes the mount point, and "{mode}" the /shm mode the
 daemon chose (classic or passthrough), which is also printed.  IPCFS_BUILD
 selects the build, as for the tests; PROGRAM is relative to it.  The exit
 status is the program's, or 1 if the daemon did not exit cleanly.
+
+--timeout: a program still running then is killed, and so is the daemon,
+whose requests may be hung for good (over io_uring, libfuse 3.18.3 can lose a
+reply and then stall a ring: docs/performance.md); the exit status is 124.
 """
 import os
 import subprocess
@@ -17,8 +21,12 @@ import util  # noqa: E402
 
 args = sys.argv[1:]
 options = ["allow_other"]
-if args[:1] == ["-o"]:
-    options += args[1].split(",")
+timeout = None
+while args[:1] in (["-o"], ["--timeout"]):
+    if args[0] == "-o":
+        options += args[1].split(",")
+    else:
+        timeout = float(args[1])
     args = args[2:]
 # The daemon names its /shm mode only in its debug log, and -d would slow every
 # request it serves (a log line per request and reply): learn the mode from a
@@ -35,7 +43,12 @@ m = util.Mount(options=options)
 try:
     program = os.path.join(util.BUILD, args[0])
     rest = [a.replace("{mnt}", m.path).replace("{mode}", mode) for a in args[1:]]
-    rc = subprocess.run([program] + rest).returncode
+    try:
+        rc = subprocess.run([program] + rest, timeout=timeout).returncode
+    except subprocess.TimeoutExpired:
+        print(f"# {args[0]} did not finish in {timeout:g} s: the daemon is killed", flush=True)
+        m.proc.kill()               # its callers then fail with ECONNABORTED and exit
+        rc = 124
 finally:
     status = m.unmount()
 sys.exit(rc or (1 if status else 0))
