@@ -549,28 +549,40 @@ static size_t max_line(int nsems)
 	return 64 * (size_t)MAX(nsems, SEMCMD_MAX_OPS) + 65536;
 }
 
-/* The lines of text: each ends at a newline, and the last at the end of text. */
+/*
+ * The line at *pos, without its newline, moving *pos past it; false at end.
+ * Each line ends at a newline, and the last at the end of the text.
+ */
+static bool next_line(const char **pos, const char *end, const char **line, size_t *len)
+{
+	const char *nl;
+
+	if (*pos >= end)
+		return false;
+	nl = memchr(*pos, '\n', (size_t)(end - *pos));
+	*line = *pos;
+	*len = nl ? (size_t)(nl - *pos) : (size_t)(end - *pos);
+	*pos = nl ? nl + 1 : end;
+	return true;
+}
+
 static size_t count_lines(const char *text, size_t size)
 {
-	const char *line = text, *end = text + size;
-	size_t lines = 0;
+	const char *pos = text, *line;
+	size_t len, lines = 0;
 
-	for (; line < end; lines++) {
-		const char *nl = memchr(line, '\n', (size_t)(end - line));
-
-		line = nl ? nl + 1 : end;
-	}
+	while (next_line(&pos, text + size, &line, &len))
+		lines++;
 	return lines;
 }
 
 /* Parse every line before running any: a syntax error applies nothing. */
 static int parse_lines(struct sem_write *w, const char *text, size_t size)
 {
-	const char *line = text, *end = text + size;
+	const char *pos = text, *line;
+	size_t len;
 
-	while (line < end) {
-		const char *nl = memchr(line, '\n', (size_t)(end - line));
-		size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
+	while (next_line(&pos, text + size, &line, &len)) {
 		int err = semcmd_parse(line, len, (int)w->set.nsems, &w->cmds[w->ncmds]);
 
 		if (err) {
@@ -580,7 +592,6 @@ static int parse_lines(struct sem_write *w, const char *text, size_t size)
 				      (int)MIN(len, 80), line);
 		}
 		w->ncmds++;
-		line += len + (nl ? 1 : 0);
 	}
 	return 0;
 }

@@ -45,6 +45,18 @@ static bool token_is(const struct token *tok, const char *word)
 	return tok->len == strlen(word) && memcmp(tok->s, word, tok->len) == 0;
 }
 
+/* If tok begins with prefix, what follows it, in *rest. */
+static bool token_after(const struct token *tok, const char *prefix, struct token *rest)
+{
+	size_t n = strlen(prefix);
+
+	if (tok->len < n || memcmp(tok->s, prefix, n) != 0)
+		return false;
+	rest->s = tok->s + n;
+	rest->len = tok->len - n;
+	return true;
+}
+
 /* Unsigned decimal digits only; values above limit give -ERANGE. */
 static int parse_number(const char *s, size_t len, long limit, long *out)
 {
@@ -120,7 +132,7 @@ static int parse_line(const char *line, const char *end, int nsems, struct semcm
 	g_autoptr(GArray) values = NULL;	/* made at the first value: value lines are rare */
 	size_t nops = 0;
 	bool has_flags = false, first = true;
-	struct token tok;
+	struct token tok, timeout;
 	int err;
 
 	for (const char *pos = line; next_token(&pos, end, &tok); first = false) {
@@ -131,10 +143,8 @@ static int parse_line(const char *line, const char *end, int nsems, struct semcm
 			cmd->nowait = has_flags = true;
 		} else if (token_is(&tok, "undo")) {
 			cmd->undo = has_flags = true;
-		} else if (tok.len >= strlen("timeout=") &&
-			   memcmp(tok.s, "timeout=", strlen("timeout=")) == 0) {
-			err = parse_timeout(tok.s + strlen("timeout="), tok.len - strlen("timeout="),
-					    &cmd->timeout);
+		} else if (token_after(&tok, "timeout=", &timeout)) {
+			err = parse_timeout(timeout.s, timeout.len, &cmd->timeout);
 			if (err)
 				return err;
 			cmd->has_timeout = has_flags = true;
@@ -217,7 +227,7 @@ int semcmd_parse(const char *line, size_t len, int nsems, struct semcmd *cmd)
 
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->type = SEMCMD_EMPTY;
-	/* A NUL would end a C string early and run what came before it: refuse the line. */
+	/* A NUL would cut a timeout short for strtod and run what came before it: refuse the line. */
 	if (memchr(line, '\0', len))
 		return -EINVAL;
 	err = parse_line(line, line + len, nsems, cmd);
