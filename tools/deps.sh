@@ -7,7 +7,7 @@
 set -euo pipefail
 
 build_pkgs=(gcc pkg-config meson ninja-build libfuse3-dev fuse3 libglib2.0-dev attr)
-test_pkgs=(python3-pytest python3-sysv-ipc util-linux procps psmisc debootstrap
+test_pkgs=(python3-pytest python3-pytest-timeout python3-sysv-ipc util-linux procps psmisc debootstrap
            qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod make
            clang libclang-rt-dev gdb sparse linux-source-6.1)
 

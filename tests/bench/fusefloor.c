@@ -442,6 +442,57 @@ static double streaming(const char *file)
 	return (double)count / t;
 }
 
+/*
+ * 64 KiB records from one writer to one reader, each record one write and one
+ * read request (NULL: through a pipe): the floor under /chan with one reader
+ * (tests/vm/chanbench), in records per second.
+ */
+enum { RECORD = 65536 };
+
+static double record_streaming(const char *file)
+{
+	long records = count / 10;
+	int fds[2] = { -1, -1 };
+	pid_t child;
+	char *buf = malloc(RECORD);
+	double t;
+
+	if (!buf || (!file && pipe(fds) != 0))
+		die("record streaming");
+	child = fork();
+	if (child == 0) {
+		int fd = file ? open_file(file, O_WRONLY) : fds[1];
+
+		memset(buf, 'r', RECORD);
+		for (long i = 0; i < records; i++)
+			if (write(fd, buf, RECORD) != RECORD)
+				_exit(1);
+		_exit(0);
+	}
+	if (!file)
+		close(fds[1]);
+	int fd = file ? open_file(file, O_RDONLY) : fds[0];
+
+	t = now();
+	for (long i = 0; i < records; i++) {
+		for (size_t got = 0; got < RECORD;) {	/* a pipe may return a record in parts */
+			ssize_t n = read(fd, buf + got, RECORD - got);
+
+			if (n <= 0)
+				die("record streaming");
+			got += (size_t)n;
+		}
+	}
+	t = now() - t;
+	waitpid(child, NULL, 0);
+	close(fd);
+	free(buf);
+	return (double)records / t;
+}
+
+static double null_records(void *p) { (void)p; return record_streaming("null"); }
+static double pipe_records(void *p) { (void)p; return record_streaming(NULL); }
+
 static double null_streaming(void *p) { (void)p; return streaming("null"); }
 static double msg_streaming(void *p) { (void)p; return streaming("msg0"); }
 static double native_streaming(void *p) { (void)p; return streaming(NULL); }
@@ -721,6 +772,8 @@ int main(int argc, char **argv)
 		       measure(native_msg_pingpong, NULL), 0.4);
 	report_figures(json, "floor: null streaming / msg", "floor", "msgs/s", "msg",
 		       measure(null_streaming, NULL), measure(native_streaming, NULL), 0.2);
+	report_figures(json, "floor: null 64K records / pipes", "floor", "rec/s", "pipes",
+		       measure(null_records, NULL), measure(pipe_records, NULL), 0);
 	floor_reads(json);
 	/*
 	 * Last, the measures whose waits are answered from a thread of their own:
