@@ -20,6 +20,7 @@ void attr_fill(const struct ipc_obj *obj, ino_t ino, struct stat *st)
 	st->st_gid = obj->gid;
 	st->st_size = (off_t)obj->size;
 	st->st_blksize = 4096;
+	st->st_blocks = obj->blocks > 0 ? (blkcnt_t)obj->blocks : 0;
 	st->st_atim.tv_sec = or_ctime(obj->atime, obj);
 	st->st_mtim.tv_sec = or_ctime(obj->mtime, obj);
 	st->st_ctim.tv_sec = obj->ctime;

@@ -44,6 +44,7 @@
 #include "ns.h"
 #include "options.h"
 #include "quota.h"
+#include "successor.h"
 
 #define ROOT_INO FUSE_ROOT_ID
 #define KIND_SHIFT 60
@@ -343,7 +344,11 @@ static void node_dir_attr(const struct node *node, struct stat *st)
 static void object_attr(const struct ipcfs_kind *kind, unsigned variant,
 			const struct ipc_obj *obj, struct stat *st)
 {
-	attr_fill(obj, object_ino(kind, variant, obj->id), st);
+	struct ipc_obj whole = *obj;
+
+	if (kind->complete_attr)
+		kind->complete_attr(&whole);
+	attr_fill(&whole, object_ino(kind, variant, obj->id), st);
 	/* Views (msg types) are aliases: st_size is the object's, nlink stays 1. */
 }
 
@@ -391,11 +396,22 @@ void caller_from_req(struct caller *caller, fuse_req_t req)
 }
 
 /* The live object behind an inode, or -ENOENT if it is gone. */
+/*
+ * The live attributes of a node's object.  A nodeid whose object ipcfs itself
+ * re-created (a resize, O_TRUNC, a new set's first write) names the new object
+ * (successor.h); one whose object anyone else removed stays gone.
+ */
 static int node_object(const struct node *node, struct ipc_obj *obj)
 {
+	int err, id;
+
 	if (node->type != NODE_OBJECT)
 		return -EISDIR;
-	return node->kind->stat(node->id, obj);
+	err = node->kind->stat(node->id, obj);
+	if (err != -ENOENT && err != -EIDRM)
+		return err;
+	id = successor_of(node->kind_index, ns_current_ino(), node->id);
+	return id == node->id ? err : node->kind->stat(id, obj);
 }
 
 /*
@@ -577,9 +593,14 @@ int ipcfs_file_object(struct ipcfs_file *file, struct ipc_obj *obj)
 
 void ipcfs_file_rebind(struct ipcfs_file *file, const struct ipc_obj *obj)
 {
+	int old_id;
+
 	g_mutex_lock(&file->obj_lock);
+	old_id = file->obj.id;
 	file->obj = *obj;
 	g_mutex_unlock(&file->obj_lock);
+	/* Every inode that named the old object names this one (successor.h). */
+	successor_note(kind_index_of(file->kind), ns_ino(file->ns), old_id, obj->id);
 }
 
 void ipcfs_openers(const struct ipcfs_kind *kind, bool (*pick)(struct ipcfs_file *file, void *data),
@@ -1035,6 +1056,7 @@ static int open_object(fuse_req_t req, struct caller *caller, const struct ipcfs
 	file->obj = *obj;
 	file->variant = variant;
 	file->flags = fi->flags;
+	file->created = created;
 	file->opener = caller->uid;
 	file->opener_pid = caller->pid;
 	file->ns = ns_current();
@@ -1237,15 +1259,37 @@ static void ipcfs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	ipcfs_file_put(file);
 }
 
+/* SEEK_DATA and SEEK_HOLE of a file whose data_size bytes are all data: as ext4 or tmpfs answer. */
+static off_t seek_in_data(struct ipcfs_file *file, off_t off, int whence)
+{
+	int64_t size = file->kind->data_size(file);
+
+	if (size < 0)
+		return (off_t)size;
+	if (off < 0 || off >= size)
+		return reason(ENXIO, "lseek %s to %lld: at or past the end (%lld bytes)",
+			      whence == SEEK_DATA ? "SEEK_DATA" : "SEEK_HOLE", (long long)off,
+			      (long long)size);
+	return whence == SEEK_DATA ? off : (off_t)size;
+}
+
 static void ipcfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 			struct fuse_file_info *fi)
 {
+	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	struct ipcfs_file *file = request_file(fi);
-	off_t result = -ESPIPE;
+	off_t result = ns_scope_enter(&scope, file->ns);
 
 	(void)ino;
-	if (file->kind->lseek)
+	if (result)
+		;
+	else if ((whence == SEEK_DATA || whence == SEEK_HOLE) && file->kind->data_size)
+		result = seek_in_data(file, off, whence);
+	else if (whence != SEEK_DATA && whence != SEEK_HOLE && file->kind->lseek)
 		result = file->kind->lseek(file, off, whence);
+	else
+		result = reason(ESPIPE, "lseek of a %s file: a stream, with no data or holes to seek",
+				file->kind->name);
 	ipcfs_file_put(file);
 	if (result < 0)
 		return reply_err(req, (int)result);
@@ -1570,6 +1614,7 @@ static void let_go_ns(unsigned ns)
 	for (unsigned i = 0; i < NKINDS; i++)
 		if (kinds[i]->let_go_ns)
 			kinds[i]->let_go_ns(ns_ino(ns));
+	successor_forget_ns(ns_ino(ns));
 }
 
 /* Drop "<parent nodeid>/<name>" from the kernel's cache: false if it may still be there. */

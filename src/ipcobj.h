@@ -23,6 +23,7 @@ struct ipc_obj {
 	/* shm */
 	pid_t cpid, lpid;
 	unsigned long nattch;
+	int64_t blocks;		/* 512-byte blocks in memory or swap (/proc/sysvipc/shm); -1: not read */
 	/* sem */
 	unsigned long nsems;
 	/* msg */

@@ -56,6 +56,7 @@ struct ipcfs_file {
 	unsigned variant;	/* kind-specific view of the object; 0 is the plain file */
 	unsigned ns;		/* the IPC namespace it was opened in (ns.h): its requests run there */
 	int flags;		/* open(2) flags; O_NONBLOCK comes with each request */
+	bool created;		/* this open made the object (O_CREAT of a name that was free) */
 	uid_t opener;		/* the uid that opened it */
 	pid_t opener_pid;	/* and the process (0: outside our pid namespace) */
 	unsigned poll_events;	/* what the last poll(2) on this file waits for */
@@ -83,6 +84,8 @@ struct ipcfs_kind {
 	int (*lookup)(const struct ipcfs_kind *kind, const char *name, struct ipc_obj *obj,
 		      unsigned *variant);
 	int (*stat)(int id, struct ipc_obj *obj);	/* live attributes; -ENOENT once gone */
+	/* Fill in what stat leaves out because only a reply needs it (st_blocks); optional. */
+	void (*complete_attr)(struct ipc_obj *obj);
 
 	/* Used by the shared SysV naming code (sysv.c). */
 	int (*find_key)(key_t key, int *id);
@@ -121,6 +124,13 @@ struct ipcfs_kind {
 	/* close(2) of a descriptor (FLUSH); replies itself.  Optional. */
 	void (*flush)(fuse_req_t req, struct ipcfs_file *file);
 	off_t (*lseek)(struct ipcfs_file *file, off_t off, int whence);
+	/*
+	 * The length of what a read from offset 0 gives now, or -errno: lseek
+	 * SEEK_DATA and SEEK_HOLE answer as for a regular file with no hole
+	 * (cp, tar and rsync probe them).  Optional: kinds without it (queues,
+	 * channels: streams) answer ESPIPE.
+	 */
+	int64_t (*data_size)(struct ipcfs_file *file);
 	void (*release)(struct ipcfs_file *file);
 };
 

@@ -31,6 +31,7 @@ struct sem_file {
 	GMutex lock;
 	GString *snapshot;	/* what a read at offset 0 saw */
 	GString *partial;	/* written without its newline: run with the rest, or at close */
+	bool may_size;		/* this open created the set, and its first line has not come */
 	struct ipc_obj undo_set;	/* the set the record is for (undo_adj != NULL) */
 	int undo_nsems;
 	int *undo_adj;		/* what to add back at release, per semaphore */
@@ -270,6 +271,18 @@ static int format_values(int id, int nsems, GString *out)
 		g_string_append_printf(out, i ? " %u" : "%u", values[i]);
 	g_string_append_c(out, '\n');
 	return 0;
+}
+
+/* The values' text is all data (cp and tar probe SEEK_DATA/SEEK_HOLE). */
+static int64_t sem_data_size(struct ipcfs_file *file)
+{
+	g_autoptr(GString) text = g_string_new(NULL);
+	struct ipc_obj obj;
+	int err = ipcfs_file_object(file, &obj);
+
+	if (!err)
+		err = format_values(obj.id, (int)obj.nsems, text);
+	return err ? err : (int64_t)text->len;
 }
 
 static void sem_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off,
@@ -596,6 +609,56 @@ static int parse_lines(struct sem_write *w, const char *text, size_t size)
 	return 0;
 }
 
+static int count_tokens(const char *line, size_t len)
+{
+	int tokens = 0;
+
+	for (size_t i = 0; i < len; i++)
+		if (!g_ascii_isspace(line[i]) && (i == 0 || g_ascii_isspace(line[i - 1])))
+			tokens++;
+	return tokens;
+}
+
+/*
+ * The first line written to a set that this open created may size it:
+ * `echo '3 1 4' > sem/NEWKEY` makes three semaphores with those values, as
+ * `echo data > shm/NEWKEY` makes a segment of exactly that content.  Only a
+ * values line (SETALL of as many semaphores as it has numbers) does; any
+ * other first line is a command on the 1-semaphore set the create made.
+ */
+static int size_new_set(fuse_req_t req, struct ipcfs_file *file, const char *text, size_t complete,
+			struct ipc_obj *obj)
+{
+	struct sem_file *sf = file->priv;
+	const char *pos = text, *line;
+	struct semcmd cmd;
+	struct caller caller;
+	size_t len;
+	bool first;
+	int values, err;
+
+	g_mutex_lock(&sf->lock);
+	first = sf->may_size;
+	if (complete)
+		sf->may_size = false;
+	g_mutex_unlock(&sf->lock);
+	if (!first || !next_line(&pos, text + complete, &line, &len))
+		return 0;
+	values = count_tokens(line, len);
+	if (values < 2 || values == (int)obj->nsems || semcmd_parse(line, len, values, &cmd) != 0)
+		return 0;
+	first = cmd.type == SEMCMD_SETALL;
+	semcmd_clear(&cmd);
+	if (!first)
+		return 0;
+	log_debug("write sem id %d: the first line of the set this open created has %d values: %d semaphores",
+		  obj->id, values, values);
+	caller_from_req(&caller, req);
+	err = sem_truncate(&caller, obj, values, file);
+	caller_clear(&caller);
+	return err;
+}
+
 /*
  * Run the complete lines of text (flush: all of it, as one last line),
  * replying when they are done, and keep an unfinished last line for later.
@@ -617,6 +680,8 @@ static void run_text(fuse_req_t req, struct ipcfs_file *file, const char *text, 
 	w->nonblock = nonblock;
 	w->flush = flush;
 	err = ipcfs_file_object(file, &obj);
+	if (!err)
+		err = size_new_set(req, file, text, complete, &obj);
 	if (err)
 		goto fail;
 	w->set = obj;
@@ -745,6 +810,7 @@ static int sem_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_file_in
 	(void)req;
 	(void)fi;
 	g_mutex_init(&sf->lock);
+	sf->may_size = file->created;
 	file->priv = sf;
 	return 0;
 }
@@ -868,5 +934,6 @@ const struct ipcfs_kind kind_sem = {
 	.read = sem_read,
 	.write = sem_write,
 	.flush = sem_flush,
+	.data_size = sem_data_size,
 	.release = sem_release,
 };

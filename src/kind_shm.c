@@ -167,6 +167,7 @@ void shm_from_ds(int id, const struct shmid_ds *ds, struct ipc_obj *obj)
 	obj->atime = ds->shm_atime;
 	obj->mtime = ds->shm_dtime;
 	obj->ctime = ds->shm_ctime;
+	obj->blocks = -1;	/* IPC_STAT does not say: see shm_complete_attr() */
 }
 
 static int shm_stat(int id, struct ipc_obj *obj)
@@ -207,18 +208,19 @@ static int shm_find_key(key_t key, int *id)
 	return p ? 0 : -ENOENT;
 }
 
-/* /proc/sysvipc/shm: key shmid perms size cpid lpid nattch uid gid cuid cgid atime dtime ctime ... */
+/* /proc/sysvipc/shm: key shmid perms size cpid lpid nattch uid gid cuid cgid atime dtime ctime rss swap */
 static bool shm_parse_line(const char *line, struct ipc_obj *obj)
 {
 	long long atime, dtime, ctime;
 	unsigned mode, uid, gid, cuid, cgid;
-	unsigned long long size;
+	unsigned long long size, rss = 0, swap = 0;
 	int key, cpid, lpid;
 
-	if (sscanf(line, "%d %d %o %llu %d %d %lu %u %u %u %u %lld %lld %lld", &key, &obj->id, &mode,
-		   &size, &cpid, &lpid, &obj->nattch, &uid, &gid, &cuid, &cgid, &atime, &dtime,
-		   &ctime) != 14)
+	if (sscanf(line, "%d %d %o %llu %d %d %lu %u %u %u %u %lld %lld %lld %llu %llu", &key, &obj->id,
+		   &mode, &size, &cpid, &lpid, &obj->nattch, &uid, &gid, &cuid, &cgid, &atime, &dtime,
+		   &ctime, &rss, &swap) < 14)
 		return false;
+	obj->blocks = (int64_t)((rss + swap) / 512);
 	obj->key = key;
 	obj->mode = mode;
 	obj->size = size;
@@ -234,12 +236,63 @@ static bool shm_parse_line(const char *line, struct ipc_obj *obj)
 	return true;
 }
 
+/*
+ * st_blocks: the segment's resident and swapped pages, which only
+ * /proc/sysvipc/shm tells, one line per segment of the namespace.  Reading it
+ * for every stat would make `ls -l` quadratic, so one reading serves every
+ * stat of that namespace for USAGE_FRESH_US (and each listing makes a new
+ * one): du and ls -s may lag a second behind the kernel.  One namespace at a
+ * time is kept (/ns/ trees are root's, and rare).
+ */
+#define USAGE_FRESH_US G_USEC_PER_SEC
+static GMutex usage_lock;
+static GHashTable *usage_blocks;	/* id -> blocks, of usage_ns as read at usage_read_at */
+static uint64_t usage_ns;
+static gint64 usage_read_at;
+
+/* Keep what a reading of /proc/sysvipc/shm said; with usage_lock held. */
+static void usage_keep(const GArray *objs)
+{
+	if (!usage_blocks)
+		usage_blocks = g_hash_table_new(g_direct_hash, g_direct_equal);
+	g_hash_table_remove_all(usage_blocks);
+	for (guint i = 0; i < objs->len; i++) {
+		const struct ipc_obj *o = &g_array_index(objs, struct ipc_obj, i);
+
+		g_hash_table_insert(usage_blocks, GINT_TO_POINTER(o->id), GSIZE_TO_POINTER((gsize)o->blocks));
+	}
+	usage_ns = ns_current_ino();
+	usage_read_at = g_get_monotonic_time();
+}
+
+static void shm_complete_attr(struct ipc_obj *obj)
+{
+	if (obj->blocks >= 0 || obj->pending)
+		return;
+	g_mutex_lock(&usage_lock);
+	if (!usage_blocks || usage_ns != ns_current_ino() ||
+	    g_get_monotonic_time() - usage_read_at > USAGE_FRESH_US) {
+		g_autoptr(GArray) objs = g_array_new(FALSE, TRUE, sizeof(struct ipc_obj));
+
+		if (sysv_read_proc("/proc/sysvipc/shm", shm_parse_line, objs) == 0)
+			usage_keep(objs);
+	}
+	obj->blocks = usage_blocks ? (int64_t)GPOINTER_TO_SIZE(g_hash_table_lookup(usage_blocks,
+									  GINT_TO_POINTER(obj->id))) : 0;
+	g_mutex_unlock(&usage_lock);
+}
+
 static int shm_list(GArray *objs)
 {
 	GHashTableIter iter;
 	gpointer value;
 	int err = sysv_read_proc("/proc/sysvipc/shm", shm_parse_line, objs);
 
+	if (!err) {
+		g_mutex_lock(&usage_lock);
+		usage_keep(objs);
+		g_mutex_unlock(&usage_lock);
+	}
 	shm_backing_sweep();
 
 	g_mutex_lock(&pending_lock);
@@ -509,21 +562,32 @@ static int shm_file_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_fi
 	shm_backing_log_mmap_refusal();
 	/*
 	 * O_TRUNC: the file becomes what is written next; nothing old shows
-	 * through.  Only a caller who may remove the segment gets it replaced by a
-	 * placeholder; for anyone else it is zeroed in place, as when attached.
+	 * through.  Never of a segment in use: a mistyped `: >` must not wipe a
+	 * database's attached memory, so an attached or mapped segment is EBUSY,
+	 * as truncate is, and nothing changes (`1<>` and `dd conv=notrunc` write
+	 * into it).  Only a caller who may remove the segment gets it replaced by a
+	 * placeholder; for anyone else it is zeroed in place.
 	 */
 	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY && !obj->pending) {
+		unsigned long pins = pinned_by(obj, file);
+		struct ipc_obj now = *obj;
 		struct caller caller;
 		bool recreate;
 
+		if (pins > 0)
+			return reason(EBUSY, "open shm id %d with O_TRUNC: attached or mapped by %lu processes or files, so nothing is truncated (write with 1<> or dd conv=notrunc)",
+				      obj->id, pins);
 		caller_from_req(&caller, req);
-		recreate = pinned_by(obj, file) == 0 && obj->key != 0 && may_recreate(&caller, obj);
+		recreate = obj->key != 0 && may_recreate(&caller, obj);
 		caller_clear(&caller);
 		if (recreate) {
-			err = truncate_to_zero(obj, file);
+			err = truncate_to_zero(&now, file);
+			/* The inode that was opened names the placeholder now (successor.h). */
+			if (now.id != obj->id)
+				ipcfs_file_rebind(file, &now);
 		} else {
 			err = shm_backing_zero(obj);
-			log_debug("open shm id %d with O_TRUNC: attached, private or not the caller's to remove, so zeroed and kept at %llu bytes",
+			log_debug("open shm id %d with O_TRUNC: private or not the caller's to remove, so zeroed and kept at %llu bytes",
 				  obj->id, (unsigned long long)obj->size);
 		}
 		if (err)
@@ -549,6 +613,17 @@ static void shm_file_read(fuse_req_t req, struct ipcfs_file *file, size_t size, 
 		return;
 	}
 	shm_backing_read(req, &obj, MIN(size, obj.size - (uint64_t)off), off);
+}
+
+/* A segment is data from its first byte to its last: no holes to report (cp and tar probe). */
+static int64_t shm_data_size(struct ipcfs_file *file)
+{
+	struct ipc_obj obj;
+	int err = ipcfs_file_object(file, &obj);
+
+	if (err)
+		return err;
+	return obj.pending ? 0 : (int64_t)obj.size;
 }
 
 static void shm_file_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, size_t size,
@@ -733,6 +808,7 @@ const struct ipcfs_kind kind_shm = {
 	.format_name = sysv_format_name,
 	.lookup = sysv_lookup,
 	.stat = shm_stat,
+	.complete_attr = shm_complete_attr,
 	.find_key = shm_find_key,
 	.create_key = shm_create_key,
 	.create = sysv_create,
@@ -742,5 +818,6 @@ const struct ipcfs_kind kind_shm = {
 	.open = shm_file_open,
 	.read = shm_file_read,
 	.write = shm_file_write,
+	.data_size = shm_data_size,
 	.release = shm_backing_release,
 };

@@ -27,13 +27,17 @@
  * Descriptors of segments' shmem files, by namespace and segment id.  Bounded: beyond
  * SEG_CACHE_MAX entries, unused ones are closed.  An entry is dropped as soon
  * as its segment is seen to be gone, so the daemon never keeps a destroyed
- * segment's memory alive, with one exception: while passthrough opens use
+ * segment's memory alive: a sweeper thread looks every SWEEP_INTERVAL_US
+ * while the cache holds entries of the served namespace (under /ns/<ino>, at
+ * the next cache miss or listing there, and when the daemon lets go of the
+ * namespace), and so does every cache miss and listing.  One exception: while passthrough opens use
  * its backing id, it stays (marked forgotten) until the last of them is
  * released.  The kernel fails with EIO any open of an inode that has a
  * backing file unless it names that same backing file, and a removed segment
  * that is still attached stays reachable as id-<id>.
  */
 #define SEG_CACHE_MAX 64
+#define SWEEP_INTERVAL_US (G_USEC_PER_SEC / 2)
 
 /* A segment: its namespace (ns_current_ino() of ns.h) and its id there. */
 struct seg_key {
@@ -63,6 +67,9 @@ struct seg_fd {
 
 static GMutex cache_lock;
 static GHashTable *cache;	/* struct seg_key -> struct seg_fd */
+static GCond sweeper_wake;	/* an entry came, or the sweeper is to stop; with cache_lock */
+static GThread *sweeper;
+static bool sweeper_stop;
 static bool map_files_works = true;	/* false once /proc/self/map_files is refused */
 static bool passthrough;		/* chosen at FUSE init */
 
@@ -242,6 +249,7 @@ static struct seg_fd *seg_fd_get(const struct ipc_obj *obj)
 	s->fd = fd;
 	s->refs = 1;
 	g_hash_table_insert(cache, &s->key, s);
+	g_cond_signal(&sweeper_wake);
 out:
 	if (s)
 		s->refs++;
@@ -292,8 +300,40 @@ int shm_backing_setup(void)
 	return 0;
 }
 
+/*
+ * The sweeper: without it, a removed segment that was read through the
+ * daemon stayed in memory until the next cache miss or listing, which may
+ * never come.  It sleeps while the cache is empty.  It runs in the served
+ * namespace (started at FUSE init, outside any request's ns_scope), so it
+ * sweeps that namespace's entries.
+ */
+static gpointer sweep_loop(gpointer data)
+{
+	(void)data;
+	g_mutex_lock(&cache_lock);
+	while (!sweeper_stop) {
+		if (g_hash_table_size(cache) == 0) {
+			g_cond_wait(&sweeper_wake, &cache_lock);
+			continue;
+		}
+		if (!g_cond_wait_until(&sweeper_wake, &cache_lock,
+				       g_get_monotonic_time() + SWEEP_INTERVAL_US) && !sweeper_stop)
+			sweep_locked();
+	}
+	g_mutex_unlock(&cache_lock);
+	return NULL;
+}
+
 void shm_backing_teardown(void)
 {
+	if (sweeper) {
+		g_mutex_lock(&cache_lock);
+		sweeper_stop = true;
+		g_cond_signal(&sweeper_wake);
+		g_mutex_unlock(&cache_lock);
+		g_thread_join(sweeper);
+		sweeper = NULL;
+	}
 	g_hash_table_unref(cache);
 }
 
@@ -330,6 +370,9 @@ static void backing_close(int backing_id)
 void shm_backing_init(struct fuse_conn_info *conn)
 {
 	const char *why_classic = "no FUSE passthrough in this libfuse";
+
+	if (!sweeper)
+		sweeper = g_thread_new("ipcfs-shm-sweep", sweep_loop, NULL);
 
 	passthrough = false;
 	if (ipcfs_options.classic)

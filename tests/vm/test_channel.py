@@ -746,10 +746,11 @@ def wait_asleep_in_syscall(proc, nr, fd):
 def sleeps_on_a_channel_lock(pid):
     """pid sleeps uninterruptibly inside the driver: on a lock (the wait for a record is
     interruptible, state S).  wchan names the driver's function, not the lock's: lock
-    functions are scheduler code, which wchan skips.  A task already gone sleeps nowhere."""
+    functions are scheduler code, which wchan skips.  A task already gone sleeps nowhere
+    (a thread that exits between the open and the read of its stat file gives ESRCH)."""
     try:
         state, wchan = state_and_wchan(pid)
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         return False
     return state == "D" and wchan.startswith("channel_")
 
