@@ -20,6 +20,7 @@
 #include "log.h"
 #include "ns.h"
 #include "options.h"
+#include "procmaps.h"
 #include "shm_backing.h"
 #include "sysv.h"
 
@@ -704,18 +705,29 @@ static int format_status(const struct ipc_obj *obj, GString *out)
  * Does this /proc/<pid>/maps text map segment id?  A SysV segment's mapping
  * names its shmem file, "/SYSV<key> (deleted)", whose inode number is the id.
  */
-static bool maps_segment(const char *maps, int id)
+/*
+ * A FUSE daemon serving ipcfs (this one or another mount's): its mapping of a
+ * segment is how it reads it for its callers, not a use of the segment, so
+ * user.ipc.attached leaves it out.  Known by its name and an open /dev/fuse.
+ */
+static bool is_ipcfs_daemon(pid_t pid)
 {
-	for (const char *line = maps; line && *line;) {
-		const char *next = strchr(line, '\n');
-		const char *name = strstr(line, " /SYSV");
-		unsigned long long ino;
+	g_autofree char *comm = NULL, *path = g_strdup_printf("/proc/%d/comm", (int)pid);
+	g_autofree char *fds = g_strdup_printf("/proc/%d/fd", (int)pid);
+	g_autoptr(GDir) dir = NULL;
+	const char *entry;
 
-		/* start-end perms offset dev inode path */
-		if (name && (!next || name < next) &&
-		    sscanf(line, "%*s %*s %*s %*s %llu", &ino) == 1 && ino == (unsigned long long)id)
+	if (pid == getpid())
+		return true;
+	if (!g_file_get_contents(path, &comm, NULL, NULL) || strcmp(g_strchomp(comm), "ipcfs") != 0)
+		return false;
+	dir = g_dir_open(fds, 0, NULL);
+	while (dir && (entry = g_dir_read_name(dir))) {
+		g_autofree char *link = g_strdup_printf("%s/%s", fds, entry);
+		g_autofree char *target = g_file_read_link(link, NULL);
+
+		if (target && strcmp(target, "/dev/fuse") == 0)
 			return true;
-		line = next ? next + 1 : NULL;
 	}
 	return false;
 }
@@ -724,8 +736,8 @@ static bool maps_segment(const char *maps, int id)
  * user.ipc.attached: every process that has the segment attached, as a scan
  * of /proc/<pid>/maps finds them (sysv_format_processes() shows only those
  * /proc would show the caller).  Ids are per namespace, so only processes in
- * the segment's count.  The daemon's own short attachments (a copy, a
- * resize) are not counted.
+ * the segment's count.  ipcfs daemons, this one among them, are not users of
+ * the segment (is_ipcfs_daemon).
  */
 static int format_attached(struct caller *caller, const struct ipc_obj *obj, GString *out)
 {
@@ -742,16 +754,17 @@ static int format_attached(struct caller *caller, const struct ipc_obj *obj, GSt
 	while ((entry = g_dir_read_name(proc))) {
 		g_autofree char *maps = NULL;
 		g_autofree char *path = NULL;
+		unsigned long start, end;
+		gsize len;
 		pid_t pid;
 
 		if (!g_ascii_isdigit(*entry))
 			continue;
 		pid = (pid_t)g_ascii_strtoll(entry, NULL, 10);
-		if (pid == getpid())
-			continue;
 		path = g_strdup_printf("/proc/%d/maps", (int)pid);
-		if (g_file_get_contents(path, &maps, NULL, NULL) && maps_segment(maps, obj->id) &&
-		    ns_process_in(pid, here))
+		if (g_file_get_contents(path, &maps, &len, NULL) &&
+		    procmaps_find_segment(maps, len, obj->id, &start, &end) &&
+		    ns_process_in(pid, here) && !is_ipcfs_daemon(pid))
 			g_array_append_val(pids, pid);
 	}
 	sysv_format_processes(caller, pids, out);

@@ -16,6 +16,7 @@
 #include "ns.h"
 #include "options.h"
 #include "perm.h"
+#include "procmaps.h"
 #include "sysv.h"
 
 #if HAVE_FUSE_PASSTHROUGH
@@ -134,7 +135,61 @@ static void *attach_checked(const struct ipc_obj *obj, int flags, struct shmid_d
 	return NULL;
 }
 
-/* Attach, open the attachment's map_files entry, detach: the fd is the segment itself. */
+/*
+ * The segment's file, taken from a process that has it attached: its
+ * /proc/<pid>/map_files entry for the attachment.  No shmat, so nothing the
+ * kernel reports about the segment moves (lpid, atime, dtime, nattch).  The
+ * candidates are the last process to attach or detach and the creator, one
+ * of which is attached in most programs (a database's postmaster, a
+ * producer).  -ENOENT if neither is, or the file is not that segment's.
+ */
+static int borrow_segment_file(const struct ipc_obj *obj)
+{
+	const pid_t candidates[] = { obj->lpid, obj->cpid };
+	uint64_t here = ns_current_ino();
+
+	for (size_t i = 0; i < G_N_ELEMENTS(candidates); i++) {
+		pid_t pid = candidates[i];
+		g_autofree char *maps = NULL, *path = NULL;
+		unsigned long start, end;
+		struct shmid_ds ds;
+		struct ipc_obj now;
+		struct stat st;
+		gsize len;
+		int fd;
+
+		if (pid <= 0 || (i == 1 && pid == candidates[0]) || pid == getpid() ||
+		    !ns_process_in(pid, here))
+			continue;
+		path = g_strdup_printf("/proc/%d/maps", (int)pid);
+		if (!g_file_get_contents(path, &maps, &len, NULL) ||
+		    !procmaps_find_segment(maps, len, obj->id, &start, &end))
+			continue;
+		g_free(path);
+		path = g_strdup_printf("/proc/%d/map_files/%lx-%lx", (int)pid, start, end);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		/* The kernel numbers a segment's shmem file by the segment's id; and it is still obj. */
+		if (fstat(fd, &st) == 0 && st.st_ino == (ino_t)(unsigned)obj->id &&
+		    shmctl(obj->id, IPC_STAT, &ds) == 0) {
+			shm_from_ds(obj->id, &ds, &now);
+			if (ipc_obj_same(obj, &now)) {
+				log_debug("shm id %d: its file taken from pid %d's attachment, not attached by the daemon",
+					  obj->id, (int)pid);
+				return fd;
+			}
+		}
+		close(fd);
+	}
+	return -ENOENT;
+}
+
+/*
+ * The segment's file.  Borrowed from an attached process where one is;
+ * otherwise attach, open the attachment's map_files entry, and detach, which
+ * moves lpid (to the daemon), atime and dtime, as docs/shm.md says.
+ */
 static int open_segment_file(const struct ipc_obj *obj)
 {
 	struct shmid_ds ds;
@@ -143,6 +198,11 @@ static int open_segment_file(const struct ipc_obj *obj)
 	size_t len;
 	int fd, err;
 
+	if (obj->nattch > 0) {
+		fd = borrow_segment_file(obj);
+		if (fd >= 0)
+			return fd;
+	}
 	addr = attach_checked(obj, 0, &ds);
 	if (!addr)
 		return -errno;

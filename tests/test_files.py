@@ -232,3 +232,48 @@ def test_seek_data_on_a_queue_or_channel_is_espipe(mnt, ipc):
             assert oserror(os.lseek, fd, 0, SEEK_HOLE) == "ESPIPE"
         finally:
             os.close(fd)
+
+
+# ---- Reading leaves the kernel's record alone ----
+
+def shm_record(ident):
+    row = proc_sysvipc("shm")[ident]
+    return {f: row[f] for f in ("lpid", "atime", "dtime", "nattch", "cpid")}
+
+
+@pytest.mark.parametrize("mode", ["classic", "auto"])
+def test_reading_an_attached_segment_moves_nothing_ipcs_shows(mount_with, ipc, mode):
+    mnt = mount_with(*(["classic"] if mode == "classic" else []))
+    s = ipc.shm(size=1 << 16)
+    s.attach()
+    try:
+        s.write(b"in use")
+        before = shm_record(s.id)
+        with open(shm_path(mnt, s.key), "rb") as f:
+            assert f.read(6) == b"in use"
+        with open(shm_path(mnt, s.key), "r+b") as f:
+            f.write(b"IN")
+        assert s.read(6) == b"IN use"
+        assert shm_record(s.id) == before
+        attached = os.getxattr(shm_path(mnt, s.key), "user.ipc.attached").decode()
+        assert attached == f"{os.getpid()}:{open('/proc/self/comm').read().strip()}"
+    finally:
+        s.detach()
+
+
+def test_no_ipcfs_daemon_is_listed_as_attached(mount_with, ipc):
+    """Two mounts, each holding the segment to read it: neither daemon is a user of it."""
+    first, second = mount_with("classic"), mount_with("classic")
+    s = ipc.shm(size=4096)
+    for mnt in (first, second):
+        with open(shm_path(mnt, s.key), "rb") as f:
+            f.read(1)
+    s.attach()
+    try:
+        for mnt in (first, second):
+            assert os.getxattr(shm_path(mnt, s.key), "user.ipc.attached").decode() == \
+                f"{os.getpid()}:{open('/proc/self/comm').read().strip()}"
+    finally:
+        s.detach()
+    for mnt in (first, second):
+        assert os.getxattr(shm_path(mnt, s.key), "user.ipc.attached") == b""
