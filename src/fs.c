@@ -120,6 +120,7 @@ struct node {
 	unsigned variant;
 	int id;
 	pid_t owner;			/* the thread an alias nodeid was made for; 0 for others */
+	bool follow;			/* objects: follow a re-creation by ipcfs (node_object) */
 };
 
 /* /ns/<ino> trees hold the SysV kinds only: channels belong to no namespace. */
@@ -253,6 +254,7 @@ static bool decode_ino(fuse_ino_t ino, struct node *node)
 		node->kind_index = kind_index_of(node->kind);
 		node->variant = ino_variant(ino);
 		node->id = (int)(uint32_t)ino;
+		node->follow = true;
 		return kind_in_tree(node->kind_index, node->ns);
 	}
 	if (ino >> KIND_SHIFT)
@@ -399,7 +401,12 @@ void caller_from_req(struct caller *caller, fuse_req_t req)
 /*
  * The live attributes of a node's object.  A nodeid whose object ipcfs itself
  * re-created (a resize, O_TRUNC, a new set's first write) names the new object
- * (successor.h); one whose object anyone else removed stays gone.
+ * (successor.h); one whose object anyone else removed stays gone.  Except for
+ * a new open (node->follow false): the kernel ties a passthrough backing file
+ * to the inode, and fails with EIO an open of an inode that still has the old
+ * segment's backing file unless the open names that same file.  So a new open
+ * by an old nodeid (a reopen through /proc/self/fd/N) is ENOENT, and one by
+ * path looks the name up afresh and reaches the new object's own inode.
  */
 static int node_object(const struct node *node, struct ipc_obj *obj)
 {
@@ -408,10 +415,14 @@ static int node_object(const struct node *node, struct ipc_obj *obj)
 	if (node->type != NODE_OBJECT)
 		return -EISDIR;
 	err = node->kind->stat(node->id, obj);
-	if (err != -ENOENT && err != -EIDRM)
+	if ((err != -ENOENT && err != -EIDRM) || !node->follow)
 		return err;
 	id = successor_of(node->kind_index, ns_current_ino(), node->id);
-	return id == node->id ? err : node->kind->stat(id, obj);
+	if (id == node->id)
+		return err;
+	log_debug("%s id %d: gone, re-created by ipcfs as id %d, which its inodes name now",
+		  node->kind->name, node->id, id);
+	return node->kind->stat(id, obj);
 }
 
 /*
@@ -1100,6 +1111,7 @@ static void ipcfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	    node.owner != fuse_req_ctx(req)->pid)
 		return reply_err(req, reason(ESTALE, "open %s for writing: nodeid %#" PRIx64 " is another thread's; looking up again",
 					     node.kind->name, (uint64_t)ino));
+	node.follow = false;	/* see node_object() */
 	err = node_object(&node, &obj);
 	if (err)
 		return reply_err(req, err);
@@ -1113,55 +1125,105 @@ static void ipcfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		release_open(file_of(fi));
 }
 
-static void ipcfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-			 struct fuse_file_info *fi)
+/*
+ * The object a new name under a kind directory stands for, made if it does
+ * not exist (open(O_CREAT), mknod): 0 with obj and variant, or -errno
+ * (logged).  exclusive: an existing object is EEXIST.  *created says whether
+ * this call made it.  With dir's namespace entered.
+ */
+static int make_object(const struct node *dir, struct caller *caller, const char *name,
+		       mode_t mode, bool exclusive, struct ipc_obj *obj, unsigned *variant,
+		       bool *created)
+{
+	int err;
+
+	*created = false;
+	if (dir->type == NODE_OBJECT)
+		return -ENOTDIR;
+	if (dir->type != NODE_KIND_DIR)
+		return -EPERM;
+	err = dir->kind->lookup(dir->kind, name, obj, variant);
+	if (err == 0 && exclusive)
+		return reason(EEXIST, "create %s/%s: exists, and O_EXCL or mknod says it must not",
+			      dir->kind->name, name);
+	if (err != -ENOENT && err != -EINVAL)
+		return err;
+	if (!dir->kind->create)
+		return reason(EPERM, "create %s/%s: this kind has a fixed set of files", dir->kind->name,
+			      name);
+	err = dir->kind->create(dir->kind, caller, name, mode, obj, variant);
+	*created = err == 0;
+	return err;
+}
+
+/*
+ * open(O_CREAT) (fi) and mknod (fi NULL): the object a new name stands for,
+ * made if it is not there, opened for fi; 0 with the entry in *e (its lookup
+ * counted), or -errno.
+ */
+static int create_entry(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			bool exclusive, struct fuse_file_info *fi, struct fuse_entry_param *e)
 {
 	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	struct node dir;
 	struct ipc_obj obj;
 	struct caller caller;
 	struct stat st;
-	struct fuse_entry_param e;
 	unsigned variant = 0;
-	bool created = false;
+	bool created;
 	int err;
 
 	err = node_of(req, parent, &dir, &scope, -ENOTDIR);
 	if (err)
-		return reply_err(req, err);
-	if (dir.type == NODE_OBJECT)
-		return reply_err(req, -ENOTDIR);
-	if (dir.type != NODE_KIND_DIR)
-		return reply_err(req, -EPERM);
+		return err;
 	caller_from_req(&caller, req);
-	err = dir.kind->lookup(dir.kind, name, &obj, &variant);
-	if (err == 0 && (fi->flags & O_EXCL)) {
-		err = reason(EEXIST, "create %s/%s: exists and O_EXCL was given", dir.kind->name,
-			     name);
-	} else if (err == -ENOENT || err == -EINVAL) {
-		if (!dir.kind->create)
-			err = reason(EPERM, "create %s/%s: this kind has a fixed set of files",
-				     dir.kind->name, name);
-		else
-			err = dir.kind->create(dir.kind, &caller, name, mode, &obj, &variant);
-		created = err == 0;
-	}
-	if (!err)
+	err = make_object(&dir, &caller, name, mode, exclusive, &obj, &variant, &created);
+	if (!err && fi)
 		err = open_object(req, &caller, dir.kind, variant, &obj, fi, created);
 	caller_clear(&caller);
-	if (err) {
-		drop_variant(dir.kind, variant);
-		return reply_err(req, err);
+	if (!err) {
+		object_attr(dir.kind, variant, &obj, &st);
+		remember_name(dir.ns, parent, name);
+		*e = entry_param(lookup_ino(dir.kind, st.st_ino, req), &st);
 	}
+	if (dir.type == NODE_KIND_DIR)
+		drop_variant(dir.kind, variant);
+	return err;
+}
 
-	object_attr(dir.kind, variant, &obj, &st);
-	remember_name(dir.ns, parent, name);
-	e = entry_param(lookup_ino(dir.kind, st.st_ino, req), &st);
-	drop_variant(dir.kind, variant);
+static void ipcfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			 struct fuse_file_info *fi)
+{
+	struct fuse_entry_param e;
+	int err = create_entry(req, parent, name, mode, fi->flags & O_EXCL, fi, &e);
+
+	if (err)
+		return reply_err(req, err);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		forget_ino(e.ino, 1);
 		release_open(file_of(fi));
 	}
+}
+
+/*
+ * mknod of a regular file is a create without an open (GNU tar --xattrs
+ * extracts files so, to set their attributes first); other types are no
+ * IPC object.
+ */
+static void ipcfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			dev_t rdev)
+{
+	struct fuse_entry_param e;
+	int err;
+
+	(void)rdev;
+	if (!S_ISREG(mode))
+		return reply_err(req, reason(EPERM, "mknod %s: only regular files are IPC objects", name));
+	err = create_entry(req, parent, name, mode & 07777, true, NULL, &e);
+	if (err)
+		return reply_err(req, err);
+	if (fuse_reply_entry(req, &e) != 0)
+		forget_ino(e.ino, 1);
 }
 
 
@@ -1327,13 +1389,6 @@ static void ipcfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		err = dir.kind->remove(&obj);
 	caller_clear(&caller);
 	reply_err(req, err);
-}
-
-static void refuse_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-			 dev_t rdev)
-{
-	(void)parent; (void)mode; (void)rdev;
-	reply_err(req, reason(EPERM, "mknod %s: only open(O_CREAT) creates objects", name));
 }
 
 static void refuse_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -1703,7 +1758,7 @@ const struct fuse_lowlevel_ops ipcfs_ops = {
 	.forget_multi = ipcfs_forget_multi,
 	.getattr = ipcfs_getattr,
 	.setattr = ipcfs_setattr,
-	.mknod = refuse_mknod,
+	.mknod = ipcfs_mknod,
 	.mkdir = refuse_mkdir,
 	.unlink = ipcfs_unlink,
 	.rmdir = refuse_rmdir,

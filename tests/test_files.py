@@ -277,3 +277,22 @@ def test_no_ipcfs_daemon_is_listed_as_attached(mount_with, ipc):
         s.detach()
     for mnt in (first, second):
         assert os.getxattr(shm_path(mnt, s.key), "user.ipc.attached") == b""
+
+
+@pytest.mark.parametrize("kind", ["shm", "sem", "msg"])
+def test_mknod_of_a_regular_file_creates(mnt, ipc, kind):
+    import stat
+    key = ipc.fresh_key()
+    path = mnt.p(kind, name_of(key))
+    try:
+        os.mknod(path, 0o640 | stat.S_IFREG)
+    finally:
+        ident = ipc.track_key(kind, key)
+    assert os.stat(path).st_mode & 0o777 == 0o640
+    if kind == "shm":
+        assert ident is None            # a placeholder, until the first write sizes it
+        with open(path, "wb") as f:
+            f.write(b"made by mknod")
+        ident = ipc.track_key(kind, key)
+    assert proc_sysvipc(kind)[ident]["perms"] == "640"
+    assert oserror(os.mknod, path, 0o600 | stat.S_IFREG) == "EEXIST"
