@@ -9,7 +9,8 @@ set -euo pipefail
 build_pkgs=(gcc pkg-config meson ninja-build libfuse3-dev fuse3 libglib2.0-dev attr)
 test_pkgs=(python3-pytest python3-pytest-timeout python3-sysv-ipc util-linux procps psmisc debootstrap
            qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod make
-           clang libclang-rt-dev gdb sparse linux-source-6.1)
+           clang libclang-rt-dev gdb sparse linux-source-6.1
+           fio stress-ng postgresql-15)   # foreign clients the suite drives (tests/clients/)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")
