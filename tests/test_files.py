@@ -296,3 +296,22 @@ def test_mknod_of_a_regular_file_creates(mnt, ipc, kind):
         ident = ipc.track_key(kind, key)
     assert proc_sysvipc(kind)[ident]["perms"] == "640"
     assert oserror(os.mknod, path, 0o600 | stat.S_IFREG) == "EEXIST"
+
+
+def test_reopen_through_an_old_inode_is_enoent_not_eio(mnt, ipc):
+    """Found by the passthrough stress run: a new open that followed a re-creation onto an
+    inode still holding the old segment's backing file got EIO from the kernel.  A new open
+    by an old nodeid is ENOENT; one by path reaches the new segment."""
+    s = ipc.shm(size=4096)
+    path = shm_path(mnt, s.key)
+    writer = os.open(path, os.O_RDWR)
+    try:
+        os.pwrite(writer, b"x" * 10000, 0)      # ipcfs re-creates the segment
+        ident = ipc.track_key("shm", s.key)
+        assert os.fstat(writer).st_size == 10000
+        assert oserror(os.open, f"/proc/self/fd/{writer}", os.O_RDONLY) == "ENOENT"
+        with open(path, "rb") as f:
+            assert f.read() == b"x" * 10000
+        assert os.getxattr(path, "user.ipc.id") == str(ident).encode()
+    finally:
+        os.close(writer)
