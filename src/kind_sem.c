@@ -14,6 +14,7 @@
 #include "block.h"
 #include "kind.h"
 #include "log.h"
+#include "quota.h"
 #include "semcmd.h"
 #include "sysv.h"
 
@@ -31,6 +32,7 @@ struct sem_file {
 	GMutex lock;
 	GString *snapshot;	/* what a read at offset 0 saw */
 	GString *partial;	/* written without its newline: run with the rest, or at close */
+	unsigned partial_units;	/* what partial holds of kept_lines, for the file's opener */
 	bool may_size;		/* this open created the set, and its first line has not come */
 	struct ipc_obj undo_set;	/* the set the record is for (undo_adj != NULL) */
 	int undo_nsems;
@@ -334,12 +336,31 @@ struct sem_write {
 	bool nonblock;		/* O_NONBLOCK: nowait on every line */
 	bool flush;		/* a FLUSH: reply 0, not a byte count */
 	GString *tail;		/* the unfinished last line, kept once the write succeeds */
+	unsigned tail_units;	/* what tail holds of kept_lines */
 	size_t ncmds;		/* lines parsed so far */
 	struct semcmd cmds[];	/* one per line */
 };
 
+/*
+ * Unfinished lines the daemon keeps between writes, in KEPT_UNIT pieces,
+ * charged to the file's opener: one line can be long (64 bytes per operation,
+ * up to SEMMSL operations), but no user may make the daemon keep more than
+ * KEPT_LINES_PER_UID of them, nor all users more than KEPT_LINES_MAX.
+ * Beyond, a write fails with ENOBUFS before any of its lines runs.
+ */
+#define KEPT_UNIT 4096
+#define KEPT_LINES_PER_UID (8u << 20)
+#define KEPT_LINES_MAX (32u << 20)
+static struct quota kept_lines;
+
+static unsigned kept_units(size_t bytes)
+{
+	return (unsigned)((bytes + KEPT_UNIT - 1) / KEPT_UNIT);
+}
+
 static void sem_write_free(struct sem_write *w)
 {
+	quota_give_n(&kept_lines, w->file->opener, w->tail_units);
 	for (size_t i = 0; i < w->ncmds; i++)
 		semcmd_clear(&w->cmds[i]);
 	if (w->tail)
@@ -535,6 +556,8 @@ static void finish_write(fuse_req_t req, struct sem_write *w, int err)
 			g_string_append_len(sf->partial, w->tail->str, (gssize)w->tail->len);
 		else
 			sf->partial = g_steal_pointer(&w->tail);
+		sf->partial_units += w->tail_units;	/* the file holds them now */
+		w->tail_units = 0;
 		g_mutex_unlock(&sf->lock);
 	}
 	if (err)
@@ -690,8 +713,18 @@ static void run_text(fuse_req_t req, struct ipcfs_file *file, const char *text, 
 			     w->set.id, max_line((int)w->set.nsems));
 		goto fail;
 	}
-	if (complete < len)
+	if (complete < len) {
+		const char *refusal = quota_take_n(&kept_lines, file->opener, kept_units(len - complete));
+
+		if (refusal) {
+			err = reason(ENOBUFS, "write sem id %d: keeping an unfinished line of %zu bytes for uid %u would pass %s (%u MiB of unfinished lines)",
+				     w->set.id, len - complete, (unsigned)file->opener, refusal,
+				     (quota_refused_in_all(refusal) ? KEPT_LINES_MAX : KEPT_LINES_PER_UID) >> 20);
+			goto fail;
+		}
+		w->tail_units = kept_units(len - complete);
 		w->tail = g_string_new_len(text + complete, (gssize)(len - complete));
+	}
 	err = parse_lines(w, text, complete);
 	if (err)
 		goto fail;
@@ -705,21 +738,30 @@ fail:
 	fuse_reply_err(req, -err);
 }
 
-/* What an earlier write left unfinished, taken out of the file (or NULL). */
-static GString *take_partial(struct sem_file *sf)
+/*
+ * What an earlier write left unfinished, taken out of the file (or NULL).  Its
+ * share of kept_lines goes back: the request holds it only while it runs, and
+ * what it leaves unfinished is charged anew.
+ */
+static GString *take_partial(struct ipcfs_file *file)
 {
+	struct sem_file *sf = file->priv;
 	GString *partial;
+	unsigned units;
 
 	g_mutex_lock(&sf->lock);
 	partial = g_steal_pointer(&sf->partial);
+	units = sf->partial_units;
+	sf->partial_units = 0;
 	g_mutex_unlock(&sf->lock);
+	quota_give_n(&kept_lines, file->opener, units);
 	return partial;
 }
 
 static void sem_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, size_t size,
 		      off_t off, bool nonblock)
 {
-	g_autoptr(GString) partial = take_partial(file->priv);
+	g_autoptr(GString) partial = take_partial(file);
 
 	(void)off;
 	if (!partial) {
@@ -733,7 +775,7 @@ static void sem_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, 
 /* close(2): a last line written without its newline runs now; its error is close's. */
 static void sem_flush(fuse_req_t req, struct ipcfs_file *file)
 {
-	g_autoptr(GString) partial = take_partial(file->priv);
+	g_autoptr(GString) partial = take_partial(file);
 
 	if (!partial) {
 		fuse_reply_err(req, 0);
@@ -828,6 +870,7 @@ static void sem_release(struct ipcfs_file *file)
 			  file->obj.id);
 		g_string_free(sf->partial, TRUE);
 	}
+	quota_give_n(&kept_lines, file->opener, sf->partial_units);
 	g_free(sf->undo_adj);
 	g_mutex_clear(&sf->lock);
 	g_free(sf);
@@ -913,6 +956,17 @@ static const struct xattr_field sem_xattrs[] = {
 	{ .name = NULL },
 };
 
+static int sem_setup(void)
+{
+	quota_init(&kept_lines, KEPT_LINES_MAX / KEPT_UNIT, KEPT_LINES_PER_UID / KEPT_UNIT);
+	return 0;
+}
+
+static void sem_teardown(void)
+{
+	quota_clear(&kept_lines);
+}
+
 const struct ipcfs_kind kind_sem = {
 	.name = "sem",
 	.dir_mode = 01777,
@@ -920,6 +974,8 @@ const struct ipcfs_kind kind_sem = {
 	.xattrs = sem_xattrs,
 	.sysv = true,
 	.writes_wait = true,
+	.setup = sem_setup,
+	.teardown = sem_teardown,
 	.list = sem_list,
 	.format_name = sysv_format_name,
 	.lookup = sysv_lookup,

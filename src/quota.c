@@ -19,37 +19,50 @@ void quota_clear(struct quota *q)
 	g_mutex_clear(&q->lock);
 }
 
-const char *quota_take(struct quota *q, uid_t uid)
+const char *quota_take_n(struct quota *q, uid_t uid, unsigned units)
 {
 	const char *refusal = NULL;
 	guint n;
 
 	g_mutex_lock(&q->lock);
 	n = GPOINTER_TO_UINT(g_hash_table_lookup(q->per_uid, GUINT_TO_POINTER(uid)));
-	if (q->used >= q->max)
+	if (units > q->max - q->used)
 		refusal = in_all;
-	else if (n >= q->per_uid_max)
+	else if (units > q->per_uid_max - n)
 		refusal = for_uid;
-	if (!refusal) {
-		g_hash_table_insert(q->per_uid, GUINT_TO_POINTER(uid), GUINT_TO_POINTER(n + 1));
-		q->used++;
+	if (!refusal && units) {
+		g_hash_table_insert(q->per_uid, GUINT_TO_POINTER(uid), GUINT_TO_POINTER(n + units));
+		q->used += units;
 	}
 	g_mutex_unlock(&q->lock);
 	return refusal;
 }
 
-void quota_give(struct quota *q, uid_t uid)
+const char *quota_take(struct quota *q, uid_t uid)
+{
+	return quota_take_n(q, uid, 1);
+}
+
+void quota_give_n(struct quota *q, uid_t uid, unsigned units)
 {
 	guint n;
 
+	if (!units)
+		return;
 	g_mutex_lock(&q->lock);
 	n = GPOINTER_TO_UINT(g_hash_table_lookup(q->per_uid, GUINT_TO_POINTER(uid)));
-	if (n > 1)
-		g_hash_table_insert(q->per_uid, GUINT_TO_POINTER(uid), GUINT_TO_POINTER(n - 1));
+	g_assert(n >= units && q->used >= units);
+	if (n > units)
+		g_hash_table_insert(q->per_uid, GUINT_TO_POINTER(uid), GUINT_TO_POINTER(n - units));
 	else
 		g_hash_table_remove(q->per_uid, GUINT_TO_POINTER(uid));
-	q->used--;
+	q->used -= units;
 	g_mutex_unlock(&q->lock);
+}
+
+void quota_give(struct quota *q, uid_t uid)
+{
+	quota_give_n(q, uid, 1);
 }
 
 bool quota_refused_in_all(const char *refusal)

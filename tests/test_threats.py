@@ -534,3 +534,61 @@ def test_the_daemon_lets_go_of_a_segment_removed_behind_its_back(mnt, ipc):
     subprocess.run(["ipcrm", "-m", str(seg.id)], check=True)
     os.listdir(mnt.p("shm"))                 # a listing (or any new segment) sweeps the cache
     assert not daemon_holds()
+
+
+# ---- What one user can make the daemon hold: each attack at its full size, the victim measured ----
+
+RSS_BOUND = 64 << 20        # the daemon's resident memory under any one user's attack
+LIVENESS = 0.5              # seconds: a victim's ordinary operation finishes within this
+
+
+def daemon_rss(mnt):
+    with open(f"/proc/{mnt.proc.pid}/status") as f:
+        return next(int(line.split()[1]) << 10 for line in f if line.startswith("VmRSS:"))
+
+
+def victim_is_served(mnt, path):
+    """Another user's stat and read of their own object, timed (a liveness bound, not speed)."""
+    import time
+    t = time.monotonic()
+    assert errno_of(MEMBER, MEMBER, f"os.stat({path!r}); open({path!r}).read()") == "OK"
+    return time.monotonic() - t
+
+
+UNFINISHED_LINES = """
+import errno, os, sys
+path, count, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+kept = refused = 0
+fds = []
+for _ in range(count):
+    fd = os.open(path, os.O_WRONLY)
+    fds.append(fd)
+    try:
+        os.write(fd, b"0:+1 " * (size // 5))     # no newline: the daemon keeps it
+        kept += 1
+    except OSError as e:
+        assert e.errno == errno.ENOBUFS, e
+        refused += 1
+print(kept, refused, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_unfinished_sem_lines_are_bounded_per_uid(mnt, ipc):
+    big = ipc.sem(nsems=32000, mode=0o666)           # the longest line: 64 bytes x 32000 + 64 KiB
+    path = mnt.p("sem", f"id-{big}")
+    mine = mnt.p("sem", f"id-{ipc.sem(nsems=1, mode=0o666).id}")
+    before = daemon_rss(mnt)
+    with Child(["setpriv", f"--reuid={OTHER}", f"--regid={OTHER}", "--clear-groups", "/usr/bin/python3",
+                "-c", UNFINISHED_LINES, path, "500", str(2_000_000)],
+               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as attacker:
+        kept, refused = map(int, attacker.stdout.readline().split())
+        assert refused > 0 and kept * 2_000_000 <= 8 << 20        # ENOBUFS past the uid's 8 MiB
+        assert daemon_rss(mnt) < RSS_BOUND, (before, daemon_rss(mnt))
+        assert victim_is_served(mnt, mine) < LIVENESS
+        # Another uid's own unfinished line is still kept.
+        assert errno_of(MEMBER, MEMBER, f"fd = os.open({mine!r}, os.O_WRONLY); os.write(fd, b'+1'); "
+                        "os.close(fd)") == "OK"
+        attacker.stdin.close()
+        attacker.wait()
+    assert daemon_rss(mnt) < RSS_BOUND
