@@ -733,40 +733,171 @@ static bool is_ipcfs_daemon(pid_t pid)
 }
 
 /*
- * user.ipc.attached: every process that has the segment attached, as a scan
- * of /proc/<pid>/maps finds them (sysv_format_processes() shows only those
- * /proc would show the caller).  Ids are per namespace, so only processes in
- * the segment's count.  ipcfs daemons, this one among them, are not users of
- * the segment (is_ipcfs_daemon).
+ * user.ipc.attached: every process that has the segment attached.  The one
+ * expensive answer ipcfs gives (every /proc/<pid>/maps is read, and a process
+ * may map tens of thousands of things), so:
+ *
+ *  - it needs read permission on the segment (EACCES otherwise);
+ *  - one linear pass over every process answers for every segment of the
+ *    namespace at once (attached_scan), and its answer serves later requests
+ *    while it is under ATTACHED_FRESH_US old and the segment's nattch, lpid,
+ *    atime and dtime are as the pass saw them (an attach or detach moves them);
+ *  - one pass runs at a time, at most ATTACHED_WAITERS_MAX requests wait for
+ *    it, and any more get EAGAIN at once, so slow scans never hold more than a
+ *    few of the daemon's workers.
+ *
+ * Ids are per namespace, so only processes in the segment's count, and ipcfs
+ * daemons, this one among them, are no users of the segment (is_ipcfs_daemon).
  */
-static int format_attached(struct caller *caller, const struct ipc_obj *obj, GString *out)
+#define ATTACHED_FRESH_US G_USEC_PER_SEC
+#define ATTACHED_WAITERS_MAX 2
+
+struct attached_pass {
+	uint64_t ns;
+	gint64 done_at;
+	GHashTable *pids;	/* segment id -> GArray of pid_t */
+	GHashTable *seen;	/* segment id -> its fingerprint at the pass (struct ipc_obj) */
+};
+
+static GMutex attached_lock;
+static GCond attached_done;
+static struct attached_pass *attached_last;	/* the newest pass, or NULL */
+static bool attached_scanning;
+static unsigned attached_waiters;
+
+static void attached_pass_free(struct attached_pass *a)
 {
+	if (!a)
+		return;
+	g_hash_table_unref(a->pids);
+	g_hash_table_unref(a->seen);
+	g_free(a);
+}
+
+static void free_pids(gpointer p)
+{
+	g_array_unref(p);
+}
+
+struct scan_one {
+	struct attached_pass *pass;
+	pid_t pid;
+	int included;	/* -1: not yet decided; 0 or 1 */
+};
+
+static void note_mapping(int id, void *data)
+{
+	struct scan_one *one = data;
+	GArray *pids;
+
+	if (one->included < 0)
+		one->included = ns_process_in(one->pid, one->pass->ns) && !is_ipcfs_daemon(one->pid);
+	if (!one->included)
+		return;
+	pids = g_hash_table_lookup(one->pass->pids, GINT_TO_POINTER(id));
+	if (!pids) {
+		pids = g_array_new(FALSE, FALSE, sizeof(pid_t));
+		g_hash_table_insert(one->pass->pids, GINT_TO_POINTER(id), pids);
+	}
+	/* A process maps a segment once per attachment: name it once. */
+	if (!pids->len || g_array_index(pids, pid_t, pids->len - 1) != one->pid)
+		g_array_append_val(pids, one->pid);
+}
+
+/* One pass over every process's maps, for the namespace this thread acts in. */
+static struct attached_pass *attached_scan(void)
+{
+	struct attached_pass *a = g_new0(struct attached_pass, 1);
 	g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
-	g_autoptr(GArray) pids = g_array_new(FALSE, FALSE, sizeof(pid_t));
-	uint64_t here = ns_current_ino();
+	g_autoptr(GArray) segments = g_array_new(FALSE, TRUE, sizeof(struct ipc_obj));
 	const char *entry;
 
-	if (!proc)
-		return reason(EIO, "user.ipc.attached: cannot read /proc");
-	/* Nothing has it mapped: spare the scan (passthrough mappings are not in nattch). */
-	if (obj->pending || (obj->nattch == 0 && shm_backing_mappers(obj->id, NULL) == 0))
-		return 0;
-	while ((entry = g_dir_read_name(proc))) {
-		g_autofree char *maps = NULL;
-		g_autofree char *path = NULL;
-		unsigned long start, end;
+	a->ns = ns_current_ino();
+	a->pids = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, free_pids);
+	a->seen = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+	/* First what each segment looked like, so that a later attach or detach shows. */
+	if (sysv_read_proc("/proc/sysvipc/shm", shm_parse_line, segments) == 0)
+		for (guint i = 0; i < segments->len; i++) {
+			struct ipc_obj *o = &g_array_index(segments, struct ipc_obj, i);
+
+			g_hash_table_insert(a->seen, GINT_TO_POINTER(o->id), g_memdup2(o, sizeof(*o)));
+		}
+	while (proc && (entry = g_dir_read_name(proc))) {
+		g_autofree char *maps = NULL, *path = NULL;
+		struct scan_one one = { .pass = a, .included = -1 };
 		gsize len;
-		pid_t pid;
 
 		if (!g_ascii_isdigit(*entry))
 			continue;
-		pid = (pid_t)g_ascii_strtoll(entry, NULL, 10);
-		path = g_strdup_printf("/proc/%d/maps", (int)pid);
-		if (g_file_get_contents(path, &maps, &len, NULL) &&
-		    procmaps_find_segment(maps, len, obj->id, &start, &end) &&
-		    ns_process_in(pid, here) && !is_ipcfs_daemon(pid))
-			g_array_append_val(pids, pid);
+		one.pid = (pid_t)g_ascii_strtoll(entry, NULL, 10);
+		path = g_strdup_printf("/proc/%d/maps", (int)one.pid);
+		if (g_file_get_contents(path, &maps, &len, NULL))
+			procmaps_each_segment(maps, len, note_mapping, &one);
 	}
+	a->done_at = g_get_monotonic_time();
+	return a;
+}
+
+/* Does pass a still tell the truth about obj? */
+static bool attached_fresh(const struct attached_pass *a, const struct ipc_obj *obj)
+{
+	const struct ipc_obj *was;
+
+	if (!a || a->ns != ns_current_ino() || g_get_monotonic_time() - a->done_at > ATTACHED_FRESH_US)
+		return false;
+	was = g_hash_table_lookup(a->seen, GINT_TO_POINTER(obj->id));
+	return was && was->nattch == obj->nattch && was->lpid == obj->lpid &&
+	       was->atime == obj->atime && was->mtime == obj->mtime;
+}
+
+/* The attached pids of obj, appended to pids; 0 or -EAGAIN (logged). */
+static int attached_pids(const struct ipc_obj *obj, GArray *pids)
+{
+	struct attached_pass *a;
+	GArray *found;
+
+	g_mutex_lock(&attached_lock);
+	while (!attached_fresh(attached_last, obj) && attached_scanning) {
+		if (attached_waiters >= ATTACHED_WAITERS_MAX) {
+			g_mutex_unlock(&attached_lock);
+			return reason(EAGAIN, "user.ipc.attached of shm id %d: a scan of every process runs, and %d requests wait for it already",
+				      obj->id, ATTACHED_WAITERS_MAX);
+		}
+		attached_waiters++;
+		g_cond_wait(&attached_done, &attached_lock);
+		attached_waiters--;
+	}
+	if (!attached_fresh(attached_last, obj)) {
+		attached_scanning = true;
+		g_mutex_unlock(&attached_lock);
+		a = attached_scan();
+		g_mutex_lock(&attached_lock);
+		attached_pass_free(attached_last);
+		attached_last = a;
+		attached_scanning = false;
+		g_cond_broadcast(&attached_done);
+	}
+	found = g_hash_table_lookup(attached_last->pids, GINT_TO_POINTER(obj->id));
+	if (found)
+		g_array_append_vals(pids, found->data, found->len);
+	g_mutex_unlock(&attached_lock);
+	return 0;
+}
+
+static int format_attached(struct caller *caller, const struct ipc_obj *obj, GString *out)
+{
+	g_autoptr(GArray) pids = g_array_new(FALSE, FALSE, sizeof(pid_t));
+	int err;
+
+	if (!perm_may_access(caller, obj, PERM_READ))
+		return reason(EACCES, "user.ipc.attached of shm id %d: mode %03o denies uid %u read permission, which this answer needs",
+			      obj->id, obj->mode & 0777, (unsigned)caller->uid);
+	/* Nothing has it mapped: spare the scan (passthrough mappings are not in nattch). */
+	if (obj->pending || (obj->nattch == 0 && shm_backing_mappers(obj->id, NULL) == 0))
+		return 0;
+	err = attached_pids(obj, pids);
+	if (err)
+		return err;
 	sysv_format_processes(caller, pids, out);
 	return 0;
 }
@@ -803,6 +934,7 @@ static void shm_let_go_ns(uint64_t ns_id)
 
 static void shm_teardown(void)
 {
+	g_clear_pointer(&attached_last, attached_pass_free);
 	shm_backing_teardown();
 	g_hash_table_unref(pending_by_id);
 }

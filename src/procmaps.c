@@ -39,9 +39,12 @@ static const char *skip_field(const char *p, const char *end)
 	return p;
 }
 
-/* One line, without its newline: is it a mapping of segment id, and where? */
-static bool segment_line(const char *line, const char *end, int id, unsigned long *start,
-			 unsigned long *stop)
+/*
+ * One line, without its newline: is it a mapping of a segment (of id, or of
+ * any segment for id -1), and which, and where?
+ */
+static bool segment_line(const char *line, const char *end, int id, int *found,
+			 unsigned long *start, unsigned long *stop)
 {
 	unsigned long long from, to, inode;
 	const char *p = line;
@@ -55,32 +58,82 @@ static bool segment_line(const char *line, const char *end, int id, unsigned lon
 	p = skip_field(p, end);		/* to offset */
 	p = skip_field(p, end);		/* to dev */
 	p = skip_field(p, end);		/* to inode */
-	if (!number(&p, end, 10, &inode) || inode != (unsigned long long)(unsigned)id || from >= to)
+	if (!number(&p, end, 10, &inode) || inode > 0x7fffffffull || from >= to ||
+	    (id >= 0 && inode != (unsigned long long)id))
 		return false;
 	/* The path comes after the inode and spaces, and is the segment's name. */
 	while (p < end && *p == ' ')
 		p++;
 	if ((size_t)(end - p) < 5 || memcmp(p, "/SYSV", 5) != 0)
 		return false;
+	*found = (int)inode;
 	*start = (unsigned long)from;
 	*stop = (unsigned long)to;
+	return true;
+}
+
+/* Each segment line of maps, to fn, until fn returns true (want: an id, or -1 for any). */
+static bool each_line(const char *maps, size_t len, int want,
+		      bool (*fn)(int id, unsigned long start, unsigned long end, void *data), void *data)
+{
+	const char *p = maps, *stop = maps + len;
+
+	while (p < stop) {
+		const char *nl = memchr(p, '\n', (size_t)(stop - p));
+		const char *line_end = nl ? nl : stop;
+		unsigned long start, end;
+		int id;
+
+		if (segment_line(p, line_end, want, &id, &start, &end) && fn(id, start, end, data))
+			return true;
+		p = nl ? nl + 1 : stop;
+	}
+	return false;
+}
+
+struct range {
+	unsigned long start, end;
+};
+
+static bool keep_range(int id, unsigned long start, unsigned long end, void *data)
+{
+	struct range *r = data;
+
+	(void)id;
+	*r = (struct range){ start, end };
 	return true;
 }
 
 bool procmaps_find_segment(const char *maps, size_t len, int id, unsigned long *start,
 			   unsigned long *end)
 {
-	const char *p = maps, *stop = maps + len;
+	struct range r;
 
-	if (id < 0)
+	if (id < 0 || !each_line(maps, len, id, keep_range, &r))
 		return false;
-	while (p < stop) {
-		const char *nl = memchr(p, '\n', (size_t)(stop - p));
-		const char *line_end = nl ? nl : stop;
+	*start = r.start;
+	*end = r.end;
+	return true;
+}
 
-		if (segment_line(p, line_end, id, start, end))
-			return true;
-		p = nl ? nl + 1 : stop;
-	}
+struct each {
+	void (*fn)(int id, void *data);
+	void *data;
+};
+
+static bool call_each(int id, unsigned long start, unsigned long end, void *data)
+{
+	struct each *e = data;
+
+	(void)start;
+	(void)end;
+	e->fn(id, e->data);
 	return false;
+}
+
+void procmaps_each_segment(const char *maps, size_t len, void (*fn)(int id, void *data), void *data)
+{
+	struct each e = { fn, data };
+
+	each_line(maps, len, -1, call_each, &e);
 }

@@ -18,3 +18,6 @@
  */
 bool procmaps_find_segment(const char *maps, size_t len, int id, unsigned long *start,
 			   unsigned long *end);
+
+/* Call fn for every mapping of a SysV segment in maps, with the segment's id; linear. */
+void procmaps_each_segment(const char *maps, size_t len, void (*fn)(int id, void *data), void *data);

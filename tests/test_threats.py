@@ -592,3 +592,59 @@ def test_unfinished_sem_lines_are_bounded_per_uid(mnt, ipc):
         attacker.stdin.close()
         attacker.wait()
     assert daemon_rss(mnt) < RSS_BOUND
+
+
+MANY_MAPPINGS = """
+import ctypes, errno, mmap, os, sys, threading
+import sysv_ipc
+libc = ctypes.CDLL(None, use_errno=True)
+pages = int(sys.argv[2])
+region = mmap.mmap(-1, pages * 4096)
+base = ctypes.addressof(ctypes.c_char.from_buffer(region))
+for i in range(0, pages, 2):        # every other page read-only: one mapping per page
+    assert libc.mprotect(ctypes.c_void_p(base + i * 4096), 4096, 1) == 0, ctypes.get_errno()
+seg = sysv_ipc.SharedMemory(None, sysv_ipc.IPC_CREX, mode=0o600, size=4096)
+seg.attach()
+path = os.path.join(sys.argv[1], "0x%08x" % (seg.key & 0xffffffff))
+print("ready", flush=True)
+counts = {"answered": 0, "EAGAIN": 0}
+def ask():
+    for _ in range(5):
+        try:
+            os.getxattr(path, "user.ipc.attached")
+            counts["answered"] += 1
+        except OSError as e:
+            assert e.errno == errno.EAGAIN, e
+            counts["EAGAIN"] += 1
+threads = [threading.Thread(target=ask) for _ in range(12)]
+for t in threads: t.start()
+for t in threads: t.join()
+seg.detach()
+seg.remove()
+print(counts["answered"], counts["EAGAIN"], flush=True)
+"""
+
+
+def test_attached_of_a_process_with_60000_mappings_holds_up_nobody(mnt, ipc):
+    mine = mnt.p("sem", f"id-{ipc.sem(nsems=1, mode=0o666).id}")
+    with Child(["setpriv", f"--reuid={OTHER}", f"--regid={OTHER}", "--clear-groups", "/usr/bin/python3",
+                "-c", MANY_MAPPINGS, mnt.p("shm"), "60000"],
+               stdout=subprocess.PIPE, text=True) as attacker:
+        assert attacker.stdout.readline() == "ready\n"
+        while attacker.poll() is None:
+            assert victim_is_served(mnt, mine) < LIVENESS
+        answered, refused = map(int, attacker.stdout.readline().split())
+        assert attacker.wait() == 0
+    assert answered > 0 and answered + refused == 60
+    assert daemon_rss(mnt) < RSS_BOUND
+
+
+def test_attached_needs_read_permission(mnt, ipc):
+    s = ipc.shm(mode=0o600)
+    s.attach()
+    try:
+        path = mnt.p("shm", f"0x{s.key:08x}")
+        assert errno_of(OTHER, OTHER, f"os.getxattr({path!r}, 'user.ipc.attached')") == "EACCES"
+        assert errno_of(OTHER, OTHER, f"os.getxattr({path!r}, 'user.ipc.nattch')") == "OK"
+    finally:
+        s.detach()

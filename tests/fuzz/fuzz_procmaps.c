@@ -8,6 +8,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static void check_id(int id, void *data)
+{
+	(void)data;
+	if (id < 0)
+		abort();	/* ids are never negative */
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* A copy of exactly size bytes: ASan catches any read past the end. */
@@ -25,6 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (start >= end || !memmem(maps, size, "/SYSV", 5))
 			abort();
 	}
+	procmaps_each_segment(maps, size, check_id, NULL);
 	free(maps);
 	return 0;
 }

@@ -56,11 +56,29 @@ static void test_linear_in_the_length(void)
 	g_string_free(big, TRUE);
 }
 
+static void count_id(int id, void *data)
+{
+	GArray *ids = data;
+
+	g_array_append_val(ids, id);
+}
+
+static void test_every_segment_of_a_process(void)
+{
+	g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(int));
+
+	procmaps_each_segment(maps, strlen(maps), count_id, ids);
+	g_assert_cmpuint(ids->len, ==, 2);
+	g_assert_cmpint(g_array_index(ids, int, 0), ==, 65591);
+	g_assert_cmpint(g_array_index(ids, int, 1), ==, 32770);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/procmaps/finds-the-segment-by-its-id", test_finds_the_segment_by_its_id);
 	g_test_add_func("/procmaps/never-reads-past-the-length", test_never_reads_past_the_length);
 	g_test_add_func("/procmaps/linear-in-the-length", test_linear_in_the_length);
+	g_test_add_func("/procmaps/every-segment-of-a-process", test_every_segment_of_a_process);
 	return g_test_run();
 }
