@@ -18,6 +18,7 @@
 #include "log.h"
 #include "msgview.h"
 #include "ns.h"
+#include "quota.h"
 #include "sysv.h"
 
 #ifndef MSG_COPY
@@ -568,6 +569,7 @@ static void msg_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, 
 
 struct msg_poller {
 	const struct ipcfs_file *file;	/* only compared, never followed */
+	uid_t opener;			/* the file's, charged in poller_quota */
 	struct fuse_pollhandle *ph;
 	uint64_t serial;	/* names it across an unlocked round; never reused */
 	unsigned ns;		/* the file's IPC namespace */
@@ -587,9 +589,19 @@ struct poll_check {
 	bool scanning;		/* typed, and no matching message seen yet */
 };
 
+/*
+ * Pollers: at most one per open file, found by file (a new poll, a release)
+ * and by serial (a round's answers) in constant time, so that a user with a
+ * hundred thousand pollers slows nobody's open and close.  Bounded per opener
+ * uid and in all; past that, poll(2) sees POLLERR for that file.
+ */
+#define POLLERS_PER_UID 16384
+#define POLLERS_MAX 65536
 static GMutex poll_lock;
 static GCond poll_cond;
-static GPtrArray *pollers;	/* struct msg_poller *, at most one per open file */
+static GHashTable *pollers;		/* serial -> struct msg_poller (owns it) */
+static GHashTable *poller_of_file;	/* struct ipcfs_file * -> the same struct msg_poller */
+static struct quota poller_quota;
 static uint64_t next_poller_serial;
 static GThread *poll_thread;
 static bool poll_stop;
@@ -607,8 +619,15 @@ static size_t read_msgmax(void)
 /*
  * Look at the queue's messages once, until every scanning check has seen a
  * message of its read type.  MSG_COPY peeks without taking, but ignores
- * MSG_NOERROR: the buffer must hold the whole message.
+ * MSG_NOERROR: the buffer must hold the whole message.  It finds message i
+ * by walking the queue from its head, so a scan of a whole long queue costs
+ * the square of its length: only the first TYPE_SCAN_MAX messages are looked
+ * at, and a typed poller whose type is not among them is told POLLIN (maybe
+ * early: its read then waits, or says EAGAIN), so that one user's long queue
+ * never delays everyone's wake-ups.
  */
+#define TYPE_SCAN_MAX 256
+
 static void scan_types(int id, unsigned long qnum, struct poll_check *checks, guint n,
 		       guint scanning)
 {
@@ -643,7 +662,12 @@ static void scan_types(int id, unsigned long qnum, struct poll_check *checks, gu
 			}
 		}
 		i++;
+		if (i == TYPE_SCAN_MAX && i < qnum)
+			break;
 	}
+	for (guint c = 0; c < n && qnum > TYPE_SCAN_MAX; c++)
+		if (checks[c].scanning)
+			checks[c].revents |= POLLIN | POLLRDNORM;	/* not looked at: maybe (see above) */
 }
 
 /* Answer n checks that are all about one queue id. */
@@ -716,17 +740,15 @@ static void notify_ready(GArray *checks)
 {
 	for (guint c = 0; c < checks->len; c++) {
 		const struct poll_check *check = &g_array_index(checks, struct poll_check, c);
+		struct msg_poller *p;
 
 		if (!(check->revents & (check->events | POLLERR | POLLHUP)))
 			continue;
-		for (guint i = 0; i < pollers->len; i++) {
-			struct msg_poller *p = g_ptr_array_index(pollers, i);
-
-			if (p->serial == check->serial) {
-				fuse_lowlevel_notify_poll(p->ph);
-				g_ptr_array_remove_index_fast(pollers, i);
-				break;
-			}
+		p = g_hash_table_lookup(pollers, &check->serial);
+		if (p) {
+			fuse_lowlevel_notify_poll(p->ph);
+			g_hash_table_remove(poller_of_file, p->file);
+			g_hash_table_remove(pollers, &p->serial);	/* frees p */
 		}
 	}
 }
@@ -741,13 +763,17 @@ static gpointer poll_watcher(gpointer data)
 		gint64 started;
 		gint64 spent;
 
-		if (pollers->len == 0) {
+		GHashTableIter iter;
+		gpointer value;
+
+		if (g_hash_table_size(pollers) == 0) {
 			g_cond_wait(&poll_cond, &poll_lock);
 			continue;
 		}
 		g_array_set_size(checks, 0);
-		for (guint i = 0; i < pollers->len; i++) {
-			const struct msg_poller *p = g_ptr_array_index(pollers, i);
+		g_hash_table_iter_init(&iter, pollers);
+		while (g_hash_table_iter_next(&iter, NULL, &value)) {
+			const struct msg_poller *p = value;
 			struct poll_check check = { .serial = p->serial, .ns = p->ns,
 						    .queue = p->queue, .type = p->type,
 						    .events = p->events };
@@ -774,17 +800,18 @@ static void poller_free(gpointer data)
 	struct msg_poller *p = data;
 
 	fuse_pollhandle_destroy(p->ph);
+	quota_give(&poller_quota, p->opener);
 	g_free(p);
 }
 
 /* Forget the file's poller; call with poll_lock held. */
 static void drop_poller(const struct ipcfs_file *file)
 {
-	for (guint i = 0; i < pollers->len; i++) {
-		if (((struct msg_poller *)g_ptr_array_index(pollers, i))->file == file) {
-			g_ptr_array_remove_index_fast(pollers, i);
-			return;
-		}
+	struct msg_poller *p = g_hash_table_lookup(poller_of_file, file);
+
+	if (p) {
+		g_hash_table_remove(poller_of_file, file);
+		g_hash_table_remove(pollers, &p->serial);	/* frees p */
 	}
 }
 
@@ -795,18 +822,31 @@ static void msg_poll(fuse_req_t req, struct ipcfs_file *file, struct fuse_pollha
 
 	if (ph) {
 		struct msg_poller *p = g_new0(struct msg_poller, 1);
+		const char *refusal;
 
 		p->file = file;
+		p->opener = file->opener;
 		p->ph = ph;
 		p->ns = file->ns;
 		p->queue = file->obj;
 		p->type = view.type;
 		p->events = file->poll_events ? file->poll_events : POLLIN | POLLOUT;
 		g_mutex_lock(&poll_lock);
-		p->serial = next_poller_serial++;
 		/* poll(2) registers anew on every call: the newest handle replaces the old. */
 		drop_poller(file);
-		g_ptr_array_add(pollers, p);
+		refusal = quota_take(&poller_quota, p->opener);
+		if (refusal) {
+			g_mutex_unlock(&poll_lock);
+			fuse_pollhandle_destroy(ph);
+			g_free(p);
+			fuse_reply_err(req, -reason(ENOSPC, "poll msg id %d by uid %u: %s of pollers (%d per uid, %d in all) are waiting; poll(2) sees POLLERR",
+						    file->obj.id, (unsigned)file->opener, refusal,
+						    POLLERS_PER_UID, POLLERS_MAX));
+			return;
+		}
+		p->serial = next_poller_serial++;
+		g_hash_table_insert(pollers, &p->serial, p);
+		g_hash_table_insert(poller_of_file, (gpointer)file, p);
 		if (!poll_thread)
 			poll_thread = g_thread_new("msg-poll", poll_watcher, NULL);
 		g_cond_signal(&poll_cond);
@@ -824,7 +864,9 @@ static void msg_release(struct ipcfs_file *file)
 
 static int msg_setup(void)
 {
-	pollers = g_ptr_array_new_with_free_func(poller_free);
+	pollers = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, poller_free);
+	poller_of_file = g_hash_table_new(g_direct_hash, g_direct_equal);
+	quota_init(&poller_quota, POLLERS_MAX, POLLERS_PER_UID);
 	return 0;
 }
 
@@ -836,7 +878,9 @@ static void msg_teardown(void)
 	g_mutex_unlock(&poll_lock);
 	if (poll_thread)
 		g_thread_join(poll_thread);
-	g_ptr_array_unref(pollers);
+	g_hash_table_unref(poller_of_file);
+	g_hash_table_unref(pollers);
+	quota_clear(&poller_quota);
 	g_clear_pointer(&views, g_ptr_array_unref);
 	g_clear_pointer(&free_variants, g_array_unref);
 	g_clear_pointer(&view_index, g_hash_table_unref);

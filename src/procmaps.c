@@ -76,8 +76,11 @@ static bool segment_line(const char *line, const char *end, int id, int *found,
 static bool each_line(const char *maps, size_t len, int want,
 		      bool (*fn)(int id, unsigned long start, unsigned long end, void *data), void *data)
 {
-	const char *p = maps, *stop = maps + len;
+	const char *p = maps, *stop;
 
+	if (!maps)
+		return false;
+	stop = maps + len;
 	while (p < stop) {
 		const char *nl = memchr(p, '\n', (size_t)(stop - p));
 		const char *line_end = nl ? nl : stop;

@@ -648,3 +648,94 @@ def test_attached_needs_read_permission(mnt, ipc):
         assert errno_of(OTHER, OTHER, f"os.getxattr({path!r}, 'user.ipc.nattch')") == "OK"
     finally:
         s.detach()
+
+
+MANY_POLLERS = """
+import os, select, sys
+import sysv_ipc
+q = sysv_ipc.MessageQueue(None, sysv_ipc.IPC_CREX, mode=0o600)
+path = os.path.join(sys.argv[1], "0x%08x" % (q.key & 0xffffffff))
+ep = select.epoll()
+for _ in range(int(sys.argv[2])):
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    ep.register(fd, select.EPOLLIN)         # the daemon keeps a poller for each
+print("ready", flush=True)
+sys.stdin.readline()
+q.send(b"all of you")                       # every poller is answered in one round
+ep.poll(10)
+sys.stdin.read()
+q.remove()
+"""
+
+
+def test_100000_pollers_of_one_user_slow_nobodys_open_and_close(mnt, ipc):
+    """96,000 pollers, from five processes (a process may hold 20,000 descriptors here)."""
+    import contextlib
+    import time
+    q = ipc.msg(mode=0o666)
+    mine = mnt.p("msg", f"0x{q.key:08x}")
+    with contextlib.ExitStack() as stack:
+        attackers = [stack.enter_context(Child(
+            ["setpriv", f"--reuid={OTHER}", f"--regid={OTHER}", "--clear-groups", "/usr/bin/python3",
+             "-c", MANY_POLLERS, mnt.p("msg"), "19200"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)) for _ in range(5)]
+        for attacker in attackers:
+            assert attacker.stdout.readline() == "ready\n"
+        for attacker in attackers:
+            attacker.stdin.write("go\n")
+            attacker.stdin.flush()
+        for _ in range(20):
+            t = time.monotonic()
+            os.close(os.open(mine, os.O_RDONLY | os.O_NONBLOCK))
+            assert time.monotonic() - t < LIVENESS
+        assert victim_is_served(mnt, mnt.p("sem", f"id-{ipc.sem(nsems=1, mode=0o666).id}")) < LIVENESS
+        assert daemon_rss(mnt) < RSS_BOUND
+        for attacker in attackers:
+            attacker.stdin.close()
+            assert attacker.wait() == 0
+
+
+LONG_TYPED_QUEUES = """
+import os, select, sys
+import sysv_ipc
+ep = select.epoll()
+queues = []
+for _ in range(int(sys.argv[2])):
+    q = sysv_ipc.MessageQueue(None, sysv_ipc.IPC_CREX, mode=0o600)
+    queues.append(q)
+    for _ in range(16384):                  # as many as a queue of msgmnb bytes takes
+        q.send(b"x", type=1)
+    fd = os.open(os.path.join(sys.argv[1], "0x%08x@2" % (q.key & 0xffffffff)), os.O_RDONLY | os.O_NONBLOCK)
+    ep.register(fd, select.EPOLLIN)         # type 2 never comes: every round looks for it
+print("ready", flush=True)
+sys.stdin.read()
+for q in queues:
+    q.remove()
+"""
+
+
+def test_typed_pollers_on_long_queues_delay_nobodys_wake_up(mnt, ipc):
+    import select
+    import time
+    q = ipc.msg(mode=0o600)
+    with Child(["setpriv", f"--reuid={OTHER}", f"--regid={OTHER}", "--clear-groups", "/usr/bin/python3",
+                "-c", LONG_TYPED_QUEUES, mnt.p("msg"), "20"],
+               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as attacker:
+        assert attacker.stdout.readline() == "ready\n"
+        fd = os.open(mnt.p("msg", f"0x{q.key:08x}"), os.O_RDONLY | os.O_NONBLOCK)
+        ep = select.epoll()
+        try:
+            ep.register(fd, select.EPOLLIN)     # empty: the daemon's watcher must notice the send
+            assert ep.poll(0) == []
+            for _ in range(5):
+                q.send(b"wake")
+                t = time.monotonic()
+                assert ep.poll(30), "no wake-up"
+                assert time.monotonic() - t < LIVENESS
+                assert os.read(fd, 100) == b"wake"
+                assert ep.poll(0) == []         # empty again: registered anew
+        finally:
+            ep.close()
+            os.close(fd)
+        attacker.stdin.close()
+        assert attacker.wait() == 0
