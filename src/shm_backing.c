@@ -598,7 +598,13 @@ void shm_backing_read(fuse_req_t req, const struct ipc_obj *obj, size_t size, of
 		return;
 	}
 	map = seg_map(s);
-	if (map) {
+	/*
+	 * From the mapping: one copy.  But a page of a hole would be faulted in
+	 * (allocated, charged to the daemon) by that copy, while pread of the
+	 * shmem file reads holes as zeros without allocating: a range with a hole
+	 * is read so (two copies, for sparse segments only).
+	 */
+	if (map && lseek(s->fd, off, SEEK_HOLE) >= off + (off_t)size) {
 		fuse_reply_buf(req, map + off, size);
 		seg_fd_put(s);
 		return;
@@ -610,6 +616,31 @@ void shm_backing_read(fuse_req_t req, const struct ipc_obj *obj, size_t size, of
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 	seg_fd_put(s);
+}
+
+void shm_copy_data(void *to, const void *from, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned long start = (unsigned long)from;
+	unsigned long end = start + ((len + (size_t)page - 1) & ~((size_t)page - 1));
+	char path[80];
+	off_t pos = 0, data, hole;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", start, end);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		memcpy(to, from, len);	/* no map_files (no CAP_SYS_ADMIN): every byte */
+		return;
+	}
+	while (pos < (off_t)len && (data = lseek(fd, pos, SEEK_DATA)) >= 0 && data < (off_t)len) {
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || hole > (off_t)len)
+			hole = (off_t)len;
+		memcpy((char *)to + data, (const char *)from + data, (size_t)(hole - data));
+		pos = hole;
+	}
+	close(fd);
 }
 
 void shm_backing_write(fuse_req_t req, const struct ipc_obj *obj, const char *buf, size_t size,

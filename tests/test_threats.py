@@ -739,3 +739,29 @@ def test_typed_pollers_on_long_queues_delay_nobodys_wake_up(mnt, ipc):
             os.close(fd)
         attacker.stdin.close()
         assert attacker.wait() == 0
+
+
+def daemon_rss_shmem(mnt):
+    with open(f"/proc/{mnt.proc.pid}/status") as f:
+        return next(int(line.split()[1]) << 10 for line in f if line.startswith("RssShmem:"))
+
+
+def test_reading_a_sparse_segment_allocates_nothing(mount_with, ipc):
+    """A user makes a 2 GiB segment of holes, grows it, and reads it all: neither the
+    daemon nor the segment gets the memory (which would escape the user's cgroup)."""
+    mnt = mount_with("classic")
+    key = ipc.fresh_key()
+    path = mnt.p("shm", f"0x{key:08x}")
+    try:
+        assert errno_of(OTHER, OTHER, f"os.truncate(os.open({path!r}, os.O_CREAT | os.O_RDWR, 0o600), 1 << 30)"
+                        ) == "OK"
+    finally:
+        ident = ipc.track_key("shm", key)
+    assert errno_of(OTHER, OTHER, f"os.truncate({path!r}, 2 << 30)") == "OK"     # the grow path
+    ident = ipc.track_key("shm", key)
+    r = subprocess.run(["setpriv", f"--reuid={OTHER}", f"--regid={OTHER}", "--clear-groups",
+                        "dd", f"if={path}", "of=/dev/null", "bs=1M", "status=none"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert int(proc_sysvipc("shm")[ident]["rss"]) + int(proc_sysvipc("shm")[ident]["swap"]) < 16 << 20
+    assert daemon_rss_shmem(mnt) < 16 << 20
+    assert daemon_rss(mnt) < RSS_BOUND
