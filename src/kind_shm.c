@@ -484,7 +484,7 @@ static int resize(struct ipc_obj *obj, uint64_t size, const struct ipcfs_file *s
 		int restored = create_segment(obj, obj->size, &created);
 
 		if (restored == 0 && (new_map = shmat(created.id, NULL, 0)) != (void *)-1) {
-			shm_copy_data(new_map, old_map, obj->size);
+			shm_copy_data(new_map, old_map, obj->size, obj->size);
 			shmdt(new_map);
 			log_debug("resize shm 0x%08x: the new size failed; the old contents are back as id %d",
 				  (unsigned)obj->key, created.id);
@@ -501,7 +501,7 @@ static int resize(struct ipc_obj *obj, uint64_t size, const struct ipcfs_file *s
 	if (new_map == (void *)-1) {
 		err = reason(errno, "resize shm id %d: shmat of the new segment", created.id);
 	} else {
-		shm_copy_data(new_map, old_map, MIN(size, obj->size));
+		shm_copy_data(new_map, old_map, obj->size, MIN(size, obj->size));
 		shmdt(new_map);
 	}
 	shmdt(old_map);

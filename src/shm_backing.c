@@ -135,6 +135,19 @@ static void *attach_checked(const struct ipc_obj *obj, int flags, struct shmid_d
 	return NULL;
 }
 
+/* The shmem file of this process's attachment of a segment of size bytes at addr, or -errno. */
+static int open_attachment(const void *addr, size_t size, int flags)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	char path[80];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", (unsigned long)addr,
+		 (unsigned long)addr + ((size + page - 1) & ~(page - 1)));
+	fd = open(path, flags | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 /*
  * The segment's file, taken from a process that has it attached: its
  * /proc/<pid>/map_files entry for the attachment.  No shmat, so nothing the
@@ -193,10 +206,8 @@ static int borrow_segment_file(const struct ipc_obj *obj)
 static int open_segment_file(const struct ipc_obj *obj)
 {
 	struct shmid_ds ds;
-	char path[80];
 	void *addr;
-	size_t len;
-	int fd, err;
+	int fd;
 
 	if (obj->nattch > 0) {
 		fd = borrow_segment_file(obj);
@@ -206,14 +217,8 @@ static int open_segment_file(const struct ipc_obj *obj)
 	addr = attach_checked(obj, 0, &ds);
 	if (!addr)
 		return -errno;
-	len = (ds.shm_segsz + (size_t)sysconf(_SC_PAGESIZE) - 1) & ~((size_t)sysconf(_SC_PAGESIZE) - 1);
-	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", (unsigned long)addr,
-		 (unsigned long)addr + len);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	err = errno;
+	fd = open_attachment(addr, ds.shm_segsz, O_RDWR);
 	shmdt(addr);
-	if (fd < 0)
-		return -err;
 	return fd;
 }
 
@@ -618,17 +623,11 @@ void shm_backing_read(fuse_req_t req, const struct ipc_obj *obj, size_t size, of
 	seg_fd_put(s);
 }
 
-void shm_copy_data(void *to, const void *from, size_t len)
+void shm_copy_data(void *to, const void *from, size_t from_size, size_t len)
 {
-	long page = sysconf(_SC_PAGESIZE);
-	unsigned long start = (unsigned long)from;
-	unsigned long end = start + ((len + (size_t)page - 1) & ~((size_t)page - 1));
-	char path[80];
 	off_t pos = 0, data, hole;
-	int fd;
+	int fd = open_attachment(from, from_size, O_RDONLY);
 
-	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", start, end);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		memcpy(to, from, len);	/* no map_files (no CAP_SYS_ADMIN): every byte */
 		return;

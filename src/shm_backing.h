@@ -32,11 +32,11 @@ unsigned shm_backing_mappers(int id, const struct ipcfs_file *self);
  */
 void shm_backing_read(fuse_req_t req, const struct ipc_obj *obj, size_t size, off_t off);
 /*
- * Copy len bytes of the segment attached at from into to, a new segment (all
- * zeros): only the data, so that a sparse segment's holes stay holes and
- * reading them faults in no page.
+ * Copy len bytes of the segment of from_size bytes attached at from into to, a
+ * new segment (all zeros): only the data, so that a sparse segment's holes
+ * stay holes and reading them faults in no page.
  */
-void shm_copy_data(void *to, const void *from, size_t len);
+void shm_copy_data(void *to, const void *from, size_t from_size, size_t len);
 void shm_backing_write(fuse_req_t req, const struct ipc_obj *obj, const char *buf, size_t size,
 		       off_t off);
 /* Zero all obj->size bytes in place. */
