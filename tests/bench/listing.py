@@ -100,7 +100,7 @@ class Report:
     def line(self, measure, unit, ipcfs, native, goal):
         """One table line and its JSON record; ipcfs and native are [median, min, max]."""
         rec = self.record(measure, unit, ipcfs, native, goal)
-        ratio, goal_text, verdict = judge(rec)
+        ratio, goal_text, verdict = judge(rec, {})     # listing measures have no FUSE floor
         against = f"ipcs {native[0]:12.1f} [{native[1]:.1f}-{native[2]:.1f}]" if native else ""
         text = (f"{measure:<28} {ipcfs[0]:12.1f} {unit:<8} [{ipcfs[1]:.1f}-{ipcfs[2]:.1f}]  "
                 f"{against}  ratio {ratio or '-':>5}  goal {goal_text}  {verdict}")
