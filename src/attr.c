@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "perm.h"
+
 /* A time the kernel has never set is 0; show the change time instead of 1970. */
 static time_t or_ctime(time_t t, const struct ipc_obj *obj)
 {
@@ -84,4 +86,17 @@ int attr_parse_number(const char *value, size_t size, unsigned long long max,
 	}
 	*out = n;
 	return 0;
+}
+
+void attr_pids_as_seen_by(struct caller *caller, GString *value)
+{
+	g_auto(GStrv) pids = g_strsplit(value->str, " ", -1);
+
+	g_string_truncate(value, 0);
+	for (guint i = 0; pids[i]; i++) {
+		gint64 pid = g_ascii_strtoll(pids[i], NULL, 10);
+
+		g_string_append_printf(value, "%s%d", i ? " " : "",
+				       pid > 0 ? (int)perm_pid_as_seen_by(caller, (pid_t)pid) : 0);
+	}
 }

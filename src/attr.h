@@ -22,7 +22,12 @@ struct xattr_field {
 	int (*format)(const struct ipc_obj *obj, GString *out);
 	int perm;
 	int (*format_for)(struct caller *caller, const struct ipc_obj *obj, GString *out);
+	/* format prints pids as the daemon numbers them, one or more, space-separated. */
+	bool pids;
 };
+
+/* Each pid of a pids field's value, as the caller numbers it (0: one it cannot see). */
+void attr_pids_as_seen_by(struct caller *caller, GString *value);
 
 /* Fields every SysV kind has: id, key, cuid, cgid. */
 extern const struct xattr_field attr_common_fields[];

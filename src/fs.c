@@ -513,7 +513,7 @@ static void ipcfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	case NODE_KIND_DIR:
 		break;
 	}
-	err = dir.kind->lookup(dir.kind, name, &obj, &variant);
+	err = dir.kind->lookup(dir.kind, name, fuse_req_ctx(req)->uid, &obj, &variant);
 	if (err)
 		return reply_err(req, err == -EINVAL ? -ENOENT : err);
 	object_attr(dir.kind, variant, &obj, &st);
@@ -1142,7 +1142,7 @@ static int make_object(const struct node *dir, struct caller *caller, const char
 		return -ENOTDIR;
 	if (dir->type != NODE_KIND_DIR)
 		return -EPERM;
-	err = dir->kind->lookup(dir->kind, name, obj, variant);
+	err = dir->kind->lookup(dir->kind, name, caller->uid, obj, variant);
 	if (err == 0 && exclusive)
 		return reason(EEXIST, "create %s/%s: exists, and O_EXCL or mknod says it must not",
 			      dir->kind->name, name);
@@ -1374,7 +1374,7 @@ static void ipcfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return reply_err(req, err);
 	if (dir.type != NODE_KIND_DIR)
 		return reply_err(req, -EPERM);
-	err = dir.kind->lookup(dir.kind, name, &obj, &variant);
+	err = dir.kind->lookup(dir.kind, name, fuse_req_ctx(req)->uid, &obj, &variant);
 	if (err)
 		return reply_err(req, err == -EINVAL ? -ENOENT : err);
 	drop_variant(dir.kind, variant);	/* the object is what goes, whatever view named it */
@@ -1507,6 +1507,8 @@ static void ipcfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, siz
 	}
 	value = g_string_new(NULL);
 	err = field->format_for ? field->format_for(&caller, &obj, value) : field->format(&obj, value);
+	if (!err && field->pids)
+		attr_pids_as_seen_by(&caller, value);
 	caller_clear(&caller);
 	if (err)
 		return reply_err(req, err);

@@ -81,8 +81,9 @@ struct ipcfs_kind {
 	/* Listing and naming. */
 	int (*list)(GArray *objs);	/* append every object as struct ipc_obj */
 	void (*format_name)(const struct ipc_obj *obj, char *out, size_t size);
-	int (*lookup)(const struct ipcfs_kind *kind, const char *name, struct ipc_obj *obj,
-		      unsigned *variant);
+	/* asker: the uid a view the name makes is counted to (parse_variant). */
+	int (*lookup)(const struct ipcfs_kind *kind, const char *name, uid_t asker,
+		      struct ipc_obj *obj, unsigned *variant);
 	int (*stat)(int id, struct ipc_obj *obj);	/* live attributes; -ENOENT once gone */
 	/* Fill in what stat leaves out because only a reply needs it (st_blocks); optional. */
 	void (*complete_attr)(struct ipc_obj *obj);
@@ -94,9 +95,10 @@ struct ipcfs_kind {
 	 * fs.c hands each alias nodeid naming a variant one reference
 	 * (hold_variant) and drops it when the kernel forgets the nodeid, and
 	 * drops parse_variant's own once the lookup is answered.  Only kinds whose
-	 * writes wait get alias nodeids, so only they may have variants.
+	 * writes wait get alias nodeids, so only they may have variants.  A kind
+	 * bounds the variants one asker may have made (-ENOSPC beyond).
 	 */
-	int (*parse_variant)(const char *suffix, unsigned *variant);
+	int (*parse_variant)(const char *suffix, uid_t asker, unsigned *variant);
 	void (*hold_variant)(unsigned variant);
 	void (*drop_variant)(unsigned variant);
 	int (*create_key)(struct caller *caller, key_t key, mode_t mode, struct ipc_obj *obj);

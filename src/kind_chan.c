@@ -76,12 +76,13 @@ static int chan_stat(int id, struct ipc_obj *obj)
 	return backend->stat(id, obj);
 }
 
-static int chan_lookup(const struct ipcfs_kind *kind, const char *name, struct ipc_obj *obj,
-		       unsigned *variant)
+static int chan_lookup(const struct ipcfs_kind *kind, const char *name, uid_t asker,
+		       struct ipc_obj *obj, unsigned *variant)
 {
 	guint64 n;
 
 	(void)kind;
+	(void)asker;
 	*variant = 0;
 	if (!g_ascii_string_to_unsigned(name, 10, 0, G_MAXINT, &n, NULL) ||
 	    (name[0] == '0' && name[1]))

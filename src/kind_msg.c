@@ -35,9 +35,15 @@
  * holds a reference, and the number is reused once the last one is
  * forgotten.  So `stat msg/<key>@$i` in a loop costs what the kernel's own
  * inode cache holds, and names of queues that do not exist cost nothing.
+ *
+ * The numbers are few (16 bits), so each uid has its own: a view is counted
+ * to the uid whose lookup made it, and one uid may hold at most
+ * VIEWS_PER_UID at once.  Another user's `stat @$i` loop then cannot leave
+ * anyone else without a number for @framed.
  */
 struct view_slot {
 	struct msg_view view;
+	uid_t maker;
 	unsigned refs;
 };
 
@@ -46,10 +52,12 @@ static GPtrArray *views;	/* index = variant number; NULL: free */
 static GArray *free_variants;	/* unused numbers below views->len */
 static GHashTable *view_index;	/* "type/framed" -> variant number */
 #define MAX_VIEWS 0xffff	/* variant numbers have 16 bits of a nodeid (fs.c) */
+#define VIEWS_PER_UID 4096
+static struct quota view_quota;	/* variant numbers per maker uid */
 
-static char *view_key(struct msg_view v)
+static char *view_key(uid_t maker, struct msg_view v)
 {
-	return g_strdup_printf("%ld/%d", v.type, v.framed);
+	return g_strdup_printf("%u/%ld/%d", (unsigned)maker, v.type, v.framed);
 }
 
 static struct msg_view view_of(unsigned variant)
@@ -64,11 +72,12 @@ static struct msg_view view_of(unsigned variant)
 	return v;
 }
 
-/* The variant number of v, with a reference for the caller. */
-static int intern_view(struct msg_view v, unsigned *variant)
+/* The variant number of v as maker names it, with a reference for the caller. */
+static int intern_view(struct msg_view v, uid_t maker, unsigned *variant)
 {
-	g_autofree char *key = view_key(v);
+	g_autofree char *key = view_key(maker, v);
 	struct view_slot *slot;
+	const char *refusal;
 	gpointer found;
 	int err = 0;
 
@@ -82,11 +91,13 @@ static int intern_view(struct msg_view v, unsigned *variant)
 	if (g_hash_table_lookup_extended(view_index, key, NULL, &found)) {
 		*variant = GPOINTER_TO_UINT(found);
 		((struct view_slot *)g_ptr_array_index(views, *variant))->refs++;
-	} else if (free_variants->len == 0 && views->len >= MAX_VIEWS) {
-		err = reason(ENOSPC, "msg: %u distinct @ views are in use", MAX_VIEWS);
+	} else if ((refusal = quota_take(&view_quota, maker))) {
+		err = reason(ENOSPC, "msg: uid %u may not make another @ view (%s: %u per uid, %u in all)",
+			     (unsigned)maker, refusal, VIEWS_PER_UID, MAX_VIEWS - 1);
 	} else {
 		slot = g_new0(struct view_slot, 1);
 		slot->view = v;
+		slot->maker = maker;
 		slot->refs = 1;
 		if (free_variants->len) {
 			*variant = g_array_index(free_variants, unsigned, free_variants->len - 1);
@@ -116,8 +127,9 @@ static void msg_drop_variant(unsigned variant)
 	g_mutex_lock(&views_lock);
 	slot = g_ptr_array_index(views, variant);
 	if (--slot->refs == 0) {
-		g_autofree char *key = view_key(slot->view);
+		g_autofree char *key = view_key(slot->maker, slot->view);
 
+		quota_give(&view_quota, slot->maker);
 		g_hash_table_remove(view_index, key);
 		g_free(slot);
 		views->pdata[variant] = NULL;
@@ -126,12 +138,12 @@ static void msg_drop_variant(unsigned variant)
 	g_mutex_unlock(&views_lock);
 }
 
-static int msg_parse_variant(const char *suffix, unsigned *variant)
+static int msg_parse_variant(const char *suffix, uid_t asker, unsigned *variant)
 {
 	struct msg_view v;
 	int err = msg_view_parse(suffix, &v);
 
-	return err ? err : intern_view(v, variant);
+	return err ? err : intern_view(v, asker, variant);
 }
 
 static void msg_from_ds(int id, const struct msqid_ds *ds, struct ipc_obj *obj)
@@ -867,6 +879,8 @@ static int msg_setup(void)
 	pollers = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, poller_free);
 	poller_of_file = g_hash_table_new(g_direct_hash, g_direct_equal);
 	quota_init(&poller_quota, POLLERS_MAX, POLLERS_PER_UID);
+	/* Variant 0 is the plain file: MAX_VIEWS - 1 numbers to hand out. */
+	quota_init(&view_quota, MAX_VIEWS - 1, VIEWS_PER_UID);
 	return 0;
 }
 
@@ -881,6 +895,7 @@ static void msg_teardown(void)
 	g_hash_table_unref(poller_of_file);
 	g_hash_table_unref(pollers);
 	quota_clear(&poller_quota);
+	quota_clear(&view_quota);
 	g_clear_pointer(&views, g_ptr_array_unref);
 	g_clear_pointer(&free_variants, g_array_unref);
 	g_clear_pointer(&view_index, g_hash_table_unref);
@@ -922,8 +937,8 @@ static int format_waiting(struct caller *caller, const struct ipc_obj *obj, GStr
 static const struct xattr_field msg_xattrs[] = {
 	{ .name = "qnum", .format = format_qnum },
 	{ .name = "qbytes", .format = format_qbytes },
-	{ .name = "lspid", .format = format_lspid },
-	{ .name = "lrpid", .format = format_lrpid },
+	{ .name = "lspid", .format = format_lspid, .pids = true },
+	{ .name = "lrpid", .format = format_lrpid, .pids = true },
 	{ .name = "waiting", .format_for = format_waiting },
 	{ .name = NULL },
 };

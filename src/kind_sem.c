@@ -950,7 +950,7 @@ static const struct xattr_field sem_xattrs[] = {
 	{ .name = "nsems", .format = format_nsems },
 	{ .name = "ncnt", .format = format_ncnt, .perm = PERM_READ },
 	{ .name = "zcnt", .format = format_zcnt, .perm = PERM_READ },
-	{ .name = "pids", .format = format_pids, .perm = PERM_READ },
+	{ .name = "pids", .format = format_pids, .perm = PERM_READ, .pids = true },
 	{ .name = "waiting", .format_for = format_waiting },
 	{ .name = "undo", .format_for = format_undo },
 	{ .name = NULL },

@@ -903,8 +903,8 @@ static int format_attached(struct caller *caller, const struct ipc_obj *obj, GSt
 }
 
 static const struct xattr_field shm_xattrs[] = {
-	{ .name = "cpid", .format = format_cpid },
-	{ .name = "lpid", .format = format_lpid },
+	{ .name = "cpid", .format = format_cpid, .pids = true },
+	{ .name = "lpid", .format = format_lpid, .pids = true },
 	{ .name = "nattch", .format = format_nattch },
 	{ .name = "attached", .format_for = format_attached },
 	{ .name = "status", .format = format_status },

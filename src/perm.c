@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pidns.h"
 
 static struct perm_chain served;	/* of the IPC namespace the top-level tree serves */
 static __thread const struct perm_chain *thread_chain;	/* NULL: served */
@@ -134,6 +135,13 @@ bool caller_parse_status(struct caller *caller, const char *status_text)
 	caller->ngroups = (int)list->len;
 	g_free(caller->groups);
 	caller->groups = (gid_t *)(void *)g_array_free(list, FALSE);
+	/* NSpid: one number per pid namespace from the daemon's (its /proc) down to the caller's. */
+	{
+		pid_t numbers[1];
+		unsigned count = pidns_parse_nspid(status_text, numbers, 1);
+
+		caller->pid_level = count ? count - 1 : 0;
+	}
 	return true;
 }
 
@@ -250,8 +258,7 @@ bool perm_may_see_process(struct caller *caller, pid_t pid)
 	char path[64];
 	struct stat st;
 
-	caller_load_details(caller);
-	if (!caller->details_known || caller->pidns != own_pidns)
+	if (perm_pid_as_seen_by(caller, pid) == 0)
 		return false;
 	if (perm_has_global_cap(caller, PERM_CAP_SYS_PTRACE))
 		return true;
@@ -263,6 +270,16 @@ bool perm_may_see_process(struct caller *caller, pid_t pid)
 	/* A process that is not dumpable has its /proc files owned by root. */
 	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
 	return stat(path, &st) == 0 && st.st_uid == caller->uid && st.st_gid == caller->gid;
+}
+
+pid_t perm_pid_as_seen_by(struct caller *caller, pid_t pid)
+{
+	caller_load_details(caller);
+	if (!caller->details_known || pid <= 0)
+		return 0;
+	if (caller->pidns == own_pidns)
+		return pid;
+	return pidns_number_in(caller->pidns, caller->pid_level, pid);
 }
 
 /* A signal mask field of /proc/<pid>/status ("SigPnd:" and the like), 0 if absent. */

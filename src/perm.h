@@ -36,6 +36,7 @@ struct caller {
 	uint64_t cap_effective;	/* relative to userns, as the kernel keeps them */
 	uint64_t userns;	/* inode number of the caller's user namespace */
 	uint64_t pidns;		/* and of its pid namespace */
+	unsigned pid_level;	/* how many pid namespaces below the daemon's that is */
 };
 
 /*
@@ -102,9 +103,18 @@ bool perm_has_global_cap(struct caller *caller, int cap);
  * Would /proc tell the caller what process pid has mapped (its maps)?  As
  * ptrace_may_access(PTRACE_MODE_READ_FSCREDS): CAP_SYS_PTRACE, or the same
  * real, effective and saved uid and gid as the caller's, and dumpable.  No
- * for callers in another pid namespace, whose /proc numbers differ.
+ * for a process outside the caller's pid namespace (perm_pid_as_seen_by()).
  */
 bool perm_may_see_process(struct caller *caller, pid_t pid);
+
+/*
+ * pid, as the daemon numbers it, as the caller's pid namespace numbers it:
+ * what the kernel would give the caller for it (pid_vnr), 0 for a process
+ * the caller's namespace cannot see.  A caller the daemon cannot see (in an
+ * ancestor or unrelated pid namespace) is given 0 too: its numbers are not
+ * knowable from here.
+ */
+pid_t perm_pid_as_seen_by(struct caller *caller, pid_t pid);
 
 /*
  * Does the text of /proc/<tid>/status show a signal pending that the thread

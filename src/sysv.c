@@ -22,14 +22,15 @@ static int split_name(const struct ipcfs_kind *kind, const char *name, struct ip
 }
 
 /* The view a suffix names, once the object exists (a name that resolves to nothing costs nothing). */
-static int parse_suffix(const struct ipcfs_kind *kind, const char *suffix, unsigned *variant)
+static int parse_suffix(const struct ipcfs_kind *kind, const char *suffix, uid_t asker,
+			unsigned *variant)
 {
 	*variant = 0;
-	return suffix ? kind->parse_variant(suffix, variant) : 0;
+	return suffix ? kind->parse_variant(suffix, asker, variant) : 0;
 }
 
-int sysv_lookup(const struct ipcfs_kind *kind, const char *name, struct ipc_obj *obj,
-		unsigned *variant)
+int sysv_lookup(const struct ipcfs_kind *kind, const char *name, uid_t asker,
+		struct ipc_obj *obj, unsigned *variant)
 {
 	struct ipc_name parsed;
 	const char *suffix;
@@ -46,7 +47,7 @@ int sysv_lookup(const struct ipcfs_kind *kind, const char *name, struct ipc_obj 
 		if (!err)
 			err = kind->stat(id, obj);
 	}
-	return err ? err : parse_suffix(kind, suffix, variant);
+	return err ? err : parse_suffix(kind, suffix, asker, variant);
 }
 
 int sysv_create(const struct ipcfs_kind *kind, struct caller *caller, const char *name,
@@ -63,7 +64,7 @@ int sysv_create(const struct ipcfs_kind *kind, struct caller *caller, const char
 		return reason(EINVAL, "create %s/%s: only a key name can be created", kind->name,
 			      name);
 	/* The view first: a bad suffix must not leave a new object behind. */
-	err = parse_suffix(kind, suffix, variant);
+	err = parse_suffix(kind, suffix, caller->uid, variant);
 	if (err)
 		return err;
 	err = kind->create_key(caller, parsed.key, mode & 0777, obj);
@@ -185,6 +186,7 @@ void sysv_format_processes(struct caller *caller, GArray *pids, GString *out)
 		if (!g_file_get_contents(path, &comm, NULL, NULL))
 			continue;	/* gone since */
 		g_strchomp(comm);
-		g_string_append_printf(out, "%s%d:%s", out->len ? " " : "", (int)pid, comm);
+		g_string_append_printf(out, "%s%d:%s", out->len ? " " : "",
+				       (int)perm_pid_as_seen_by(caller, pid), comm);
 	}
 }

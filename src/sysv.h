@@ -5,8 +5,8 @@
 #include "kind.h"
 
 /* Lookup of "<key>", "id-<id>" or either with "@<variant>". */
-int sysv_lookup(const struct ipcfs_kind *kind, const char *name, struct ipc_obj *obj,
-		unsigned *variant);
+int sysv_lookup(const struct ipcfs_kind *kind, const char *name, uid_t asker,
+		struct ipc_obj *obj, unsigned *variant);
 
 /* O_CREAT of a key name (with an optional variant) that does not exist yet. */
 int sysv_create(const struct ipcfs_kind *kind, struct caller *caller, const char *name,

@@ -775,3 +775,84 @@ def test_reading_a_sparse_segment_allocates_nothing(mount_with, ipc):
     assert int(proc_sysvipc("shm")[ident]["rss"]) + int(proc_sysvipc("shm")[ident]["swap"]) < 16 << 20
     assert daemon_rss_shmem(mnt) < 16 << 20
     assert daemon_rss(mnt) < RSS_BOUND
+
+
+MANY_VIEWS = """
+import errno, os, sys
+path, count = sys.argv[1], int(sys.argv[2])
+made = refused = 0
+for t in range(1, count + 1):
+    try:
+        os.stat(f"{path}@{t}")      # the kernel keeps each name's inode, and with it its view
+        made += 1
+    except OSError as e:
+        assert e.errno == errno.ENOSPC, e
+        refused += 1
+print(made, refused, flush=True)
+"""
+
+
+def test_one_uid_cannot_use_up_the_views(mnt, ipc):
+    theirs = ipc.msg(mode=0o666)
+    mine = ipc.msg(mode=0o666)
+    attacker = subprocess.run(["setpriv", f"--reuid={OTHER}", f"--regid={OTHER}", "--clear-groups",
+                               "/usr/bin/python3", "-c", MANY_VIEWS, mnt.p("msg", f"id-{theirs.id}"),
+                               "65535"], capture_output=True, text=True, check=True)
+    made, refused = map(int, attacker.stdout.split())
+    assert made + refused == 65535 and refused > 0, attacker.stdout
+    # Another user's views of their own queue are still given numbers.
+    base = mnt.p("msg", f"id-{mine.id}")
+    for suffix in ("@100000", "@framed", "@7.framed"):
+        assert errno_of(MEMBER, MEMBER, f"os.stat({base + suffix!r})") == "OK", suffix
+    assert victim_is_served(mnt, mnt.p("sem", f"id-{ipc.sem(nsems=1, mode=0o666).id}")) < LIVENESS
+
+
+IN_CHILD_PID_NS = """
+import json, os, sys
+import sysv_ipc
+root, outsider = sys.argv[1], sys.argv[2]
+def field(kind, ident, name):
+    return os.getxattr(f"{root}/{kind}/id-{ident}", f"user.ipc.{name}").decode()
+shm = sysv_ipc.SharedMemory(None, sysv_ipc.IPC_CREX, mode=0o600, size=4096)
+mq = sysv_ipc.MessageQueue(None, sysv_ipc.IPC_CREX, mode=0o600)
+sem = sysv_ipc.Semaphore(None, sysv_ipc.IPC_CREX, mode=0o600, initial_value=0)
+try:
+    shm.attach()
+    mq.send(b"x")
+    sem.release()
+    print(json.dumps({
+        "pid": os.getpid(),
+        "kernel": [shm.creator_pid, shm.last_pid, mq.last_send_pid, mq.last_receive_pid,
+                   sem.last_pid],
+        "ipcfs": [int(field("shm", shm.id, "cpid")), int(field("shm", shm.id, "lpid")),
+                  int(field("msg", mq.id, "lspid")), int(field("msg", mq.id, "lrpid")),
+                  int(field("sem", sem.id, "pids"))],
+        "attached": field("shm", shm.id, "attached"),
+        "outsider": [field("shm", outsider, name) for name in ("cpid", "lpid", "attached")],
+    }))
+finally:
+    shm.detach()
+    shm.remove()
+    mq.remove()
+    sem.remove()
+"""
+
+
+def test_pids_are_given_as_a_child_pid_namespace_numbers_them(mnt, ipc):
+    """A caller in a child pid namespace gets each pid in its own numbering, and 0 (or no
+    entry) for a process its namespace cannot see, as the kernel's IPC_STAT gives it."""
+    import json
+    outside = ipc.shm(mode=0o666)
+    outside.attach()                       # attached by this process, which the child cannot see
+    try:
+        r = subprocess.run(["unshare", "--pid", "--fork", "/usr/bin/python3", "-c", IN_CHILD_PID_NS,
+                            mnt.path, str(outside.id)], capture_output=True, text=True, check=True)
+    finally:
+        outside.detach()
+    seen = json.loads(r.stdout)
+    assert seen["pid"] == 1
+    assert seen["ipcfs"] == seen["kernel"] == [1, 1, 1, 0, 1]
+    assert seen["attached"] == "1:python3"
+    assert seen["outsider"] == ["0", "0", ""]
+    # The daemon's own pid namespace still sees its numbers.
+    assert os.getxattr(mnt.p("shm", f"id-{outside.id}"), "user.ipc.cpid").decode() == str(os.getpid())
