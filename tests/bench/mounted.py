@@ -43,11 +43,16 @@ m = util.Mount(options=options)
 try:
     program = os.path.join(util.BUILD, args[0])
     rest = [a.replace("{mnt}", m.path).replace("{mode}", mode) for a in args[1:]]
+    bench = subprocess.Popen([program] + rest)
     try:
-        rc = subprocess.run([program] + rest, timeout=timeout).returncode
+        rc = bench.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         print(f"# {args[0]} did not finish in {timeout:g} s: the daemon is killed", flush=True)
-        m.proc.kill()               # its callers then fail with ECONNABORTED and exit
+        # The daemon first: a caller whose request the daemon has is not ended even by
+        # SIGKILL until it is answered, and a dead daemon's connection answers every one.
+        m.proc.kill()
+        bench.kill()
+        bench.wait()
         rc = 124
 finally:
     status = m.unmount()
