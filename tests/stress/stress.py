@@ -10,11 +10,13 @@ workers reach the objects through /ns/<ino>/, where every request moves a
 daemon thread into the namespace and back), removes, re-creates and resizes chaos objects
 behind the daemon's back, interrupts survivors with SIGINT (they retry) and
 kills victims with SIGINT, SIGTERM or SIGKILL, blocked or not, and keeps new
-victims coming.  Then it stops everything and passes only if:
+victims coming.  Two hostile users (uids 2003, 2004) run every attack of the
+threat model (docs/design.md) at once, small and over and over.  Then it stops everything and passes only if:
 
   - no caller hangs: every phase of the stop ends within HANG_DEADLINE;
   - the daemon never died, printed nothing (sanitizer reports included),
-    and exits 0 at unmount;
+    and exits 0 at unmount; its peak resident memory stayed under 64 MiB
+    (in a release build);
   - invariants hold, checked with clients independent of ipcfs:
     every message sent through the mount was received exactly once or is
     still queued; semaphore 0 of the set equals its start plus every
@@ -45,6 +47,19 @@ UIDS = [0, 2001, 2003, 2004]
 SEM_START = [50, 10]
 VICTIMS = 24            # alive at any time
 CATCH_SLOTS = 256       # messages one msg victim can take
+ATTACKERS = [2003, 2004]    # uids of the hostile users (worker.py attacker)
+
+
+RSS_BOUND = 64 << 20     # the daemon's peak resident memory (test_threats's bound)
+# An ASan build keeps freed memory in quarantine (256 MiB) and shadow memory beside it, so
+# its peak says nothing about what the daemon holds: only a release build's run judges it.
+SANITIZED = "ASAN_OPTIONS" in os.environ
+
+
+def proc_status(pid, field):
+    """A field of /proc/PID/status, without its unit."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(line.split()[1] for line in f if line.startswith(field + ":"))
 
 
 class Failure(Exception):
@@ -82,8 +97,8 @@ class Run:
 
     # ---- workers
 
-    def spawn(self, role, survivor, wait_ready=True, **extra):
-        uid = self.rng.choice(UIDS)
+    def spawn(self, role, survivor, wait_ready=True, uid=None, **extra):
+        uid = self.rng.choice(UIDS) if uid is None else uid
         tree = self.mnt.path
         if uid == 0 and not role.startswith("chan") and self.rng.random() < 0.5:
             tree = self.ns_tree
@@ -237,6 +252,11 @@ class Run:
                 self.survivors.append(("names", self.spawn("names", True)))
             for i in range(2):
                 self.survivors.append(("threads", self.spawn("threads", True)))
+            for uid in ATTACKERS:
+                key = self.reg.fresh_key()
+                self.reg.keys.append(("shm", key))
+                self.survivors.append(("attacker", self.spawn("attacker", True, uid=uid,
+                                                              attack_shm=util.name_of(key))))
             for i in range(VICTIMS):
                 self.spawn_victim()
         self.threads = [threading.Thread(target=self.guarded, args=(self.killer,)),
@@ -270,8 +290,8 @@ class Run:
                     proc.kill()
             self.wait_victims()
         by_role = lambda *roles: [(r, p) for r, p in self.survivors if r in roles]  # noqa: E731
-        reports = self.wait_for("sem/shm/names survivors",
-                               by_role("sem", "shm", "names", "threads", "chanw"))
+        reports = self.wait_for("sem/shm/names survivors and attackers",
+                               by_role("sem", "shm", "names", "threads", "chanw", "attacker"))
         reports += self.wait_for("msg senders", by_role("msgsend"))
         receivers = by_role("msgrecv")
         for _ in receivers:             # one stop pill of each type per receiver
@@ -406,7 +426,24 @@ class Run:
                 raise Failure(f"the daemon died:\n{self.mnt.output()}")
             reports = self.stop()
             self.wait_daemon_idle()
+            peak = int(proc_status(self.mnt.proc.pid, "VmHWM")) << 10
             results = self.check(reports)
+            attacks = {}
+            for r in reports:
+                for name, n in r.get("attacks", {}).items():
+                    attacks[name] = attacks.get(name, 0) + n
+            refusals = {}
+            for r in reports:
+                if r["role"] == "attacker":
+                    for name, n in r["errors"].items():
+                        refusals[name] = refusals.get(name, 0) + n
+            measured = (f"VmHWM {peak >> 20} MiB (bound {RSS_BOUND >> 20} MiB); attacks by uids "
+                        f"{ATTACKERS}: {attacks}, refused {refusals}")
+            if SANITIZED:
+                print(f"stress: peak memory not judged under ASan: {measured}")
+            else:
+                results.append(("daemon: peak memory under the bound, whatever the attackers did",
+                                peak < RSS_BOUND, measured))
         finally:
             open(self.stop_file, "w").close()
             self.done.set()

@@ -3,7 +3,7 @@
 
     worker.py ROLE CONFIG_JSON
 
-Survivors (sem, msgsend, msgrecv, shm, chanw, chanr, names, threads) work until the
+Survivors (sem, msgsend, msgrecv, shm, chanw, chanr, names, threads, attacker) work until the
 stop file exists, then print one JSON report on stdout and exit 0; any errno
 outside ALLOWED fails them (exit 1, the error on stderr).  SIGINT is handled
 and ignored, so a survivor's interrupted call is retried (PEP 475): the
@@ -29,7 +29,7 @@ import time
 ALLOWED = {errno.ENOENT, errno.EIDRM, errno.EBUSY, errno.ENOSPC, errno.EACCES, errno.EPERM,
            errno.EAGAIN, errno.EINVAL, errno.ENODEV, errno.EFBIG, errno.E2BIG, errno.EMSGSIZE,
            errno.EPIPE, errno.ENODATA, errno.ERANGE, errno.EEXIST, errno.EOPNOTSUPP,
-           errno.ESPIPE, errno.ENOTDIR, errno.EISDIR, errno.ENOMSG}
+           errno.ESPIPE, errno.ENOTDIR, errno.EISDIR, errno.ENOMSG, errno.ENOBUFS}
 MSG_SIZE = 32
 STOP = b"STOP".ljust(MSG_SIZE, b".")
 WAKE = 0xff     # the fill byte of the records stress.py writes to wake channel readers
@@ -356,6 +356,77 @@ def names_worker():
         chaos_op()
 
 
+# ---- a hostile user: each attack the daemon bounds (docs/design.md, threat model), small
+
+def attacker():
+    """Unfinished /sem lines, user.ipc.attached on a mapped segment, many pollers, typed
+    pollers, a stream of @ views and a sparse segment read and grown, in a random order.
+    The daemon refuses each beyond its bound; stress.py checks that everyone else's work
+    still adds up and that the daemon's peak memory stayed under the bound."""
+    counts = stats.setdefault("attacks", {})
+
+    def unfinished_lines():
+        fds = [tolerate(os.open, p("sem", cfg["chaos"]["sem"]), os.O_WRONLY | os.O_CREAT, 0o666)
+               for _ in range(rng.randrange(1, 17))]
+        for fd in filter(None, fds):
+            tolerate(os.write, fd, b" " * rng.randrange(1000, 120000))   # no newline: kept
+        for fd in filter(None, fds):
+            tolerate(os.close, fd)      # the blank last line runs (or fails) at close
+
+    def attached():
+        path = p("shm", cfg["shm_name"])
+        fd = tolerate(os.open, path, os.O_RDONLY)
+        if fd is None:
+            return
+        try:
+            mapping = tolerate(mmap.mmap, fd, 4096, mmap.MAP_SHARED, mmap.PROT_READ)
+            tolerate(os.getxattr, path, "user.ipc.attached")
+            if mapping is not None:
+                mapping.close()
+        finally:
+            os.close(fd)
+
+    def pollers(view=""):
+        fds = [tolerate(os.open, p("msg", cfg["msg_name"] + view), os.O_RDONLY | os.O_NONBLOCK)
+               for _ in range(rng.randrange(16, 400) if not view else rng.randrange(1, 16))]
+        poller = select.poll()
+        for fd in filter(None, fds):
+            poller.register(fd, select.POLLIN)
+        poller.poll(0)                  # each registers a poller with the daemon
+        for fd in filter(None, fds):
+            os.close(fd)
+
+    def typed_pollers():
+        pollers("@%d" % rng.randrange(3, 1 << 20))      # types nobody sends: a scan of the queue
+
+    def views():
+        for _ in range(rng.randrange(50, 500)):
+            tolerate(os.stat, p("msg", cfg["msg_name"] + "@%d" % rng.randrange(3, 1 << 30)))
+
+    def sparse_segment():
+        path = p("shm", cfg["attack_shm"])
+        fd = tolerate(os.open, path, os.O_RDWR | os.O_CREAT, 0o600)
+        if fd is None:
+            return
+        try:
+            size = rng.randrange(16, 257) << 20
+            tolerate(os.ftruncate, fd, size)
+            tolerate(os.pwrite, fd, b"d" * 4096, rng.randrange(0, size - 4096))
+            for offset in range(0, size, 1 << 20):     # all of it: the holes read as zeros
+                tolerate(os.pread, fd, 1 << 20, offset)
+            tolerate(os.ftruncate, fd, size + (rng.randrange(1, 65) << 20))  # grow: data only
+        finally:
+            os.close(fd)
+        if rng.random() < 0.3:
+            tolerate(os.unlink, path)
+
+    attacks = [unfinished_lines, attached, pollers, typed_pollers, views, sparse_segment]
+    while not stopping():
+        attack = rng.choice(attacks)
+        attack()
+        counts[attack.__name__] = counts.get(attack.__name__, 0) + 1
+
+
 def chaos_victim():
     while True:
         chaos_op()
@@ -367,6 +438,7 @@ ROLES = {
     "shm": shm_survivor,
     "chanw": chan_writer, "chanr": chan_reader, "chanvictim": chan_victim,
     "names": names_worker, "chaosvictim": chaos_victim, "threads": shared_fds_worker,
+    "attacker": attacker,
 }
 
 def die_of_sigint(sig, frame):
