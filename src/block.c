@@ -365,7 +365,7 @@ void blocking_watch_interrupt(fuse_req_t req, fuse_interrupt_func_t func, void *
 		unwatch_locked(req);	/* an answered request's entry, at a reused address */
 		g_hash_table_insert(watched, req, g_steal_pointer(&e));
 		if (!signal_watcher)
-			signal_watcher = g_thread_new("ipcfs-signals", watch_signals, NULL);
+			signal_watcher = ns_thread_new("ipcfs-signals", watch_signals, NULL);
 		else if (watcher_parked)
 			g_cond_broadcast(&watch_cond);
 	}

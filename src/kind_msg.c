@@ -860,7 +860,7 @@ static void msg_poll(fuse_req_t req, struct ipcfs_file *file, struct fuse_pollha
 		g_hash_table_insert(pollers, &p->serial, p);
 		g_hash_table_insert(poller_of_file, (gpointer)file, p);
 		if (!poll_thread)
-			poll_thread = g_thread_new("msg-poll", poll_watcher, NULL);
+			poll_thread = ns_thread_new("msg-poll", poll_watcher, NULL);
 		g_cond_signal(&poll_cond);
 		g_mutex_unlock(&poll_lock);
 	}

@@ -196,7 +196,7 @@ void listed_add(fuse_ino_t parent, unsigned ns, const struct ipcfs_kind *kind, c
 	}
 	g_hash_table_insert(d->names, g_strdup(name), n);
 	if (!watcher)
-		watcher = g_thread_new("listed-watch", watch, NULL);
+		watcher = ns_thread_new("listed-watch", watch, NULL);
 	g_cond_signal(&wake);	/* the watcher may be waiting for work; a round's wait ignores it */
 	g_mutex_unlock(&lock);
 }

@@ -141,6 +141,29 @@ void ns_scope_end(ns_scope *scope)
 		enter((int)NS_SERVED);
 }
 
+struct thread_start {
+	GThreadFunc func;
+	gpointer data;
+};
+
+static gpointer start_in_served(gpointer p)
+{
+	struct thread_start start = *(struct thread_start *)p;
+
+	g_free(p);
+	if (enabled && enter((int)NS_SERVED) != 0)
+		log_debug("a thread of the daemon stays in its creator's IPC namespace");
+	return start.func(start.data);
+}
+
+GThread *ns_thread_new(const char *name, GThreadFunc func, gpointer data)
+{
+	struct thread_start *start = g_new(struct thread_start, 1);
+
+	*start = (struct thread_start){ .func = func, .data = data };
+	return g_thread_new(name, start_in_served, start);
+}
+
 /* ---- Which namespaces exist ---- */
 
 /* Call found(pid, ino, data) for each process in /proc, in pid order, until it says stop. */

@@ -66,6 +66,14 @@ void ns_scope_end(ns_scope *scope);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ns_scope, ns_scope_end)
 
 /*
+ * g_thread_new() for a thread of the daemon's own that may be started by
+ * whichever request first needs it: it runs func in the served namespace,
+ * never in the one its creator was in (a thread there would keep that
+ * namespace, and a container's objects, alive for the daemon's life).
+ */
+GThread *ns_thread_new(const char *name, GThreadFunc func, gpointer data);
+
+/*
  * The inode numbers (as `ls -l /proc/PID/ns/ipc` prints them) of every IPC
  * namespace a process of our pid namespace is in, and the served one; sorted.
  */

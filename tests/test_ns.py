@@ -352,3 +352,42 @@ def test_root_without_cap_sys_admin_is_refused(nsmnt, containers):
                         " print(e.errno)"], capture_output=True, text=True)
     assert r.stdout.strip() == str(errno.EACCES), r.stderr
     assert str(a.ino) in os.listdir(nsmnt.p("ns"))
+
+
+def daemon_threads_in(mnt, ino):
+    """The daemon's threads whose IPC namespace is ino (a thread's namespace pins it, fd or not)."""
+    found = []
+    task_dir = f"/proc/{mnt.proc.pid}/task"
+    for tid in os.listdir(task_dir):
+        try:
+            if os.stat(f"{task_dir}/{tid}/ns/ipc").st_ino == ino:
+                with open(f"{task_dir}/{tid}/comm") as f:
+                    found.append(f.read().strip())
+        except FileNotFoundError:
+            pass                                        # a thread that ended meanwhile
+    return found
+
+
+def test_no_thread_of_the_daemon_stays_in_a_container(nsmnt, containers):
+    """The daemon's background threads (the msg poll watcher, the listing's watcher and,
+    over io_uring, the signal watcher) start from whatever request first needs them; made
+    here by requests under /ns/<ino>, they must not live on in that namespace, which would
+    keep it, and its objects, alive for the daemon's life."""
+    import select
+    a = containers()
+    a.py(f"sysv_ipc.MessageQueue({KEY:#x}, sysv_ipc.IPC_CREX, 0o600)")
+    path = nsmnt.p("ns", str(a.ino), "msg", NAME)
+    assert os.listdir(nsmnt.p("ns", str(a.ino), "msg")) == [NAME]
+    with io("read", path, 100, 1) as p:                 # a wait: over io_uring, the signal watcher
+        wait_blocked(p)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        assert poller.poll(0) == []                     # registers, starts the poll watcher
+        p.send_signal(signal.SIGINT)
+        assert p.communicate()[0].split() == ["ERR", "EINTR"]
+        os.close(fd)
+    assert daemon_threads_in(nsmnt, ns_ino(os.getpid())) != []      # the served one: all of them
+    wait_until(lambda: daemon_threads_in(nsmnt, a.ino) == [])
+    a.stop()
+    wait_until(lambda: not daemon_holds(nsmnt, a.ino))
