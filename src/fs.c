@@ -1,31 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The tree and the dispatch of FUSE requests to the kinds.
- *
- *   /                  nodeid 1
- *   /<kind>            nodeid 2 + kind index
- *   /ns                nodeid 2 + NKINDS (with -o all_ns)
- *   /ns/<ino>          nodeid ns << 48 | 1
- *   /ns/<ino>/<kind>   nodeid ns << 48 | (2 + kind index)
- *   <dir>/<x>          nodeid (kind index + 1) << 60 | ns << 48 | variant << 32 | (uint32_t)id
- *
- * where ns is the index ns.c gives an IPC namespace (0 for the served one, the
- * top-level tree) and every request runs in the namespace of its nodeid.
- * Object nodeids are computed, not allocated, so the daemon keeps no table of
- * them: an id names one object for its whole life (the kernel puts a sequence
- * number in every id), and the same object always gets the same inode.  The
- * one exception, alias nodeids for writers that wait, is explained below.
- *
- * Timeouts.  Object names have an entry timeout of 0: every path walk asks
- * again, so names are always live.  Entries of a listing are the exception:
- * they are cached for -o listing_cache and kept live by listed.c.  Object
- * attributes are valid for one clock tick (ATTR_FRESH): long enough that the
- * stat(2) whose path walk fetched them uses them instead of asking a second
- * time, too short to outlive it.  The root and the kind directories never
- * change, so they are cached for good.
- * Names under /ns come and go with namespaces, and the kernel must forget
- * them when unused (so that the daemon lets go of the namespace), so every
- * name there has an entry timeout of 0 too.
+ * The dispatch of FUSE requests: each request's nodeid becomes a node
+ * (node.h), whose namespace the request then runs in, and the kind of the
+ * node answers it.  What is here is only what no kind can decide alone:
+ * directory handles and their bound, the permission checks of open,
+ * truncate, IPC_SET, unlink and xattrs (under SysV rules, with the caller's
+ * credentials), the order of check-then-change in setattr, and how a reply
+ * the kernel never took gives back what it counted.
  */
 #include "fs.h"
 
@@ -36,345 +17,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include "listed.h"
 #include "log.h"
+#include "node.h"
 #include "ns.h"
-#include "options.h"
+#include "ns_names.h"
 #include "quota.h"
-#include "successor.h"
+#include "transport.h"
 
-#define ROOT_INO FUSE_ROOT_ID
-#define KIND_SHIFT 60
-#define NS_SHIFT 48
-#define VARIANT_SHIFT 32
-#define VARIANT_MASK 0xffffu
-#define LOCAL_MASK ((1ull << NS_SHIFT) - 1)
-#define NS_OF(ino) ((unsigned)((ino) >> NS_SHIFT) & (NS_MAX - 1))
-
-static const struct ipcfs_kind *const kinds[] = { &kind_shm, &kind_sem, &kind_msg, &kind_chan };
-#define NKINDS G_N_ELEMENTS(kinds)
-/* The low bits of a directory's nodeid (see the top). */
-#define LOCAL_TREE_ROOT 1
-#define LOCAL_KIND_DIR(index) (2 + (index))
-#define LOCAL_NS_DIR (2 + NKINDS)
-#define NS_DIR_INO ((fuse_ino_t)LOCAL_NS_DIR)
-
-/*
- * Writers that wait.  While a WRITE request is outstanding the kernel holds
- * the FUSE inode's lock, exclusively for a write that ends past i_size, and
- * every command written to /sem does (its size is nsems).  A second writer of
- * the same inode would wait for that lock in D state, unkillable, behind a
- * writer that may wait for ever.  So for kinds whose writes can wait, every
- * calling thread gets an inode of its own: lookups and readdirplus hand out an
- * alias nodeid per (object, caller thread id).  Two writers never share an
- * inode lock, and a thread cannot block in two writes at once.  st_ino stays
- * the object's, so stat(2) cannot tell.  Aliases live until the kernel
- * forgets them.  A listing hands out the object's own nodeid instead, which
- * the kernel caches (listed.h) and any thread may then reach by its path: an
- * open for writing through a nodeid that is not the caller's own alias is
- * refused with ESTALE, which makes the kernel look the path up again and open
- * the caller's own.
- */
-#define ALIAS_BIT (1ull << 63)
-
-/* Seconds; see "Timeouts" at the top.  The kernel rounds ATTR_FRESH up to one jiffy. */
-#define ATTR_FRESH 1e-6
-#define DIR_TIMEOUT 86400.0
-
-struct alias {
-	fuse_ino_t ino;
-	fuse_ino_t base;
-	pid_t tid;
-	uint64_t nlookup;
-};
-
-static GMutex alias_lock;
-static GHashTable *aliases;		/* alias nodeid -> struct alias */
-static GHashTable *alias_by_caller;	/* (base, tid) -> the same struct alias */
-static uint64_t next_alias = 1;
-
-static guint caller_key_hash(gconstpointer key)
-{
-	const struct alias *a = key;
-
-	return g_int64_hash(&a->base) ^ (guint)a->tid;
-}
-
-static gboolean caller_key_equal(gconstpointer x, gconstpointer y)
-{
-	const struct alias *a = x, *b = y;
-
-	return a->base == b->base && a->tid == b->tid;
-}
-
-enum node_type { NODE_TREE_ROOT, NODE_KIND_DIR, NODE_NS_DIR, NODE_OBJECT };
-
-struct node {
-	enum node_type type;
-	unsigned ns;			/* the IPC namespace it is in (ns.h) */
-	const struct ipcfs_kind *kind;	/* of kind directories and objects */
-	unsigned kind_index;
-	unsigned variant;
-	int id;
-	pid_t owner;			/* the thread an alias nodeid was made for; 0 for others */
-	bool follow;			/* objects: follow a re-creation by ipcfs (node_object) */
-};
-
-/* /ns/<ino> trees hold the SysV kinds only: channels belong to no namespace. */
-static bool kind_in_tree(unsigned kind_index, unsigned ns)
-{
-	return ns == NS_SERVED || kinds[kind_index]->sysv;
-}
-
-static fuse_ino_t dir_ino(unsigned ns, unsigned local)
-{
-	return (fuse_ino_t)ns << NS_SHIFT | local;
-}
-
-static fuse_ino_t kind_dir_ino(unsigned ns, unsigned index)
-{
-	return dir_ino(ns, LOCAL_KIND_DIR(index));
-}
-
-static unsigned kind_index_of(const struct ipcfs_kind *kind)
-{
-	for (unsigned i = 0; i < NKINDS; i++)
-		if (kinds[i] == kind)
-			return i;
-	g_assert_not_reached();
-}
-
-/* An object of the namespace this thread acts in. */
-static fuse_ino_t object_ino(const struct ipcfs_kind *kind, unsigned variant, int id)
-{
-	return ((fuse_ino_t)(kind_index_of(kind) + 1) << KIND_SHIFT) |
-	       (fuse_ino_t)ns_current() << NS_SHIFT |
-	       ((fuse_ino_t)(variant & VARIANT_MASK) << VARIANT_SHIFT) | (uint32_t)id;
-}
-
-static unsigned ino_variant(fuse_ino_t ino)
-{
-	return (unsigned)(ino >> VARIANT_SHIFT) & VARIANT_MASK;
-}
-
-static const struct ipcfs_kind *ino_kind(fuse_ino_t ino)
-{
-	unsigned kind_index = (unsigned)(ino >> KIND_SHIFT) & 7;
-
-	return kind_index >= 1 && kind_index <= NKINDS ? kinds[kind_index - 1] : NULL;
-}
-
-/* Drop the reference to a variant that a kind's lookup or create gave. */
-static void drop_variant(const struct ipcfs_kind *kind, unsigned variant)
-{
-	if (variant)
-		kind->drop_variant(variant);
-}
-
-/* The nodeid an alias stands for, and the thread it was made for (0 for other nodeids). */
-static fuse_ino_t base_ino(fuse_ino_t ino, pid_t *owner)
-{
-	struct alias *a;
-
-	*owner = 0;
-	if (!(ino & ALIAS_BIT))
-		return ino;
-	g_mutex_lock(&alias_lock);
-	a = g_hash_table_lookup(aliases, &ino);
-	ino = a ? a->base : 0;
-	*owner = a ? a->tid : 0;
-	g_mutex_unlock(&alias_lock);
-	return ino;
-}
-
-/*
- * The nodeid a lookup (or readdirplus entry) of this object or directory
- * replies with; counts one lookup, which the kernel's FORGET gives back.
- */
-static fuse_ino_t lookup_ino(const struct ipcfs_kind *kind, fuse_ino_t base, fuse_req_t req)
-{
-	struct alias key = { .base = base, .tid = fuse_req_ctx(req)->pid }, *a;
-	fuse_ino_t ino;
-
-	ns_hold(NS_OF(base));
-	if (!kind || !kind->writes_wait)
-		return base;
-	g_mutex_lock(&alias_lock);
-	a = g_hash_table_lookup(alias_by_caller, &key);
-	if (!a) {
-		a = g_memdup2(&key, sizeof(key));
-		a->ino = ALIAS_BIT | next_alias++;
-		g_hash_table_insert(aliases, &a->ino, a);
-		g_hash_table_insert(alias_by_caller, a, a);
-		/* The alias names the variant until the kernel forgets it. */
-		if (ino_variant(base))
-			kind->hold_variant(ino_variant(base));
-	}
-	a->nlookup++;
-	ino = a->ino;
-	g_mutex_unlock(&alias_lock);
-	return ino;
-}
-
-static void forget_ino(fuse_ino_t ino, uint64_t nlookup)
-{
-	struct alias *a;
-	fuse_ino_t base = ino;
-
-	if (ino & ALIAS_BIT) {
-		g_mutex_lock(&alias_lock);
-		a = g_hash_table_lookup(aliases, &ino);
-		base = a ? a->base : 0;
-		if (a && (a->nlookup -= MIN(nlookup, a->nlookup)) == 0) {
-			g_hash_table_remove(alias_by_caller, a);
-			g_hash_table_remove(aliases, &ino);	/* frees a */
-			if (ino_variant(base))
-				drop_variant(ino_kind(base), ino_variant(base));
-		}
-		g_mutex_unlock(&alias_lock);
-	}
-	/* Object nodeids are computed: nothing to forget but the namespace's count. */
-	if (base)
-		ns_put(NS_OF(base), nlookup);
-}
-
-static bool decode_ino(fuse_ino_t ino, struct node *node)
-{
-	unsigned local;
-
-	memset(node, 0, sizeof(*node));
-	ino = base_ino(ino, &node->owner);
-	node->ns = NS_OF(ino);
-	node->kind = ino_kind(ino);
-	if (node->kind) {
-		node->type = NODE_OBJECT;
-		node->kind_index = kind_index_of(node->kind);
-		node->variant = ino_variant(ino);
-		node->id = (int)(uint32_t)ino;
-		node->follow = true;
-		return kind_in_tree(node->kind_index, node->ns);
-	}
-	if (ino >> KIND_SHIFT)
-		return false;
-	local = (unsigned)(ino & LOCAL_MASK);
-	if (local == LOCAL_TREE_ROOT && (node->ns == NS_SERVED || ns_enabled())) {
-		node->type = NODE_TREE_ROOT;
-		return true;
-	}
-	if (local >= LOCAL_KIND_DIR(0) && local < LOCAL_KIND_DIR(NKINDS) &&
-	    (node->ns == NS_SERVED || ns_enabled())) {
-		node->type = NODE_KIND_DIR;
-		node->kind_index = local - LOCAL_KIND_DIR(0);
-		node->kind = kinds[node->kind_index];
-		return kind_in_tree(node->kind_index, node->ns);
-	}
-	if (local == LOCAL_NS_DIR && node->ns == NS_SERVED && ns_enabled()) {
-		node->type = NODE_NS_DIR;
-		return true;
-	}
-	return false;
-}
-
-/*
- * Enter the namespace of a node for the rest of the request: a node under
- * /ns needs a caller with CAP_SYS_ADMIN in the initial user namespace, since
- * /ns crosses the boundaries of containers.  0, or -errno (logged).
- */
-static int enter_node(fuse_req_t req, const struct node *node, ns_scope *scope)
-{
-	if (node->ns != NS_SERVED || node->type == NODE_NS_DIR) {
-		struct caller caller;
-		bool allowed;
-
-		caller_from_req(&caller, req);
-		allowed = perm_has_global_cap(&caller, PERM_CAP_SYS_ADMIN);
-		caller_clear(&caller);
-		if (!allowed)
-			return reason(EACCES, "/ns: uid %u (pid %d) lacks CAP_SYS_ADMIN in the initial user namespace",
-				      (unsigned)fuse_req_ctx(req)->uid, (int)fuse_req_ctx(req)->pid);
-	}
-	return ns_scope_enter(scope, node->ns);
-}
-
-/* decode_ino() and enter_node(): 0, or the errno to reply with (bad is for an unknown nodeid). */
-static int node_of(fuse_req_t req, fuse_ino_t ino, struct node *node, ns_scope *scope, int bad)
-{
-	if (!decode_ino(ino, node))
-		return bad;
-	return enter_node(req, node, scope);
-}
-
-static void dir_attr(fuse_ino_t ino, mode_t mode, struct stat *st)
-{
-	memset(st, 0, sizeof(*st));
-	st->st_ino = ino;
-	st->st_mode = S_IFDIR | mode;
-	st->st_nlink = 2;
-	st->st_uid = getuid();
-	st->st_gid = getgid();
-	st->st_atim = st->st_mtim = st->st_ctim = ipcfs_start_time;
-}
-
-static fuse_ino_t node_dir_ino(const struct node *node)
-{
-	switch (node->type) {
-	case NODE_KIND_DIR:
-		return kind_dir_ino(node->ns, node->kind_index);
-	case NODE_NS_DIR:
-		return NS_DIR_INO;
-	default:
-		return dir_ino(node->ns, LOCAL_TREE_ROOT);
-	}
-}
-
-/* /ns and /ns/<ino> are for root to enter (enter_node()); st_ino of /ns/<ino> is <ino>. */
-static void node_dir_attr(const struct node *node, struct stat *st)
-{
-	if (node->type == NODE_KIND_DIR)
-		dir_attr(node_dir_ino(node), node->kind->dir_mode, st);
-	else if (node->type == NODE_NS_DIR)
-		dir_attr(NS_DIR_INO, 0500, st);
-	else if (node->ns == NS_SERVED)
-		dir_attr(ROOT_INO, 0755, st);
-	else
-		dir_attr(ns_ino(node->ns), 0500, st);
-}
-
-static void object_attr(const struct ipcfs_kind *kind, unsigned variant,
-			const struct ipc_obj *obj, struct stat *st)
-{
-	struct ipc_obj whole = *obj;
-
-	if (kind->complete_attr)
-		kind->complete_attr(&whole);
-	attr_fill(&whole, object_ino(kind, variant, obj->id), st);
-	/* Views (msg types) are aliases: st_size is the object's, nlink stays 1. */
-}
-
-/* The entry for an object or a directory, with the timeouts described at the top. */
-static struct fuse_entry_param entry_param(fuse_ino_t ino, const struct stat *st)
-{
-	struct fuse_entry_param e;
-	bool dir = S_ISDIR(st->st_mode);
-
-	memset(&e, 0, sizeof(e));
-	e.ino = ino;
-	e.attr = *st;
-	e.attr_timeout = dir ? DIR_TIMEOUT : ATTR_FRESH;
-	e.entry_timeout = dir && NS_OF(ino) == NS_SERVED ? DIR_TIMEOUT : 0;
-	return e;
-}
-
-/* Reply with an entry that lookup_ino() counted; a reply the kernel never took counts nothing. */
+/* Reply with an entry that node_lookup() counted; a reply the kernel never took counts nothing. */
 static void reply_entry(fuse_req_t req, fuse_ino_t ino, const struct stat *st)
 {
-	struct fuse_entry_param e = entry_param(ino, st);
+	struct fuse_entry_param e = node_entry(ino, st);
 
 	if (fuse_reply_entry(req, &e) != 0)
-		forget_ino(ino, 1);
+		node_forget(ino, 1);
 }
 
 static void reply_dir_entry(fuse_req_t req, const struct node *dir)
@@ -382,78 +40,12 @@ static void reply_dir_entry(fuse_req_t req, const struct node *dir)
 	struct stat st;
 
 	node_dir_attr(dir, &st);
-	reply_entry(req, lookup_ino(NULL, node_dir_ino(dir), req), &st);
+	reply_entry(req, node_lookup(NULL, node_dir_ino(dir), req), &st);
 }
 
 static void reply_err(fuse_req_t req, int negative_errno)
 {
 	fuse_reply_err(req, -negative_errno);
-}
-
-void caller_from_req(struct caller *caller, fuse_req_t req)
-{
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-
-	caller_init(caller, ctx->uid, ctx->gid, ctx->pid);
-}
-
-/* The live object behind an inode, or -ENOENT if it is gone. */
-/*
- * The live attributes of a node's object.  A nodeid whose object ipcfs itself
- * re-created (a resize, O_TRUNC, a new set's first write) names the new object
- * (successor.h); one whose object anyone else removed stays gone.  Except for
- * a new open (node->follow false): the kernel ties a passthrough backing file
- * to the inode, and fails with EIO an open of an inode that still has the old
- * segment's backing file unless the open names that same file.  So a new open
- * by an old nodeid (a reopen through /proc/self/fd/N) is ENOENT, and one by
- * path looks the name up afresh and reaches the new object's own inode.
- */
-static int node_object(const struct node *node, struct ipc_obj *obj)
-{
-	int err, id;
-
-	if (node->type != NODE_OBJECT)
-		return -EISDIR;
-	err = node->kind->stat(node->id, obj);
-	if ((err != -ENOENT && err != -EIDRM) || !node->follow)
-		return err;
-	id = successor_of(node->kind_index, ns_current_ino(), node->id);
-	if (id == node->id)
-		return err;
-	log_debug("%s id %d: gone, re-created by ipcfs as id %d, which its inodes name now",
-		  node->kind->name, node->id, id);
-	return node->kind->stat(id, obj);
-}
-
-/*
- * Names under /ns that the kernel may hold in its cache, per namespace, as
- * "<parent nodeid>/<name>".  The kernel keeps unused FUSE names whatever
- * their timeout (only virtiofs deletes them at once), and every name it holds
- * keeps the daemon holding the namespace, so when a namespace vanishes each
- * name is dropped with a notification (vanish_ns).  Bounded: a name beyond is
- * not remembered, and only memory pressure on the kernel's cache drops it.
- */
-#define REMEMBERED_NAMES_MAX 4096
-static GMutex remembered_lock;
-static GHashTable *remembered[NS_MAX];
-
-static void remember_name(unsigned ns, fuse_ino_t parent, const char *name)
-{
-	if (ns == NS_SERVED)
-		return;
-	g_mutex_lock(&remembered_lock);
-	if (!remembered[ns])
-		remembered[ns] = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	if (g_hash_table_size(remembered[ns]) < REMEMBERED_NAMES_MAX)
-		g_hash_table_add(remembered[ns], g_strdup_printf("%" PRIu64 "/%s", (uint64_t)parent, name));
-	g_mutex_unlock(&remembered_lock);
-}
-
-static void forget_names(unsigned ns)
-{
-	g_mutex_lock(&remembered_lock);
-	g_clear_pointer(&remembered[ns], g_hash_table_unref);
-	g_mutex_unlock(&remembered_lock);
 }
 
 /* "<ino>" under /ns: the namespace's tree, if a process is still in it. */
@@ -472,7 +64,7 @@ static void lookup_namespace(fuse_req_t req, const char *name)
 	err = ns_find(ino, &tree.ns);
 	if (err)
 		return reply_err(req, err);
-	remember_name(tree.ns, NS_DIR_INO, name);
+	ns_names_remember(tree.ns, node_dir_ino(&(struct node){ .type = NODE_NS_DIR }), name);
 	reply_dir_entry(req, &tree);
 	ns_put(tree.ns, 1);	/* ns_find()'s hold: the entry holds it now, if the kernel took it */
 }
@@ -495,17 +87,16 @@ static void ipcfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	case NODE_NS_DIR:
 		return lookup_namespace(req, name);
 	case NODE_TREE_ROOT:
-		for (unsigned i = 0; i < NKINDS; i++) {
-			if (kind_in_tree(i, dir.ns) && strcmp(name, kinds[i]->name) == 0) {
-				struct node child = { .type = NODE_KIND_DIR, .ns = dir.ns,
-						      .kind = kinds[i], .kind_index = i };
+		for (unsigned i = 0; i < ipcfs_nkinds; i++) {
+			if (kind_in_tree(i, dir.ns) && strcmp(name, ipcfs_kinds[i]->name) == 0) {
+				struct node child = node_kind_dir(dir.ns, i);
 
-				remember_name(dir.ns, parent, name);
+				ns_names_remember(dir.ns, parent, name);
 				return reply_dir_entry(req, &child);
 			}
 		}
 		if (dir.ns == NS_SERVED && ns_enabled() && strcmp(name, "ns") == 0) {
-			struct node child = { .type = NODE_NS_DIR };
+			struct node child = node_ns_dir();
 
 			return reply_dir_entry(req, &child);
 		}
@@ -516,10 +107,10 @@ static void ipcfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	err = dir.kind->lookup(dir.kind, name, fuse_req_ctx(req)->uid, &obj, &variant);
 	if (err)
 		return reply_err(req, err == -EINVAL ? -ENOENT : err);
-	object_attr(dir.kind, variant, &obj, &st);
-	remember_name(dir.ns, parent, name);
-	reply_entry(req, lookup_ino(dir.kind, st.st_ino, req), &st);
-	drop_variant(dir.kind, variant);
+	node_object_attr(dir.kind, variant, &obj, &st);
+	ns_names_remember(dir.ns, parent, name);
+	reply_entry(req, node_lookup(dir.kind, st.st_ino, req), &st);
+	node_drop_variant(dir.kind, variant);
 }
 
 static struct ipcfs_file *file_of(struct fuse_file_info *fi)
@@ -527,139 +118,6 @@ static struct ipcfs_file *file_of(struct fuse_file_info *fi)
 	return (struct ipcfs_file *)(uintptr_t)fi->fh;
 }
 
-/* ---- Lifetime of open files (kind.h) ----
- *
- * Every file lives in open_files until it is freed.  A file whose RELEASE
- * never comes (the daemon stopped, or the connection torn down, while it was
- * open) is released at teardown, so its kind still cleans up: a /sem file's
- * undo record is applied, as exit(2) would.
- */
-
-static GMutex open_files_lock;
-static GHashTable *open_files;	/* struct ipcfs_file * set */
-
-struct ipcfs_file *ipcfs_file_hold(struct ipcfs_file *file)
-{
-	g_atomic_ref_count_inc(&file->refs);
-	return file;
-}
-
-/* The kind's release, in the file's namespace (an undo record is applied there). */
-static void release_in_ns(struct ipcfs_file *file)
-{
-	g_auto(ns_scope) scope = NS_SCOPE_INIT;
-
-	if (ns_scope_enter(&scope, file->ns) != 0)
-		log_debug("release of a %s file: cannot enter its IPC namespace; releasing it where this thread is",
-			  file->kind->name);
-	file->kind->release(file);
-}
-
-void ipcfs_file_put(struct ipcfs_file *file)
-{
-	unsigned ns = file->ns;
-
-	if (!g_atomic_ref_count_dec(&file->refs))
-		return;
-	g_mutex_lock(&open_files_lock);
-	g_hash_table_remove(open_files, file);
-	g_mutex_unlock(&open_files_lock);
-	if (file->kind->release)
-		release_in_ns(file);
-	g_mutex_clear(&file->obj_lock);
-	g_free(file);
-	ns_put(ns, 1);	/* the open's hold on its namespace */
-}
-
-int ipcfs_file_id(struct ipcfs_file *file)
-{
-	int id;
-
-	g_mutex_lock(&file->obj_lock);
-	id = file->obj.id;
-	g_mutex_unlock(&file->obj_lock);
-	return id;
-}
-
-int ipcfs_object_recheck(const struct ipcfs_kind *kind, const struct ipc_obj *was,
-			 struct ipc_obj *now)
-{
-	if (kind->stat(was->id, now) != 0)
-		return reason(EIDRM, "%s id %d: the object is gone", kind->name, was->id);
-	if (!ipc_obj_same(was, now))
-		return reason(EIDRM, "%s id %d: the object is gone; its id names another object now (key 0x%08x, creator %u)",
-			      kind->name, was->id, (unsigned)now->key, (unsigned)now->cuid);
-	return 0;
-}
-
-int ipcfs_file_object(struct ipcfs_file *file, struct ipc_obj *obj)
-{
-	struct ipc_obj bound;
-
-	g_mutex_lock(&file->obj_lock);
-	bound = file->obj;
-	g_mutex_unlock(&file->obj_lock);
-	return ipcfs_object_recheck(file->kind, &bound, obj);
-}
-
-void ipcfs_file_rebind(struct ipcfs_file *file, const struct ipc_obj *obj)
-{
-	int old_id;
-
-	g_mutex_lock(&file->obj_lock);
-	old_id = file->obj.id;
-	file->obj = *obj;
-	g_mutex_unlock(&file->obj_lock);
-	/* Every inode that named the old object names this one (successor.h). */
-	successor_note(kind_index_of(file->kind), ns_ino(file->ns), old_id, obj->id);
-}
-
-void ipcfs_openers(const struct ipcfs_kind *kind, bool (*pick)(struct ipcfs_file *file, void *data),
-		   void *data, GArray *pids)
-{
-	GHashTableIter iter;
-	gpointer key;
-
-	g_mutex_lock(&open_files_lock);
-	/* A file leaves the table before its release runs: every one here is whole. */
-	g_hash_table_iter_init(&iter, open_files);
-	while (g_hash_table_iter_next(&iter, &key, NULL)) {
-		struct ipcfs_file *file = key;
-
-		if (file->kind == kind && ns_ino(file->ns) == ns_current_ino() &&
-		    file->opener_pid > 0 && pick(file, data))
-			g_array_append_val(pids, file->opener_pid);
-	}
-	g_mutex_unlock(&open_files_lock);
-}
-
-/* Drop the open's reference: RELEASE, or an open the caller never saw. */
-static void release_open(struct ipcfs_file *file)
-{
-	g_mutex_lock(&open_files_lock);
-	file->released = true;
-	g_mutex_unlock(&open_files_lock);
-	ipcfs_file_put(file);
-}
-
-/* At teardown: release every file whose RELEASE never came. */
-static void release_unreleased(void)
-{
-	g_autoptr(GPtrArray) pending = g_ptr_array_new();
-	GHashTableIter iter;
-	gpointer file;
-
-	g_mutex_lock(&open_files_lock);
-	g_hash_table_iter_init(&iter, open_files);
-	while (g_hash_table_iter_next(&iter, &file, NULL))
-		if (!((struct ipcfs_file *)file)->released)
-			g_ptr_array_add(pending, file);
-	g_mutex_unlock(&open_files_lock);
-	if (pending->len)
-		log_debug("exit: %u open files got no RELEASE; releasing them now", pending->len);
-	for (guint i = 0; i < pending->len; i++)
-		release_open(g_ptr_array_index(pending, i));
-}
 
 /* The file of a request, held for the callback: put it when the callback returns. */
 static struct ipcfs_file *request_file(struct fuse_file_info *fi)
@@ -675,10 +133,10 @@ static void ipcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	struct stat st;
 	int err;
 
-	if (!decode_ino(ino, &node))
+	if (!node_decode(ino, &node))
 		return reply_err(req, -ENOENT);
 	/* Anyone may stat /ns itself (`ls -l` of the root does); only entering it is for root. */
-	err = node.type == NODE_NS_DIR ? 0 : enter_node(req, &node, &scope);
+	err = node.type == NODE_NS_DIR ? 0 : node_enter(req, &node, &scope);
 	if (err)
 		return reply_err(req, err);
 	/*
@@ -697,14 +155,14 @@ static void ipcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	}
 	if (node.type != NODE_OBJECT) {
 		node_dir_attr(&node, &st);
-		fuse_reply_attr(req, &st, DIR_TIMEOUT);
+		fuse_reply_attr(req, &st, NODE_DIR_TIMEOUT);
 		return;
 	}
 	err = node_object(&node, &obj);
 	if (err)
 		return reply_err(req, err);
-	object_attr(node.kind, node.variant, &obj, &st);
-	fuse_reply_attr(req, &st, ATTR_FRESH);
+	node_object_attr(node.kind, node.variant, &obj, &st);
+	fuse_reply_attr(req, &st, NODE_ATTR_FRESH);
 }
 
 static void ipcfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -788,8 +246,8 @@ static void ipcfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 	err = node.kind->stat(obj.id, &obj);
 	if (err)
 		goto out;
-	object_attr(node.kind, node.variant, &obj, &st);
-	fuse_reply_attr(req, &st, ATTR_FRESH);
+	node_object_attr(node.kind, node.variant, &obj, &st);
+	fuse_reply_attr(req, &st, NODE_ATTR_FRESH);
 	caller_clear(&caller);
 	return;
 out:
@@ -831,15 +289,14 @@ static GArray *tree_children(unsigned ns)
 {
 	GArray *children = g_array_new(FALSE, TRUE, sizeof(struct node));
 
-	for (unsigned i = 0; i < NKINDS; i++) {
-		struct node child = { .type = NODE_KIND_DIR, .ns = ns, .kind = kinds[i],
-				      .kind_index = i };
+	for (unsigned i = 0; i < ipcfs_nkinds; i++) {
+		struct node child = node_kind_dir(ns, i);
 
 		if (kind_in_tree(i, ns))
 			g_array_append_val(children, child);
 	}
 	if (ns == NS_SERVED && ns_enabled()) {
-		struct node child = { .type = NODE_NS_DIR };
+		struct node child = node_ns_dir();
 
 		g_array_append_val(children, child);
 	}
@@ -904,7 +361,7 @@ static struct node parent_of(const struct node *dir)
 	struct node parent = { .type = NODE_TREE_ROOT, .ns = dir->ns };
 
 	if (dir->type == NODE_TREE_ROOT && dir->ns != NS_SERVED)
-		parent = (struct node){ .type = NODE_NS_DIR };
+		parent = node_ns_dir();
 	else if (dir->type == NODE_NS_DIR)
 		parent.ns = NS_SERVED;
 	return parent;
@@ -943,13 +400,13 @@ static bool dir_entry(struct dir_handle *dh, size_t i, char *name, size_t size, 
 		uint64_t ino = g_array_index(dh->entries, uint64_t, i);
 
 		g_snprintf(name, size, "%" PRIu64, ino);
-		dir_attr(ino, 0500, st);
+		node_namespace_attr(ino, st);
 		return true;
 	}
 	default:
 		*obj = &g_array_index(dh->entries, struct ipc_obj, i);
 		dh->dir.kind->format_name(*obj, name, size);
-		object_attr(dh->dir.kind, 0, *obj, st);
+		node_object_attr(dh->dir.kind, 0, *obj, st);
 		*nodeid = st->st_ino;
 		return true;
 	}
@@ -989,8 +446,8 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_f
 			 * next.  Writers that wait do not open it (ipcfs_open()).
 			 */
 			if (nodeid) {
-				remember_name(dh->dir.ns, node_dir_ino(&dh->dir), name);
-				e = entry_param(lookup_ino(NULL, nodeid, req), &st);
+				ns_names_remember(dh->dir.ns, node_dir_ino(&dh->dir), name);
+				e = node_entry(node_lookup(NULL, nodeid, req), &st);
 				g_array_append_val(counted, e.ino);
 			}
 			/* The stat(2) that follows a listing uses what it carried (listed.h). */
@@ -1010,7 +467,7 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_f
 	/* Entries the kernel never got are no lookups. */
 	if (fuse_reply_buf(req, buf, used) != 0)
 		for (guint i = 0; i < counted->len; i++)
-			forget_ino(g_array_index(counted, fuse_ino_t, i), 1);
+			node_forget(g_array_index(counted, fuse_ino_t, i), 1);
 }
 
 static void ipcfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -1060,31 +517,17 @@ static int open_object(fuse_req_t req, struct caller *caller, const struct ipcfs
 	if (!created && !perm_may_access(caller, obj, access_wanted(fi->flags)))
 		return reason(EACCES, "open %s id %d: mode %03o denies uid %u", kind->name, obj->id,
 			      obj->mode & 0777, (unsigned)caller->uid);
-	file = g_new0(struct ipcfs_file, 1);
-	file->kind = kind;
-	g_atomic_ref_count_init(&file->refs);	/* the open's reference */
-	g_mutex_init(&file->obj_lock);
-	file->obj = *obj;
-	file->variant = variant;
-	file->flags = fi->flags;
-	file->created = created;
-	file->opener = caller->uid;
-	file->opener_pid = caller->pid;
-	file->ns = ns_current();
+	file = ipcfs_file_new(kind, obj, variant, fi->flags, created, caller);
 	/* Every read and write reaches the daemon: no page cache can go stale. */
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	err = kind->open ? kind->open(req, file, fi) : 0;
 	if (err) {
-		g_mutex_clear(&file->obj_lock);
-		g_free(file);
+		ipcfs_file_discard(file);
 		return err;
 	}
 	fi->fh = (uintptr_t)file;
-	ns_hold(file->ns);	/* until the file is freed (ipcfs_file_put) */
-	g_mutex_lock(&open_files_lock);
-	g_hash_table_add(open_files, file);
-	g_mutex_unlock(&open_files_lock);
+	ipcfs_file_publish(file);
 	return 0;
 }
 
@@ -1122,7 +565,7 @@ static void ipcfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return reply_err(req, err);
 	/* -ENOENT: the caller was interrupted meanwhile and will never see the file. */
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		release_open(file_of(fi));
+		ipcfs_file_release_open(file_of(fi));
 }
 
 /*
@@ -1182,12 +625,12 @@ static int create_entry(fuse_req_t req, fuse_ino_t parent, const char *name, mod
 		err = open_object(req, &caller, dir.kind, variant, &obj, fi, created);
 	caller_clear(&caller);
 	if (!err) {
-		object_attr(dir.kind, variant, &obj, &st);
-		remember_name(dir.ns, parent, name);
-		*e = entry_param(lookup_ino(dir.kind, st.st_ino, req), &st);
+		node_object_attr(dir.kind, variant, &obj, &st);
+		ns_names_remember(dir.ns, parent, name);
+		*e = node_entry(node_lookup(dir.kind, st.st_ino, req), &st);
 	}
 	if (dir.type == NODE_KIND_DIR)
-		drop_variant(dir.kind, variant);
+		node_drop_variant(dir.kind, variant);
 	return err;
 }
 
@@ -1200,8 +643,8 @@ static void ipcfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 	if (err)
 		return reply_err(req, err);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		forget_ino(e.ino, 1);
-		release_open(file_of(fi));
+		node_forget(e.ino, 1);
+		ipcfs_file_release_open(file_of(fi));
 	}
 }
 
@@ -1223,7 +666,7 @@ static void ipcfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mod
 	if (err)
 		return reply_err(req, err);
 	if (fuse_reply_entry(req, &e) != 0)
-		forget_ino(e.ino, 1);
+		node_forget(e.ino, 1);
 }
 
 
@@ -1289,7 +732,7 @@ static void ipcfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 {
 	(void)ino;
 	/* Frees now, or when the last request still using the file has replied. */
-	release_open(file_of(fi));
+	ipcfs_file_release_open(file_of(fi));
 	fuse_reply_err(req, 0);
 }
 
@@ -1377,7 +820,7 @@ static void ipcfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	err = dir.kind->lookup(dir.kind, name, fuse_req_ctx(req)->uid, &obj, &variant);
 	if (err)
 		return reply_err(req, err == -EINVAL ? -ENOENT : err);
-	drop_variant(dir.kind, variant);	/* the object is what goes, whatever view named it */
+	node_drop_variant(dir.kind, variant);	/* the object is what goes, whatever view named it */
 	if (!dir.kind->remove)
 		return reply_err(req, reason(EPERM, "rm %s/%s: cannot be removed", dir.kind->name,
 					     name));
@@ -1586,52 +1029,15 @@ static void ipcfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 static void ipcfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	forget_ino(ino, nlookup);
+	node_forget(ino, nlookup);
 	fuse_reply_none(req);
 }
 
 static void ipcfs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
 	for (size_t i = 0; i < count; i++)
-		forget_ino(forgets[i].ino, forgets[i].nlookup);
+		node_forget(forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
-}
-
-/* Say in the debug log how requests will arrive: -o io_uring is asked for, never forced. */
-static void log_transport(struct fuse_conn_info *conn)
-{
-	g_autofree char *param = NULL;
-
-	if (!ipcfs_options.io_uring)
-		return;
-#if HAVE_FUSE_IO_URING
-	if (conn->capable_ext & FUSE_CAP_OVER_IO_URING) {
-		unsigned major = 0, minor = 0, micro = 0;
-		int nice;
-
-		log_debug("io_uring: the kernel offers FUSE over io_uring; libfuse starts its rings after INIT (if it was built with liburing, it logs \"starting io-uring\"); FORGET, INTERRUPT and notifications still use /dev/fuse");
-		sscanf(fuse_pkgversion(), "%u.%u.%u", &major, &minor, &micro);
-		if (major == 3 && (minor < 18 || (minor == 18 && micro <= 3)))
-			log_debug("io_uring: libfuse %s can lose a reply sent from a thread other than the ring's (libfuse issue #1443, fixed after 3.18.3), every wait is answered from a waiter thread, and a lost reply can stall every request of that CPU's ring for good",
-				  fuse_pkgversion());
-		/* docs/design.md, "Threading": at equal nice a ring thread seldom preempts its caller. */
-		nice = getpriority(PRIO_PROCESS, 0);
-		if (nice >= 0)
-			log_debug("io_uring: the daemon runs at nice %d, where a caller is often woken on another CPU than its ring's; -o nice=-3 keeps a request on one (ipcfs(8))",
-				  nice);
-		return;
-	}
-	if (!g_file_get_contents("/sys/module/fuse/parameters/enable_uring", &param, NULL, NULL))
-		log_debug("io_uring: this kernel has no FUSE over io_uring: requests come through /dev/fuse");
-	else
-		log_debug("io_uring: the kernel's FUSE over io_uring is off (/sys/module/fuse/parameters/enable_uring is %s; root may write 1 there): requests come through /dev/fuse",
-			  g_strstrip(param));
-#else
-	(void)conn;
-	(void)param;
-	log_debug("io_uring: this libfuse (%s) has no FUSE over io_uring (3.18 has): requests come through /dev/fuse",
-		  fuse_pkgversion());
-#endif
 }
 
 static void ipcfs_init(void *userdata, struct fuse_conn_info *conn)
@@ -1653,80 +1059,20 @@ static void ipcfs_init(void *userdata, struct fuse_conn_info *conn)
 	 * behind them.  Without it, io_submit waits in its caller, like write(2).
 	 */
 	conn->want &= ~(unsigned)FUSE_CAP_ASYNC_DIO;
-	log_transport(conn);
-	for (unsigned i = 0; i < NKINDS; i++)
-		if (kinds[i]->init)
-			kinds[i]->init(conn);
-}
-
-/*
- * The daemon lets go of index ns (ns.h): the kinds drop what they keep in its
- * namespace, unless that is the served one, which index 0 holds for good.
- */
-static void let_go_ns(unsigned ns)
-{
-	forget_names(ns);
-	if (ns_ino(ns) == ns_ino(NS_SERVED))
-		return;
-	for (unsigned i = 0; i < NKINDS; i++)
-		if (kinds[i]->let_go_ns)
-			kinds[i]->let_go_ns(ns_ino(ns));
-	successor_forget_ns(ns_ino(ns));
-}
-
-/* Drop "<parent nodeid>/<name>" from the kernel's cache: false if it may still be there. */
-static bool drop_cached_name(const char *remembered_name)
-{
-	char *name;
-	fuse_ino_t parent = g_ascii_strtoull(remembered_name, &name, 10);
-	int err = fuse_lowlevel_notify_inval_entry(ipcfs_session, parent, name + 1, strlen(name + 1));
-
-	/* 0: unhashed, it goes with its last use; -ENOENT: gone already. */
-	if (err && err != -ENOENT)
-		log_debug("ns: cannot drop %s from the kernel's cache: %s", remembered_name, strerror(-err));
-	return err == 0 || err == -ENOENT;
-}
-
-/*
- * The last process of namespace ns is gone (ns.h): tell the kernel to drop
- * every name it may hold under /ns/<ino>, so that, once each is unused, it
- * forgets their nodeids and the daemon lets go of the namespace.  A name
- * looked up later (relative to a directory still in use) is dropped when
- * ns.c asks again.
- */
-static void vanish_ns(unsigned ns)
-{
-	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-	GHashTableIter iter;
-	gpointer name;
-
-	g_mutex_lock(&remembered_lock);
-	if (remembered[ns]) {
-		g_hash_table_iter_init(&iter, remembered[ns]);
-		while (g_hash_table_iter_next(&iter, &name, NULL))
-			g_ptr_array_add(names, g_strdup(name));
-	}
-	g_mutex_unlock(&remembered_lock);
-	for (guint i = 0; i < names->len; i++) {
-		if (!drop_cached_name(g_ptr_array_index(names, i)))
-			continue;
-		g_mutex_lock(&remembered_lock);
-		if (remembered[ns])
-			g_hash_table_remove(remembered[ns], g_ptr_array_index(names, i));
-		g_mutex_unlock(&remembered_lock);
-	}
+	transport_log(conn);
+	for (unsigned i = 0; i < ipcfs_nkinds; i++)
+		if (ipcfs_kinds[i]->init)
+			ipcfs_kinds[i]->init(conn);
 }
 
 int fs_setup(void)
 {
-	ns_on_let_go(let_go_ns);
-	ns_on_vanish(vanish_ns);
-	aliases = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, g_free);
-	open_files = g_hash_table_new(g_direct_hash, g_direct_equal);
+	ns_names_setup();
+	node_setup();
+	ipcfs_files_setup();
 	quota_init(&open_dirs, DIRS_MAX, DIRS_PER_UID);
-	alias_by_caller = g_hash_table_new(caller_key_hash, caller_key_equal);
-	for (unsigned i = 0; i < NKINDS; i++) {
-		int err = kinds[i]->setup ? kinds[i]->setup() : 0;
+	for (unsigned i = 0; i < ipcfs_nkinds; i++) {
+		int err = ipcfs_kinds[i]->setup ? ipcfs_kinds[i]->setup() : 0;
 
 		if (err)
 			return err;
@@ -1736,15 +1082,12 @@ int fs_setup(void)
 
 void fs_teardown(void)
 {
-	/* The table stays: a waiter still blocked in the kernel may hold a file as we exit. */
-	if (open_files)
-		release_unreleased();
-	g_clear_pointer(&alias_by_caller, g_hash_table_unref);
+	ipcfs_files_teardown();
 	quota_clear(&open_dirs);
-	g_clear_pointer(&aliases, g_hash_table_unref);
-	for (unsigned i = 0; i < NKINDS; i++)
-		if (kinds[i]->teardown)
-			kinds[i]->teardown();
+	node_teardown();
+	for (unsigned i = 0; i < ipcfs_nkinds; i++)
+		if (ipcfs_kinds[i]->teardown)
+			ipcfs_kinds[i]->teardown();
 }
 
 static void ipcfs_destroy(void *userdata)

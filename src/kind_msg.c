@@ -31,7 +31,7 @@
 /*
  * Views chosen by name suffixes (msgview.h) get variant numbers; view 0 is
  * the plain file.  A view lives while the kernel holds a nodeid that names
- * it: each alias nodeid (fs.c; /msg writes wait, so every msg nodeid is one)
+ * it: each alias nodeid (node.h; /msg writes wait, so every msg nodeid is one)
  * holds a reference, and the number is reused once the last one is
  * forgotten.  So `stat msg/<key>@$i` in a loop costs what the kernel's own
  * inode cache holds, and names of queues that do not exist cost nothing.
@@ -51,7 +51,7 @@ static GMutex views_lock;
 static GPtrArray *views;	/* index = variant number; NULL: free */
 static GArray *free_variants;	/* unused numbers below views->len */
 static GHashTable *view_index;	/* "type/framed" -> variant number */
-#define MAX_VIEWS 0xffff	/* variant numbers have 16 bits of a nodeid (fs.c) */
+#define MAX_VIEWS 0xffff	/* variant numbers have 16 bits of a nodeid (nodeid.h) */
 #define VIEWS_PER_UID 4096
 static struct quota view_quota;	/* variant numbers per maker uid */
 

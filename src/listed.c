@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "fs.h"
+#include "session.h"
 #include "log.h"
 #include "ns.h"
 

@@ -18,6 +18,7 @@
 
 #include "block.h"
 #include "fs.h"
+#include "session.h"
 #include "listed.h"
 #include "log.h"
 #include "ns.h"
@@ -232,6 +233,17 @@ int main(int argc, char *argv[])
 			fuse_loop_cfg_set_idle_threads(loop_config, opts.max_idle_threads);
 		ret = fuse_session_loop_mt(se, loop_config);
 		fuse_loop_cfg_destroy(loop_config);
+	}
+	/*
+	 * The connection ended (umount, or an abort through fusectl) while a
+	 * worker was taking a request from the queue: the kernel tells that
+	 * worker ECONNABORTED instead of the ENODEV that libfuse takes for a
+	 * normal end.  It is the same end; the requests it cut short were ended
+	 * by the kernel, and their files are released at exit (file.h).
+	 */
+	if (ret == -ECONNABORTED) {
+		log_debug("exit: the connection ended as a worker took a request from the queue (libfuse's \"reading device\" line above): a normal end, as at unmount");
+		ret = 0;
 	}
 	ret = ret < 0 ? 1 : 0;
 	blocking_shutdown();

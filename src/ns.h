@@ -9,7 +9,7 @@
  * thread, a file's release and the msg poll watcher.  Outside such scopes
  * every thread is in NS_SERVED, the namespace the top-level tree serves.
  *
- * A namespace gets an index, which fs.c puts in its nodeids, when it is first
+ * A namespace gets an index, which node.c puts in its nodeids (nodeid.h), when it is first
  * looked up.  The daemon holds a descriptor of it, which keeps it alive, only
  * while the kernel can send requests for it: while the kernel holds nodeids
  * in it (lookups it has not forgotten) or files or directories in it are

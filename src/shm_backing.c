@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "fs.h"
+#include "session.h"
 #include "log.h"
 #include "ns.h"
 #include "options.h"
