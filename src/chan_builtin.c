@@ -20,6 +20,7 @@
 
 #include "chan_ring.h"
 #include "chan_backend.h"
+#include "chan_wait.h"
 #include "kind.h"
 #include "log.h"
 #include "options.h"
@@ -189,8 +190,9 @@ static void builtin_release(struct ipcfs_file *file)
 }
 
 /* Read cf's next record, of at most size bytes, into a new *buf: n or -errno. Under ch->lock. */
-static ssize_t read_record(struct chan_file *cf, size_t size, char **buf)
+static ssize_t read_record(void *src, size_t size, char **buf)
 {
+	struct chan_file *cf = src;
 	struct channel *ch = cf->ch;
 	size_t most = MIN(size, chan_ring_max_record(&ch->ring));	/* no record is longer */
 	ssize_t n;
@@ -202,25 +204,21 @@ static ssize_t read_record(struct chan_file *cf, size_t size, char **buf)
 	return n;
 }
 
+static void rewind_reader(void *src)
+{
+	struct chan_file *cf = src;
+
+	chan_ring_seek(&cf->ch->ring, &cf->cur, SEEK_SET);
+}
+
+static const struct chan_source ring_source = { .read_record = read_record, .rewind = rewind_reader };
+
 static void builtin_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off,
 			 bool nonblock)
 {
 	struct chan_file *cf = file->priv;
-	struct channel *ch = cf->ch;
-	struct chan_reply r = { 0 };
-	char *buf;
-	ssize_t n;
 
-	chan_wait_watch(&cf->wait, req);
-	g_mutex_lock(&ch->lock);
-	if (chan_wait_rewinds(&cf->wait, off)) {
-		chan_ring_seek(&ch->ring, &cf->cur, SEEK_SET);
-		log_debug("read chan %d at offset 0: rewound to the oldest record", file->obj.id);
-	}
-	n = read_record(cf, size, &buf);
-	chan_wait_settle(&cf->wait, req, size, nonblock, buf, n, &r);
-	g_mutex_unlock(&ch->lock);
-	chan_reply_send(&r);
+	chan_wait_read(&cf->wait, &ring_source, cf, req, size, off, nonblock);
 }
 
 static void builtin_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, size_t size)
@@ -234,7 +232,7 @@ static void builtin_write(fuse_req_t req, struct ipcfs_file *file, const char *b
 	err = chan_ring_append(&ch->ring, buf, size);
 	if (err) {
 		g_mutex_unlock(&ch->lock);
-		fuse_reply_err(req, -reason(-err, "write chan %d: %zu bytes is more than a record may hold (%" G_GUINT64_FORMAT ")",
+		reply_error(req, reason(-err, "write chan %d: %zu bytes is more than a record may hold (%" G_GUINT64_FORMAT ")",
 					    file->obj.id, size, chan_ring_max_record(&ch->ring)));
 		return;
 	}
@@ -242,16 +240,9 @@ static void builtin_write(fuse_req_t req, struct ipcfs_file *file, const char *b
 	/* Take the record for every parked reader, and every poll handle ... */
 	for (GList *l = ch->files; l; l = l->next) {
 		struct chan_file *other = l->data;
-		struct chan_wait *w = &other->wait;
 		struct chan_reply r = { 0 };
 
-		if (w->parked) {
-			char *record;
-			ssize_t n = read_record(other, w->parked_size, &record);
-
-			chan_wait_answer_parked(w, record, n, &r);
-		}
-		chan_wait_take_poll(w, &r);
+		chan_wait_take_wakes(&other->wait, &ring_source, other, &r);
 		if (r.req || r.ph)
 			g_array_append_val(wakes, r);
 	}

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "chan_backend.h"
+#include "chan_wait.h"
 #include "kind.h"
 #include "log.h"
 #include "quota.h"
@@ -264,8 +265,9 @@ static void arm(struct kernel_file *kf)
 }
 
 /* Read the device's next record, of at most size bytes, into a new *buf: n or -errno. Under kf->lock. */
-static ssize_t read_record(struct kernel_file *kf, size_t size, char **buf)
+static ssize_t read_record(void *src, size_t size, char **buf)
 {
+	struct kernel_file *kf = src;
 	ssize_t n;
 
 	*buf = g_malloc(size);
@@ -273,42 +275,36 @@ static ssize_t read_record(struct kernel_file *kf, size_t size, char **buf)
 	return n < 0 ? -errno : n;
 }
 
+static void rewind_device(void *src)
+{
+	struct kernel_file *kf = src;
+
+	lseek(kf->fd, 0, SEEK_SET);
+}
+
+static void arm_source(void *src)
+{
+	arm(src);
+}
+
+static const struct chan_source device_source = {
+	.read_record = read_record, .rewind = rewind_device, .parked = arm_source,
+};
+
 static void kernel_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off,
 			bool nonblock)
 {
 	struct kernel_file *kf = file->priv;
-	struct chan_reply r = { 0 };
-	char *buf;
-	ssize_t n;
 
-	chan_wait_watch(&kf->wait, req);
-	g_mutex_lock(&kf->lock);
-	if (chan_wait_rewinds(&kf->wait, off)) {
-		lseek(kf->fd, 0, SEEK_SET);
-		log_debug("read chan %d at offset 0: rewound to the oldest record", kf->id);
-	}
-	n = read_record(kf, size, &buf);
-	if (!chan_wait_settle(&kf->wait, req, size, nonblock, buf, n, &r))
-		arm(kf);
-	g_mutex_unlock(&kf->lock);
-	chan_reply_send(&r);
+	chan_wait_read(&kf->wait, &device_source, kf, req, size, off, nonblock);
 }
 
 /* The watcher found kf ready: take the record for its parked read, and its poll handle. */
 static void take_wakes(struct kernel_file *kf, struct chan_reply *r)
 {
-	struct chan_wait *w = &kf->wait;
-
 	g_mutex_lock(&kf->lock);
-	if (w->parked) {
-		char *buf;
-		ssize_t n = read_record(kf, w->parked_size, &buf);
-
-		chan_wait_answer_parked(w, buf, n, r);
-	}
-	chan_wait_take_poll(w, r);
-	if (w->parked)		/* another reader of the device took the record */
-		arm(kf);
+	if (chan_wait_take_wakes(&kf->wait, &device_source, kf, r))
+		arm(kf);	/* another reader of the device took the record */
 	g_mutex_unlock(&kf->lock);
 }
 
@@ -343,7 +339,7 @@ static void kernel_write(fuse_req_t req, struct ipcfs_file *file, const char *bu
 	ssize_t n = write(kf->fd, buf, size);
 
 	if (n < 0)
-		fuse_reply_err(req, -reason(errno, "write chan %d: %zu bytes: %s", kf->id, size,
+		reply_error(req, reason(errno, "write chan %d: %zu bytes: %s", kf->id, size,
 					    strerror(errno)));
 	else
 		fuse_reply_write(req, (size_t)n);

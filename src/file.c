@@ -15,13 +15,14 @@ void ipcfs_files_setup(void)
 	open_files = g_hash_table_new(g_direct_hash, g_direct_equal);
 }
 
-struct ipcfs_file *ipcfs_file_new(const struct ipcfs_kind *kind, const struct ipc_obj *obj,
-				  unsigned variant, int flags, bool created,
+struct ipcfs_file *ipcfs_file_new(const struct ipcfs_kind *kind, unsigned kind_index,
+				  const struct ipc_obj *obj, unsigned variant, int flags, bool created,
 				  const struct caller *opener)
 {
 	struct ipcfs_file *file = g_new0(struct ipcfs_file, 1);
 
 	file->kind = kind;
+	file->kind_index = kind_index;
 	g_atomic_ref_count_init(&file->refs);	/* the open's reference */
 	g_mutex_init(&file->obj_lock);
 	file->obj = *obj;
@@ -121,7 +122,7 @@ void ipcfs_file_rebind(struct ipcfs_file *file, const struct ipc_obj *obj)
 	file->obj = *obj;
 	g_mutex_unlock(&file->obj_lock);
 	/* Every inode that named the old object names this one (successor.h). */
-	successor_note(kind_index_of(file->kind), ns_ino(file->ns), old_id, obj->id);
+	successor_note(file->kind_index, ns_ino(file->ns), old_id, obj->id);
 }
 
 void ipcfs_openers(const struct ipcfs_kind *kind, bool (*pick)(struct ipcfs_file *file, void *data),

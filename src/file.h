@@ -39,6 +39,7 @@ struct ipcfs_kind;
 /* One open file description. */
 struct ipcfs_file {
 	const struct ipcfs_kind *kind;
+	unsigned kind_index;	/* its place in the kind table (kind.h) */
 	gatomicrefcount refs;	/* see the rule above */
 	bool released;		/* the open's reference is gone (RELEASE, or at exit) */
 	GMutex obj_lock;	/* guards obj.id once the file is shared */
@@ -85,8 +86,8 @@ void ipcfs_openers(const struct ipcfs_kind *kind, bool (*pick)(struct ipcfs_file
 		   void *data, GArray *pids);
 
 /* For fs.c: a new open of obj by opener, not yet in the table (the kind's open comes next). */
-struct ipcfs_file *ipcfs_file_new(const struct ipcfs_kind *kind, const struct ipc_obj *obj,
-				  unsigned variant, int flags, bool created,
+struct ipcfs_file *ipcfs_file_new(const struct ipcfs_kind *kind, unsigned kind_index,
+				  const struct ipc_obj *obj, unsigned variant, int flags, bool created,
 				  const struct caller *opener);
 /* A new file the kind's open refused: freed, as if it never was. */
 void ipcfs_file_discard(struct ipcfs_file *file);

@@ -43,11 +43,6 @@ static void reply_dir_entry(fuse_req_t req, const struct node *dir)
 	reply_entry(req, node_lookup(NULL, node_dir_ino(dir), req), &st);
 }
 
-static void reply_err(fuse_req_t req, int negative_errno)
-{
-	fuse_reply_err(req, -negative_errno);
-}
-
 /* "<ino>" under /ns: the namespace's tree, if a process is still in it. */
 static void lookup_namespace(fuse_req_t req, const char *name)
 {
@@ -57,13 +52,13 @@ static void lookup_namespace(fuse_req_t req, const char *name)
 	int err;
 
 	if (!g_ascii_isdigit(*name))
-		return reply_err(req, -ENOENT);
+		return reply_error(req, -ENOENT);
 	ino = g_ascii_strtoull(name, &end, 10);
 	if (*end || ino == 0)
-		return reply_err(req, -ENOENT);
+		return reply_error(req, -ENOENT);
 	err = ns_find(ino, &tree.ns);
 	if (err)
-		return reply_err(req, err);
+		return reply_error(req, err);
 	ns_names_remember(tree.ns, node_dir_ino(&(struct node){ .type = NODE_NS_DIR }), name);
 	reply_dir_entry(req, &tree);
 	ns_put(tree.ns, 1);	/* ns_find()'s hold: the entry holds it now, if the kernel took it */
@@ -80,10 +75,10 @@ static void ipcfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	err = node_of(req, parent, &dir, &scope, -ENOTDIR);
 	if (err)
-		return reply_err(req, err);
+		return reply_error(req, err);
 	switch (dir.type) {
 	case NODE_OBJECT:
-		return reply_err(req, -ENOTDIR);
+		return reply_error(req, -ENOTDIR);
 	case NODE_NS_DIR:
 		return lookup_namespace(req, name);
 	case NODE_TREE_ROOT:
@@ -100,13 +95,13 @@ static void ipcfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 			return reply_dir_entry(req, &child);
 		}
-		return reply_err(req, -ENOENT);
+		return reply_error(req, -ENOENT);
 	case NODE_KIND_DIR:
 		break;
 	}
 	err = dir.kind->lookup(dir.kind, name, fuse_req_ctx(req)->uid, &obj, &variant);
 	if (err)
-		return reply_err(req, err == -EINVAL ? -ENOENT : err);
+		return reply_error(req, err == -EINVAL ? -ENOENT : err);
 	node_object_attr(dir.kind, variant, &obj, &st);
 	ns_names_remember(dir.ns, parent, name);
 	reply_entry(req, node_lookup(dir.kind, st.st_ino, req), &st);
@@ -134,11 +129,11 @@ static void ipcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	int err;
 
 	if (!node_decode(ino, &node))
-		return reply_err(req, -ENOENT);
+		return reply_error(req, -ENOENT);
 	/* Anyone may stat /ns itself (`ls -l` of the root does); only entering it is for root. */
 	err = node.type == NODE_NS_DIR ? 0 : node_enter(req, &node, &scope);
 	if (err)
-		return reply_err(req, err);
+		return reply_error(req, err);
 	/*
 	 * The kernel sends the file handle with GETATTR only for lseek(SEEK_END),
 	 * which FUSE otherwise never forwards: kinds with positions of their own
@@ -151,7 +146,7 @@ static void ipcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		ipcfs_file_put(file);
 
 		if (moved < 0)
-			return reply_err(req, (int)moved);
+			return reply_error(req, (int)moved);
 	}
 	if (node.type != NODE_OBJECT) {
 		node_dir_attr(&node, &st);
@@ -160,7 +155,7 @@ static void ipcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	}
 	err = node_object(&node, &obj);
 	if (err)
-		return reply_err(req, err);
+		return reply_error(req, err);
 	node_object_attr(node.kind, node.variant, &obj, &st);
 	fuse_reply_attr(req, &st, NODE_ATTR_FRESH);
 }
@@ -171,15 +166,15 @@ static void ipcfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	struct node node;
 	struct ipc_obj obj;
-	struct caller caller;
+	g_auto(caller_t) caller = { 0 };
 	struct stat st;
 	int err;
 
 	err = node_of(req, ino, &node, &scope, -ENOENT);
 	if (err)
-		return reply_err(req, err);
+		return reply_error(req, err);
 	if (node.type != NODE_OBJECT)
-		return reply_err(req, -EPERM);
+		return reply_error(req, -EPERM);
 	/* Through an open file (ftruncate): that file's object, never a newer one with its id. */
 	if (fi && node.kind->sysv) {
 		struct ipcfs_file *file = request_file(fi);
@@ -190,37 +185,27 @@ static void ipcfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 		err = node_object(&node, &obj);
 	}
 	if (err)
-		return reply_err(req, err);
+		return reply_error(req, err);
 
 	caller_from_req(&caller, req);
 	/* Check everything before changing anything. */
 	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
-		if ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07777 & ~0777u)) {
-			err = reason(EINVAL, "chmod %s: mode %o has bits outside 0777",
-				     node.kind->name, attr->st_mode & 07777);
-			goto out;
-		}
-		if (!perm_may_control(&caller, &obj)) {
-			err = reason(EPERM, "IPC_SET of %s id %d: uid %u is neither owner nor creator",
-				     node.kind->name, obj.id, (unsigned)caller.uid);
-			goto out;
-		}
-		if (!node.kind->set_owner) {
-			err = reason(EPERM, "%s: mode and owner cannot change", node.kind->name);
-			goto out;
-		}
+		if ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07777 & ~0777u))
+			return reply_error(req, reason(EINVAL, "chmod %s: mode %o has bits outside 0777",
+						       node.kind->name, attr->st_mode & 07777));
+		if (!perm_may_control(&caller, &obj))
+			return reply_error(req, reason(EPERM, "IPC_SET of %s id %d: uid %u is neither owner nor creator",
+						       node.kind->name, obj.id, (unsigned)caller.uid));
+		if (!node.kind->set_owner)
+			return reply_error(req, reason(EPERM, "%s: mode and owner cannot change", node.kind->name));
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		if (!node.kind->truncate) {
-			err = reason(EINVAL, "truncate %s: not supported", node.kind->name);
-			goto out;
-		}
+		if (!node.kind->truncate)
+			return reply_error(req, reason(EINVAL, "truncate %s: not supported", node.kind->name));
 		/* An open file was permission-checked at open, like ftruncate(2). */
-		if (!fi && !perm_may_access(&caller, &obj, PERM_WRITE)) {
-			err = reason(EACCES, "truncate %s id %d: no write permission",
-				     node.kind->name, obj.id);
-			goto out;
-		}
+		if (!fi && !perm_may_access(&caller, &obj, PERM_WRITE))
+			return reply_error(req, reason(EACCES, "truncate %s id %d: no write permission",
+						       node.kind->name, obj.id));
 	}
 
 	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
@@ -230,7 +215,7 @@ static void ipcfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 
 		err = node.kind->set_owner(&obj, mode, uid, gid);
 		if (err)
-			goto out;
+			return reply_error(req, err);
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		struct ipcfs_file *file = fi ? request_file(fi) : NULL;
@@ -239,20 +224,15 @@ static void ipcfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 		if (file)
 			ipcfs_file_put(file);
 		if (err)
-			goto out;
+			return reply_error(req, err);
 	}
 	/* Times belong to the kernel object: touch(1) must work, but changes nothing. */
 
 	err = node.kind->stat(obj.id, &obj);
 	if (err)
-		goto out;
+		return reply_error(req, err);
 	node_object_attr(node.kind, node.variant, &obj, &st);
 	fuse_reply_attr(req, &st, NODE_ATTR_FRESH);
-	caller_clear(&caller);
-	return;
-out:
-	caller_clear(&caller);
-	reply_err(req, err);
 }
 
 /* ---- Directories ---- */
@@ -329,12 +309,12 @@ static void ipcfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 	err = node_of(req, ino, &node, &scope, -ENOENT);
 	if (err)
-		return reply_err(req, err);
+		return reply_error(req, err);
 	if (node.type == NODE_OBJECT)
-		return reply_err(req, -ENOTDIR);
+		return reply_error(req, -ENOTDIR);
 	refusal = quota_take(&open_dirs, fuse_req_ctx(req)->uid);
 	if (refusal)
-		return reply_err(req, reason(quota_refused_in_all(refusal) ? ENFILE : EMFILE,
+		return reply_error(req, reason(quota_refused_in_all(refusal) ? ENFILE : EMFILE,
 					     "opendir by uid %u: %d open directories are %s",
 					     (unsigned)fuse_req_ctx(req)->uid,
 					     quota_refused_in_all(refusal) ? DIRS_MAX : DIRS_PER_UID,
@@ -346,7 +326,7 @@ static void ipcfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	err = list_dir(dh);
 	if (err) {
 		free_dir_handle(dh);
-		return reply_err(req, err);
+		return reply_error(req, err);
 	}
 	fi->fh = (uintptr_t)dh;
 	fi->cache_readdir = 0;
@@ -429,7 +409,7 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_f
 
 	err = ns_scope_enter(&scope, dh->dir.ns);
 	if (err)
-		return reply_err(req, err);
+		return reply_error(req, err);
 	for (size_t i = (size_t)off; dir_entry(dh, i, name, sizeof(name), &st, &nodeid, &obj); i++) {
 		size_t len;
 
@@ -490,7 +470,7 @@ static void ipcfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 
 	(void)ino;
 	free_dir_handle(dh);
-	fuse_reply_err(req, 0);
+	reply_error(req, 0);
 }
 
 /* ---- Files ---- */
@@ -507,17 +487,21 @@ static int access_wanted(int flags)
 	}
 }
 
-/* Permission check and kind open; on success fi->fh is the new ipcfs_file. */
-static int open_object(fuse_req_t req, struct caller *caller, const struct ipcfs_kind *kind, unsigned variant,
+/*
+ * Permission check and kind open of obj, of the kind of at (the object's
+ * node, or its directory's); on success fi->fh is the new ipcfs_file.
+ */
+static int open_object(fuse_req_t req, struct caller *caller, const struct node *at, unsigned variant,
 		       const struct ipc_obj *obj, struct fuse_file_info *fi, bool created)
 {
+	const struct ipcfs_kind *kind = at->kind;
 	struct ipcfs_file *file;
 	int err;
 
 	if (!created && !perm_may_access(caller, obj, access_wanted(fi->flags)))
 		return reason(EACCES, "open %s id %d: mode %03o denies uid %u", kind->name, obj->id,
 			      obj->mode & 0777, (unsigned)caller->uid);
-	file = ipcfs_file_new(kind, obj, variant, fi->flags, created, caller);
+	file = ipcfs_file_new(kind, at->kind_index, obj, variant, fi->flags, created, caller);
 	/* Every read and write reaches the daemon: no page cache can go stale. */
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
@@ -536,14 +520,14 @@ static void ipcfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	struct node node;
 	struct ipc_obj obj;
-	struct caller caller;
+	g_auto(caller_t) caller = { 0 };
 	int err;
 
 	err = node_of(req, ino, &node, &scope, -ENOENT);
 	if (err)
-		return reply_err(req, err);
+		return reply_error(req, err);
 	if (node.type != NODE_OBJECT)
-		return reply_err(req, -EISDIR);
+		return reply_error(req, -EISDIR);
 	/*
 	 * Writers that wait need an inode of their own: a listing's nodeid
 	 * (which the kernel caches), or an alias made for another thread, is
@@ -552,17 +536,16 @@ static void ipcfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	 */
 	if (node.kind->writes_wait && (fi->flags & O_ACCMODE) != O_RDONLY &&
 	    node.owner != fuse_req_ctx(req)->pid)
-		return reply_err(req, reason(ESTALE, "open %s for writing: nodeid %#" PRIx64 " is another thread's; looking up again",
+		return reply_error(req, reason(ESTALE, "open %s for writing: nodeid %#" PRIx64 " is another thread's; looking up again",
 					     node.kind->name, (uint64_t)ino));
 	node.follow = false;	/* see node_object() */
 	err = node_object(&node, &obj);
 	if (err)
-		return reply_err(req, err);
+		return reply_error(req, err);
 	caller_from_req(&caller, req);
-	err = open_object(req, &caller, node.kind, node.variant, &obj, fi, false);
-	caller_clear(&caller);
+	err = open_object(req, &caller, &node, node.variant, &obj, fi, false);
 	if (err)
-		return reply_err(req, err);
+		return reply_error(req, err);
 	/* -ENOENT: the caller was interrupted meanwhile and will never see the file. */
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		ipcfs_file_release_open(file_of(fi));
@@ -610,7 +593,7 @@ static int create_entry(fuse_req_t req, fuse_ino_t parent, const char *name, mod
 	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	struct node dir;
 	struct ipc_obj obj;
-	struct caller caller;
+	g_auto(caller_t) caller = { 0 };
 	struct stat st;
 	unsigned variant = 0;
 	bool created;
@@ -622,8 +605,7 @@ static int create_entry(fuse_req_t req, fuse_ino_t parent, const char *name, mod
 	caller_from_req(&caller, req);
 	err = make_object(&dir, &caller, name, mode, exclusive, &obj, &variant, &created);
 	if (!err && fi)
-		err = open_object(req, &caller, dir.kind, variant, &obj, fi, created);
-	caller_clear(&caller);
+		err = open_object(req, &caller, &dir, variant, &obj, fi, created);
 	if (!err) {
 		node_object_attr(dir.kind, variant, &obj, &st);
 		ns_names_remember(dir.ns, parent, name);
@@ -641,7 +623,7 @@ static void ipcfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 	int err = create_entry(req, parent, name, mode, fi->flags & O_EXCL, fi, &e);
 
 	if (err)
-		return reply_err(req, err);
+		return reply_error(req, err);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		node_forget(e.ino, 1);
 		ipcfs_file_release_open(file_of(fi));
@@ -661,10 +643,10 @@ static void ipcfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mod
 
 	(void)rdev;
 	if (!S_ISREG(mode))
-		return reply_err(req, reason(EPERM, "mknod %s: only regular files are IPC objects", name));
+		return reply_error(req, reason(EPERM, "mknod %s: only regular files are IPC objects", name));
 	err = create_entry(req, parent, name, mode & 07777, true, NULL, &e);
 	if (err)
-		return reply_err(req, err);
+		return reply_error(req, err);
 	if (fuse_reply_entry(req, &e) != 0)
 		node_forget(e.ino, 1);
 }
@@ -680,7 +662,7 @@ static void ipcfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	(void)ino;
 	/* The kernel sends the file's flags as they are now, with every read and write. */
 	if (err)
-		reply_err(req, err);
+		reply_error(req, err);
 	else
 		file->kind->read(req, file, size, off, fi->flags & O_NONBLOCK);
 	ipcfs_file_put(file);
@@ -695,7 +677,7 @@ static void ipcfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 
 	(void)ino;
 	if (err)
-		reply_err(req, err);
+		reply_error(req, err);
 	else
 		file->kind->write(req, file, buf, size, off, fi->flags & O_NONBLOCK);
 	ipcfs_file_put(file);
@@ -708,14 +690,14 @@ static void ipcfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 
 	(void)ino;
 	if (!file_of(fi)->kind->flush) {
-		fuse_reply_err(req, 0);
+		reply_error(req, 0);
 		return;
 	}
 	file = request_file(fi);
 	if (ns_scope_enter(&scope, file->ns) == 0)
 		file->kind->flush(req, file);
 	else
-		fuse_reply_err(req, EIO);
+		reply_error(req, -EIO);
 	ipcfs_file_put(file);
 }
 
@@ -725,7 +707,7 @@ static void ipcfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 	(void)datasync;
 	(void)fi;
 	/* Writes went straight to the kernel object: there is nothing to sync. */
-	fuse_reply_err(req, 0);
+	reply_error(req, 0);
 }
 
 static void ipcfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -733,7 +715,7 @@ static void ipcfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	(void)ino;
 	/* Frees now, or when the last request still using the file has replied. */
 	ipcfs_file_release_open(file_of(fi));
-	fuse_reply_err(req, 0);
+	reply_error(req, 0);
 }
 
 static void ipcfs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
@@ -757,7 +739,7 @@ static void ipcfs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (err) {
 		if (ph)
 			fuse_pollhandle_destroy(ph);
-		reply_err(req, err);
+		reply_error(req, err);
 	} else {
 		file->kind->poll(req, file, ph);
 	}
@@ -797,7 +779,7 @@ static void ipcfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 				file->kind->name);
 	ipcfs_file_put(file);
 	if (result < 0)
-		return reply_err(req, (int)result);
+		return reply_error(req, (int)result);
 	fuse_reply_lseek(req, result);
 }
 
@@ -808,21 +790,21 @@ static void ipcfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	struct node dir;
 	struct ipc_obj obj;
-	struct caller caller;
+	g_auto(caller_t) caller = { 0 };
 	unsigned variant;
 	int err;
 
 	err = node_of(req, parent, &dir, &scope, -EPERM);
 	if (err)
-		return reply_err(req, err);
+		return reply_error(req, err);
 	if (dir.type != NODE_KIND_DIR)
-		return reply_err(req, -EPERM);
+		return reply_error(req, -EPERM);
 	err = dir.kind->lookup(dir.kind, name, fuse_req_ctx(req)->uid, &obj, &variant);
 	if (err)
-		return reply_err(req, err == -EINVAL ? -ENOENT : err);
+		return reply_error(req, err == -EINVAL ? -ENOENT : err);
 	node_drop_variant(dir.kind, variant);	/* the object is what goes, whatever view named it */
 	if (!dir.kind->remove)
-		return reply_err(req, reason(EPERM, "rm %s/%s: cannot be removed", dir.kind->name,
+		return reply_error(req, reason(EPERM, "rm %s/%s: cannot be removed", dir.kind->name,
 					     name));
 	caller_from_req(&caller, req);
 	if (!perm_may_control(&caller, &obj))
@@ -830,39 +812,38 @@ static void ipcfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 			     dir.kind->name, obj.id, (unsigned)caller.uid);
 	else
 		err = dir.kind->remove(&obj);
-	caller_clear(&caller);
-	reply_err(req, err);
+	reply_error(req, err);
 }
 
 static void refuse_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	(void)parent; (void)mode;
-	reply_err(req, reason(EPERM, "mkdir %s: the tree is fixed", name));
+	reply_error(req, reason(EPERM, "mkdir %s: the tree is fixed", name));
 }
 
 static void refuse_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	(void)parent;
-	reply_err(req, reason(EPERM, "rmdir %s: the tree is fixed", name));
+	reply_error(req, reason(EPERM, "rmdir %s: the tree is fixed", name));
 }
 
 static void refuse_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
 	(void)link; (void)parent;
-	reply_err(req, reason(EPERM, "symlink %s: IPC objects have no links", name));
+	reply_error(req, reason(EPERM, "symlink %s: IPC objects have no links", name));
 }
 
 static void refuse_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			  fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	(void)parent; (void)newparent; (void)flags;
-	reply_err(req, reason(EPERM, "rename %s to %s: a key cannot change", name, newname));
+	reply_error(req, reason(EPERM, "rename %s to %s: a key cannot change", name, newname));
 }
 
 static void refuse_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	(void)ino; (void)newparent;
-	reply_err(req, reason(EPERM, "link %s: IPC objects have no links", newname));
+	reply_error(req, reason(EPERM, "link %s: IPC objects have no links", newname));
 }
 
 /* ---- Extended attributes ---- */
@@ -889,7 +870,7 @@ static void reply_xattr_value(fuse_req_t req, size_t size, const GString *value)
 	if (size == 0)
 		fuse_reply_xattr(req, value->len);
 	else if (value->len > size)
-		reply_err(req, -ERANGE);
+		reply_error(req, -ERANGE);
 	else
 		fuse_reply_buf(req, value->str, value->len);
 }
@@ -899,14 +880,13 @@ static void namespace_getxattr(fuse_req_t req, const struct node *node, const ch
 			       size_t size)
 {
 	g_autoptr(GString) value = g_string_new(NULL);
-	struct caller caller;
+	g_auto(caller_t) caller = { 0 };
 	int err;
 
 	caller_from_req(&caller, req);
 	err = ns_format_xattr(&caller, node->ns, name, value);
-	caller_clear(&caller);
 	if (err)
-		return reply_err(req, err);
+		return reply_error(req, err);
 	reply_xattr_value(req, size, value);
 }
 
@@ -918,7 +898,7 @@ static void ipcfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, siz
 	const struct xattr_field *field;
 	const char *field_name;
 	g_autoptr(GString) value = NULL;
-	struct caller caller;
+	g_auto(caller_t) caller = { 0 };
 	int err;
 
 	/*
@@ -927,34 +907,31 @@ static void ipcfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, siz
 	 * asking for the rest of the mount, which keeps `ls -l` at one request a file.
 	 */
 	if (!g_str_has_prefix(name, "user."))
-		return reply_err(req, -EOPNOTSUPP);
+		return reply_error(req, -EOPNOTSUPP);
 	err = node_of(req, ino, &node, &scope, -ENODATA);
 	if (err)
-		return reply_err(req, err);
+		return reply_error(req, err);
 	if (node.type == NODE_TREE_ROOT && node.ns != NS_SERVED)
 		return namespace_getxattr(req, &node, name, size);
 	if (node.type != NODE_OBJECT)
-		return reply_err(req, -ENODATA);
+		return reply_error(req, -ENODATA);
 	field_name = xattr_field_name(node.kind, name);
 	field = field_name ? find_xattr(node.kind, field_name) : NULL;
 	if (!field)
-		return reply_err(req, -ENODATA);
+		return reply_error(req, -ENODATA);
 	err = node_object(&node, &obj);
 	if (err)
-		return reply_err(req, err);
+		return reply_error(req, err);
 	caller_from_req(&caller, req);
-	if (field->perm && !perm_may_access(&caller, &obj, field->perm)) {
-		caller_clear(&caller);
-		return reply_err(req, reason(EACCES, "getxattr %s of %s id %d: no read permission",
-					     name, node.kind->name, obj.id));
-	}
+	if (field->perm && !perm_may_access(&caller, &obj, field->perm))
+		return reply_error(req, reason(EACCES, "getxattr %s of %s id %d: no read permission",
+					       name, node.kind->name, obj.id));
 	value = g_string_new(NULL);
 	err = field->format_for ? field->format_for(&caller, &obj, value) : field->format(&obj, value);
 	if (!err && field->pids)
 		attr_pids_as_seen_by(&caller, value);
-	caller_clear(&caller);
 	if (err)
-		return reply_err(req, err);
+		return reply_error(req, err);
 	reply_xattr_value(req, size, value);
 }
 
@@ -977,13 +954,13 @@ static void ipcfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 	err = node_of(req, ino, &node, &scope, -ENOENT);
 	if (err)
-		return reply_err(req, err);
+		return reply_error(req, err);
 	if (node.type == NODE_TREE_ROOT && node.ns != NS_SERVED)
 		ns_xattr_names(list);
 	if (node.type == NODE_OBJECT) {
 		err = node_object(&node, &obj);
 		if (err)
-			return reply_err(req, err);
+			return reply_error(req, err);
 		if (node.kind->sysv)
 			append_names(list, node.kind->xattr_prefix, attr_common_fields);
 		append_names(list, node.kind->xattr_prefix, node.kind->xattrs);
@@ -997,34 +974,33 @@ static void ipcfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, con
 	g_auto(ns_scope) scope = NS_SCOPE_INIT;
 	struct node node;
 	struct ipc_obj obj;
-	struct caller caller;
+	g_auto(caller_t) caller = { 0 };
 	const char *field;
 	int err;
 
 	(void)flags;
 	err = node_of(req, ino, &node, &scope, -ENOENT);
 	if (err)
-		return reply_err(req, err);
+		return reply_error(req, err);
 	if (node.type != NODE_OBJECT)
-		return reply_err(req, reason(ENOTSUP, "setxattr %s: directories have none", name));
+		return reply_error(req, reason(ENOTSUP, "setxattr %s: directories have none", name));
 	field = xattr_field_name(node.kind, name);
 	if (!field || !find_xattr(node.kind, field))
-		return reply_err(req, reason(ENOTSUP, "setxattr %s: not an ipcfs attribute", name));
+		return reply_error(req, reason(ENOTSUP, "setxattr %s: not an ipcfs attribute", name));
 	if (!node.kind->setxattr)
-		return reply_err(req, reason(EPERM, "setxattr %s: read-only", name));
+		return reply_error(req, reason(EPERM, "setxattr %s: read-only", name));
 	err = node_object(&node, &obj);
 	if (err)
-		return reply_err(req, err);
+		return reply_error(req, err);
 	caller_from_req(&caller, req);
 	err = node.kind->setxattr(&caller, &obj, field, value, size);
-	caller_clear(&caller);
-	reply_err(req, err);
+	reply_error(req, err);
 }
 
 static void ipcfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	(void)ino;
-	reply_err(req, reason(EPERM, "removexattr %s: attributes of IPC objects are fixed", name));
+	reply_error(req, reason(EPERM, "removexattr %s: attributes of IPC objects are fixed", name));
 }
 
 static void ipcfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)

@@ -111,6 +111,16 @@ extern const struct ipcfs_kind *const ipcfs_kinds[];
 extern const unsigned ipcfs_nkinds;
 unsigned kind_index_of(const struct ipcfs_kind *kind);
 
+/*
+ * Answer req with an error: err is -errno, as every function of the daemon
+ * returns it (reason() of log.h makes one), or 0 for success.  The one place
+ * the sign turns into fuse_reply_err()'s.
+ */
+static inline void reply_error(fuse_req_t req, int err)
+{
+	fuse_reply_err(req, -err);
+}
+
 /* The caller of a request, for permission decisions. */
 static inline void caller_from_req(struct caller *caller, fuse_req_t req)
 {

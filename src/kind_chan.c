@@ -5,9 +5,9 @@
  * opened, overrun readers get EPIPE once.
  *
  * This file is the kind: it picks the backend at setup (-o chan=), names the
- * files, refuses truncate, serves user.chan.* and keeps the parked-read logic
- * both backends share.  The records live in chan_builtin.c (the daemon's own
- * rings) or chan_kernel.c (/dev/channelN).
+ * files, refuses truncate and serves user.chan.*.  The records live in
+ * chan_builtin.c (the daemon's own rings) or chan_kernel.c (/dev/channelN);
+ * both park reads that wait with chan_wait.c.
  *
  * Seeking: FUSE handles SEEK_SET and SEEK_END in the kernel and never
  * forwards them.  A read at offset 0 after the file has returned data is a
@@ -21,7 +21,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "block.h"
 #include "chan_backend.h"
 #include "kind.h"
 #include "log.h"
@@ -169,161 +168,6 @@ static off_t chan_seek_end(struct ipcfs_file *file, off_t off, int whence)
 		return -EINVAL;
 	backend->seek_end(file);
 	return 0;
-}
-
-/* ---- Parked reads and poll handles (chan_backend.h) ---- */
-
-void chan_wait_init(struct chan_wait *w, GMutex *lock, struct ipcfs_file *file)
-{
-	memset(w, 0, sizeof(*w));
-	w->lock = lock;
-	w->file = file;
-}
-
-/*
- * libfuse calls this with the request's own lock held.  w is still valid:
- * whoever answers req detaches this callback before replying, and holds the
- * file until then.
- */
-static void chan_wait_interrupted(fuse_req_t req, void *data)
-{
-	struct chan_wait *w = data;
-	bool mine;
-
-	g_mutex_lock(w->lock);
-	mine = w->parked == req;
-	if (mine)
-		w->parked = NULL;
-	else
-		w->interrupted_early = req;
-	g_mutex_unlock(w->lock);
-	if (mine) {
-		fuse_reply_err(req, EINTR);
-		ipcfs_file_put(w->file);	/* the parked read's reference */
-	}
-}
-
-void chan_wait_watch(struct chan_wait *w, fuse_req_t req)
-{
-	g_mutex_lock(w->lock);
-	w->interrupted_early = NULL;	/* an earlier read's, whose address req may reuse */
-	g_mutex_unlock(w->lock);
-	blocking_watch_interrupt(req, chan_wait_interrupted, w);
-}
-
-bool chan_wait_rewinds(struct chan_wait *w, off_t off)
-{
-	bool rewind = off == 0 && w->offset != 0;
-
-	w->offset = (uint64_t)off;
-	return rewind;
-}
-
-static void fill_reply(struct chan_wait *w, fuse_req_t req, char *buf, ssize_t n,
-		       struct chan_reply *r)
-{
-	if (n > 0)
-		w->offset += (uint64_t)n;
-	r->req = req;
-	r->buf = buf;
-	r->n = n;
-}
-
-bool chan_wait_settle(struct chan_wait *w, fuse_req_t req, size_t size, bool nonblock,
-		      char *buf, ssize_t n, struct chan_reply *r)
-{
-	if (n != -EAGAIN) {
-		fill_reply(w, req, buf, n, r);
-		r->file = ipcfs_file_hold(w->file);
-		return true;
-	}
-	g_free(buf);
-	if (!nonblock && !fuse_req_interrupted(req) && w->interrupted_early != req && !w->parked) {
-		const char *refusal = blocking_ring_refusal(req);
-
-		if (refusal) {
-			n = reason(EAGAIN, "read chan: may not wait (%s)", refusal);
-			fill_reply(w, req, NULL, n, r);
-			r->file = ipcfs_file_hold(w->file);
-			return true;
-		}
-		w->parked = req;
-		w->parked_size = size;
-		ipcfs_file_hold(w->file);	/* dropped by whoever answers it */
-		return false;
-	}
-	/* One read per file at a time can wait; a second concurrent one is refused. */
-	fill_reply(w, req, NULL, nonblock ? -EAGAIN : -EINTR, r);
-	r->file = ipcfs_file_hold(w->file);
-	return true;
-}
-
-void chan_wait_answer_parked(struct chan_wait *w, char *buf, ssize_t n, struct chan_reply *r)
-{
-	if (n == -EAGAIN) {
-		g_free(buf);
-		return;
-	}
-	fill_reply(w, w->parked, buf, n, r);
-	r->file = w->file;	/* the parked read's reference moves into r */
-	w->parked = NULL;
-}
-
-void chan_wait_keep_poll(struct chan_wait *w, struct fuse_pollhandle *ph)
-{
-	if (!ph)
-		return;
-	if (w->ph)
-		fuse_pollhandle_destroy(w->ph);
-	w->ph = ph;
-}
-
-void chan_wait_take_poll(struct chan_wait *w, struct chan_reply *r)
-{
-	r->ph = w->ph;
-	w->ph = NULL;
-}
-
-static const char *read_refusal(ssize_t n)
-{
-	switch (n) {
-	case -EPIPE:
-		return "overrun: records were lost (EPIPE)";
-	case -EAGAIN:
-		return "no record yet, and the file is O_NONBLOCK (EAGAIN)";
-	case -EINTR:
-		return "interrupted, or another read of this file already waits (EINTR)";
-	default:
-		return strerror((int)-n);
-	}
-}
-
-void chan_reply_send(struct chan_reply *r)
-{
-	if (r->ph) {
-		fuse_lowlevel_notify_poll(r->ph);
-		fuse_pollhandle_destroy(r->ph);
-	}
-	if (r->req) {
-		/* Waits for a running chan_wait_interrupted(), which then finds nothing parked. */
-		blocking_unwatch_interrupt(r->req);
-		if (r->n < 0) {
-			log_debug("read chan: %s", read_refusal(r->n));
-			fuse_reply_err(r->req, (int)-r->n);
-		} else {
-			fuse_reply_buf(r->req, r->buf, (size_t)r->n);
-		}
-		g_free(r->buf);
-		ipcfs_file_put(r->file);
-	}
-	memset(r, 0, sizeof(*r));
-}
-
-void chan_wait_clear(struct chan_wait *w)
-{
-	if (w->ph)
-		fuse_pollhandle_destroy(w->ph);
-	w->ph = NULL;
 }
 
 const struct ipcfs_kind kind_chan = {

@@ -148,14 +148,7 @@ static int msg_parse_variant(const char *suffix, uid_t asker, unsigned *variant)
 
 static void msg_from_ds(int id, const struct msqid_ds *ds, struct ipc_obj *obj)
 {
-	memset(obj, 0, sizeof(*obj));
-	obj->id = id;
-	obj->key = ds->msg_perm.__key;
-	obj->mode = ds->msg_perm.mode;
-	obj->uid = ds->msg_perm.uid;
-	obj->gid = ds->msg_perm.gid;
-	obj->cuid = ds->msg_perm.cuid;
-	obj->cgid = ds->msg_perm.cgid;
+	sysv_obj_from_perm(obj, id, &ds->msg_perm);
 	obj->size = ds->__msg_cbytes;
 	obj->qnum = ds->msg_qnum;
 	obj->qbytes = ds->msg_qbytes;
@@ -185,24 +178,21 @@ static int msg_find_key(key_t key, int *id)
 /* /proc/sysvipc/msg: key msqid perms cbytes qnum lspid lrpid uid gid cuid cgid stime rtime ctime */
 static bool msg_parse_line(const char *line, struct ipc_obj *obj)
 {
+	struct ipc_perm perm;
 	long long stime, rtime, ctime;
-	unsigned mode, uid, gid, cuid, cgid;
 	unsigned long long cbytes;
-	int key, lspid, lrpid;
+	unsigned long qnum;
+	int id, lspid, lrpid;
 
-	if (sscanf(line, "%d %d %o %llu %lu %d %d %u %u %u %u %lld %lld %lld", &key, &obj->id, &mode,
-		   &cbytes, &obj->qnum, &lspid, &lrpid, &uid, &gid, &cuid, &cgid, &stime, &rtime,
-		   &ctime) != 14)
+	if (sscanf(line, "%d %d %o %llu %lu %d %d %u %u %u %u %lld %lld %lld", &perm.__key, &id,
+		   &perm.mode, &cbytes, &qnum, &lspid, &lrpid, &perm.uid, &perm.gid, &perm.cuid,
+		   &perm.cgid, &stime, &rtime, &ctime) != 14)
 		return false;
-	obj->key = key;
-	obj->mode = mode;
+	sysv_obj_from_perm(obj, id, &perm);
 	obj->size = cbytes;
+	obj->qnum = qnum;
 	obj->lspid = lspid;
 	obj->lrpid = lrpid;
-	obj->uid = uid;
-	obj->gid = gid;
-	obj->cuid = cuid;
-	obj->cgid = cgid;
 	obj->mtime = (time_t)stime;
 	obj->atime = (time_t)rtime;
 	obj->ctime = (time_t)ctime;
@@ -435,7 +425,7 @@ static void msg_read_in_waiter(struct blocking_call *call)
 	if (n >= 0)
 		deliver(call->req, io, n);
 	else
-		fuse_reply_err(call->req, io_errno(io->id, err));
+		reply_error(call->req, -io_errno(io->id, err));
 	msg_io_free(io);
 }
 
@@ -450,7 +440,7 @@ static void msg_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t
 	(void)off;
 	if (view_of(file->variant).framed) {
 		if (size < FRAME_HEADER) {
-			fuse_reply_err(req, -reason(E2BIG, "read msg: framed reads need %zu bytes",
+			reply_error(req, reason(E2BIG, "read msg: framed reads need %zu bytes",
 						    FRAME_HEADER));
 			return;
 		}
@@ -458,7 +448,7 @@ static void msg_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t
 	}
 	err = ipcfs_file_object(file, &queue);
 	if (err) {
-		fuse_reply_err(req, -err);
+		reply_error(req, err);
 		return;
 	}
 	io = msg_reader_new(file, size);
@@ -474,7 +464,7 @@ static void msg_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t
 	}
 	if (errno == ENOMSG)
 		errno = EAGAIN;
-	fuse_reply_err(req, -reason(io_errno(io->id, errno), "msgrcv msg id %d type %ld", io->id,
+	reply_error(req, reason(io_errno(io->id, errno), "msgrcv msg id %d type %ld", io->id,
 				    io->view.type));
 	msg_io_free(io);
 }
@@ -502,7 +492,7 @@ static void msg_write_in_waiter(struct blocking_call *call)
 		err = blocking_stop_errno(call);
 	blocking_finish(call);
 	if (err)
-		fuse_reply_err(call->req, io_errno(io->id, err));
+		reply_error(call->req, -io_errno(io->id, err));
 	else
 		fuse_reply_write(call->req, io->size + (io->view.framed ? FRAME_HEADER : 0));
 	msg_io_free(io);
@@ -527,7 +517,7 @@ static void msg_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, 
 		int64_t framed_type;
 
 		if (size < FRAME_HEADER) {
-			fuse_reply_err(req, -reason(EINVAL, "write msg: a framed message needs its %zu-byte type",
+			reply_error(req, reason(EINVAL, "write msg: a framed message needs its %zu-byte type",
 						    FRAME_HEADER));
 			return;
 		}
@@ -537,13 +527,13 @@ static void msg_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, 
 		size -= FRAME_HEADER;
 	}
 	if (type <= 0) {
-		fuse_reply_err(req, -reason(EINVAL, "write msg id %d: type %ld is not positive",
+		reply_error(req, reason(EINVAL, "write msg id %d: type %ld is not positive",
 					    file->obj.id, type));
 		return;
 	}
 	err = ipcfs_file_object(file, &queue);
 	if (err) {
-		fuse_reply_err(req, -err);
+		reply_error(req, err);
 		return;
 	}
 	io = msg_io_new(file, size);
@@ -562,7 +552,7 @@ static void msg_write(fuse_req_t req, struct ipcfs_file *file, const char *buf, 
 	/* EINVAL for a live queue and a positive type can only mean "above msgmax". */
 	if (err == EINVAL)
 		err = EMSGSIZE;
-	fuse_reply_err(req, -reason(err, "msgsnd msg id %d, %zu bytes", io->id, size));
+	reply_error(req, reason(err, "msgsnd msg id %d, %zu bytes", io->id, size));
 	msg_io_free(io);
 }
 
@@ -851,7 +841,7 @@ static void msg_poll(fuse_req_t req, struct ipcfs_file *file, struct fuse_pollha
 			g_mutex_unlock(&poll_lock);
 			fuse_pollhandle_destroy(ph);
 			g_free(p);
-			fuse_reply_err(req, -reason(ENOSPC, "poll msg id %d by uid %u: %s of pollers (%d per uid, %d in all) are waiting; poll(2) sees POLLERR",
+			reply_error(req, reason(ENOSPC, "poll msg id %d by uid %u: %s of pollers (%d per uid, %d in all) are waiting; poll(2) sees POLLERR",
 						    file->obj.id, (unsigned)file->opener, refusal,
 						    POLLERS_PER_UID, POLLERS_MAX));
 			return;

@@ -41,14 +41,7 @@ struct sem_file {
 
 static void sem_from_ds(int id, const struct semid_ds *ds, struct ipc_obj *obj)
 {
-	memset(obj, 0, sizeof(*obj));
-	obj->id = id;
-	obj->key = ds->sem_perm.__key;
-	obj->mode = ds->sem_perm.mode;
-	obj->uid = ds->sem_perm.uid;
-	obj->gid = ds->sem_perm.gid;
-	obj->cuid = ds->sem_perm.cuid;
-	obj->cgid = ds->sem_perm.cgid;
+	sysv_obj_from_perm(obj, id, &ds->sem_perm);
 	obj->nsems = ds->sem_nsems;
 	obj->size = ds->sem_nsems;
 	obj->atime = obj->mtime = ds->sem_otime;
@@ -75,20 +68,15 @@ static int sem_find_key(key_t key, int *id)
 /* /proc/sysvipc/sem: key semid perms nsems uid gid cuid cgid otime ctime */
 static bool sem_parse_line(const char *line, struct ipc_obj *obj)
 {
+	struct ipc_perm perm;
 	long long otime, ctime;
-	unsigned mode, uid, gid, cuid, cgid;
 	unsigned long nsems;
-	int key;
+	int id;
 
-	if (sscanf(line, "%d %d %o %lu %u %u %u %u %lld %lld", &key, &obj->id, &mode, &nsems, &uid,
-		   &gid, &cuid, &cgid, &otime, &ctime) != 10)
+	if (sscanf(line, "%d %d %o %lu %u %u %u %u %lld %lld", &perm.__key, &id, &perm.mode, &nsems,
+		   &perm.uid, &perm.gid, &perm.cuid, &perm.cgid, &otime, &ctime) != 10)
 		return false;
-	obj->key = key;
-	obj->mode = mode;
-	obj->uid = uid;
-	obj->gid = gid;
-	obj->cuid = cuid;
-	obj->cgid = cgid;
+	sysv_obj_from_perm(obj, id, &perm);
 	obj->nsems = obj->size = nsems;
 	obj->atime = obj->mtime = (time_t)otime;
 	obj->ctime = (time_t)ctime;
@@ -314,7 +302,7 @@ static void sem_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t
 	}
 	g_mutex_unlock(&sf->lock);
 	if (err)
-		fuse_reply_err(req, -err);
+		reply_error(req, err);
 	else
 		fuse_reply_buf(req, chunk, len);
 }
@@ -561,9 +549,9 @@ static void finish_write(fuse_req_t req, struct sem_write *w, int err)
 		g_mutex_unlock(&sf->lock);
 	}
 	if (err)
-		fuse_reply_err(req, -err);
+		reply_error(req, err);
 	else if (w->flush)
-		fuse_reply_err(req, 0);
+		reply_error(req, 0);
 	else
 		fuse_reply_write(req, w->size);
 	sem_write_free(w);
@@ -655,7 +643,7 @@ static int size_new_set(fuse_req_t req, struct ipcfs_file *file, const char *tex
 	struct sem_file *sf = file->priv;
 	const char *pos = text, *line;
 	struct semcmd cmd;
-	struct caller caller;
+	g_auto(caller_t) caller = { 0 };
 	size_t len;
 	bool first;
 	int values, err;
@@ -678,7 +666,6 @@ static int size_new_set(fuse_req_t req, struct ipcfs_file *file, const char *tex
 		  obj->id, values, values);
 	caller_from_req(&caller, req);
 	err = sem_truncate(&caller, obj, values, file);
-	caller_clear(&caller);
 	return err;
 }
 
@@ -735,7 +722,7 @@ static void run_text(fuse_req_t req, struct ipcfs_file *file, const char *text, 
 	return;
 fail:
 	sem_write_free(w);
-	fuse_reply_err(req, -err);
+	reply_error(req, err);
 }
 
 /*
@@ -778,7 +765,7 @@ static void sem_flush(fuse_req_t req, struct ipcfs_file *file)
 	g_autoptr(GString) partial = take_partial(file);
 
 	if (!partial) {
-		fuse_reply_err(req, 0);
+		reply_error(req, 0);
 		return;
 	}
 	run_text(req, file, partial->str, partial->len, 0, file->flags & O_NONBLOCK, true);

@@ -151,26 +151,6 @@ static void pending_remove(int id)
 
 /* ---- Objects ---- */
 
-void shm_from_ds(int id, const struct shmid_ds *ds, struct ipc_obj *obj)
-{
-	memset(obj, 0, sizeof(*obj));
-	obj->id = id;
-	obj->key = ds->shm_perm.__key;
-	obj->mode = ds->shm_perm.mode;
-	obj->uid = ds->shm_perm.uid;
-	obj->gid = ds->shm_perm.gid;
-	obj->cuid = ds->shm_perm.cuid;
-	obj->cgid = ds->shm_perm.cgid;
-	obj->size = ds->shm_segsz;
-	obj->cpid = ds->shm_cpid;
-	obj->lpid = ds->shm_lpid;
-	obj->nattch = ds->shm_nattch;
-	obj->atime = ds->shm_atime;
-	obj->mtime = ds->shm_dtime;
-	obj->ctime = ds->shm_ctime;
-	obj->blocks = -1;	/* IPC_STAT does not say: see shm_complete_attr() */
-}
-
 static int shm_stat(int id, struct ipc_obj *obj)
 {
 	struct shmid_ds ds;
@@ -212,25 +192,22 @@ static int shm_find_key(key_t key, int *id)
 /* /proc/sysvipc/shm: key shmid perms size cpid lpid nattch uid gid cuid cgid atime dtime ctime rss swap */
 static bool shm_parse_line(const char *line, struct ipc_obj *obj)
 {
+	struct ipc_perm perm;
 	long long atime, dtime, ctime;
-	unsigned mode, uid, gid, cuid, cgid;
 	unsigned long long size, rss = 0, swap = 0;
-	int key, cpid, lpid;
+	unsigned long nattch;
+	int id, cpid, lpid;
 
-	if (sscanf(line, "%d %d %o %llu %d %d %lu %u %u %u %u %lld %lld %lld %llu %llu", &key, &obj->id,
-		   &mode, &size, &cpid, &lpid, &obj->nattch, &uid, &gid, &cuid, &cgid, &atime, &dtime,
-		   &ctime, &rss, &swap) < 14)
+	if (sscanf(line, "%d %d %o %llu %d %d %lu %u %u %u %u %lld %lld %lld %llu %llu", &perm.__key,
+		   &id, &perm.mode, &size, &cpid, &lpid, &nattch, &perm.uid, &perm.gid, &perm.cuid,
+		   &perm.cgid, &atime, &dtime, &ctime, &rss, &swap) < 14)
 		return false;
+	sysv_obj_from_perm(obj, id, &perm);
 	obj->blocks = (int64_t)((rss + swap) / 512);
-	obj->key = key;
-	obj->mode = mode;
 	obj->size = size;
 	obj->cpid = cpid;
 	obj->lpid = lpid;
-	obj->uid = uid;
-	obj->gid = gid;
-	obj->cuid = cuid;
-	obj->cgid = cgid;
+	obj->nattch = nattch;
 	obj->atime = (time_t)atime;
 	obj->mtime = (time_t)dtime;
 	obj->ctime = (time_t)ctime;
@@ -572,7 +549,7 @@ static int shm_file_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_fi
 	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY && !obj->pending) {
 		unsigned long pins = pinned_by(obj, file);
 		struct ipc_obj now = *obj;
-		struct caller caller;
+		g_auto(caller_t) caller = { 0 };
 		bool recreate;
 
 		if (pins > 0)
@@ -580,7 +557,6 @@ static int shm_file_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_fi
 				      obj->id, pins);
 		caller_from_req(&caller, req);
 		recreate = obj->key != 0 && may_recreate(&caller, obj);
-		caller_clear(&caller);
 		if (recreate) {
 			err = truncate_to_zero(&now, file);
 			/* The inode that was opened names the placeholder now (successor.h). */
@@ -606,7 +582,7 @@ static void shm_file_read(fuse_req_t req, struct ipcfs_file *file, size_t size, 
 	(void)nonblock;	/* memory never waits */
 	if (err) {
 		shm_backing_forget(ipcfs_file_id(file));
-		fuse_reply_err(req, -err);
+		reply_error(req, err);
 		return;
 	}
 	if (obj.pending || (uint64_t)off >= obj.size) {
@@ -638,12 +614,12 @@ static void shm_file_write(fuse_req_t req, struct ipcfs_file *file, const char *
 	(void)nonblock;
 	if (err) {
 		shm_backing_forget(id);
-		fuse_reply_err(req, -err);
+		reply_error(req, err);
 		return;
 	}
 	if (end > obj.size) {
 		unsigned long pins = pinned_by(&obj, file);
-		struct caller caller;
+		g_auto(caller_t) caller = { 0 };
 		bool grow;
 
 		caller_from_req(&caller, req);
@@ -651,17 +627,16 @@ static void shm_file_write(fuse_req_t req, struct ipcfs_file *file, const char *
 		if (!grow && pins == 0)
 			log_debug("write shm id %d past its end: growing re-creates it, which needs IPC_RMID rights that uid %u lacks; the size stays",
 				  obj.id, (unsigned)caller.uid);
-		caller_clear(&caller);
 		if (grow) {
 			err = resize(&obj, end, file);
 			if (obj.id != id)
 				ipcfs_file_rebind(file, &obj);
 			if (err) {
-				fuse_reply_err(req, -err);
+				reply_error(req, err);
 				return;
 			}
 		} else if ((uint64_t)off >= obj.size) {
-			fuse_reply_err(req, -reason(ENOSPC, "write shm id %d at %lld: past the end of a segment that keeps its size",
+			reply_error(req, reason(ENOSPC, "write shm id %d at %lld: past the end of a segment that keeps its size",
 						    obj.id, (long long)off));
 			return;
 		} else {

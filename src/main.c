@@ -25,9 +25,6 @@
 #include "options.h"
 #include "perm.h"
 
-struct timespec ipcfs_start_time;
-struct fuse_session *ipcfs_session;
-
 static void usage(const char *progname)
 {
 	printf("usage: %s [options] MOUNTPOINT\n\n", progname);

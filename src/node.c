@@ -85,12 +85,11 @@ bool node_decode(fuse_ino_t ino, struct node *node)
 int node_enter(fuse_req_t req, const struct node *node, ns_scope *scope)
 {
 	if (node->ns != NS_SERVED || node->type == NODE_NS_DIR) {
-		struct caller caller;
+		g_auto(caller_t) caller = { 0 };
 		bool allowed;
 
 		caller_from_req(&caller, req);
 		allowed = perm_has_global_cap(&caller, PERM_CAP_SYS_ADMIN);
-		caller_clear(&caller);
 		if (!allowed)
 			return reason(EACCES, "/ns: uid %u (pid %d) lacks CAP_SYS_ADMIN in the initial user namespace",
 				      (unsigned)fuse_req_ctx(req)->uid, (int)fuse_req_ctx(req)->pid);

@@ -5,6 +5,8 @@
  */
 #pragma once
 
+#include <glib.h>
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -73,6 +75,9 @@ void perm_use_chain(const struct perm_chain *chain);
 
 void caller_init(struct caller *caller, uid_t uid, gid_t gid, pid_t pid);
 void caller_clear(struct caller *caller);
+/* g_auto(caller_t) caller = { 0 }: cleared when it goes out of scope. */
+typedef struct caller caller_t;
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(caller_t, caller_clear)
 
 /*
  * Fill groups and capabilities from the text of /proc/<pid>/status.  Fails

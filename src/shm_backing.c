@@ -76,6 +76,19 @@ static bool passthrough;		/* chosen at FUSE init */
 
 static void backing_close(int backing_id);
 
+void shm_from_ds(int id, const struct shmid_ds *ds, struct ipc_obj *obj)
+{
+	sysv_obj_from_perm(obj, id, &ds->shm_perm);
+	obj->size = ds->shm_segsz;
+	obj->cpid = ds->shm_cpid;
+	obj->lpid = ds->shm_lpid;
+	obj->nattch = ds->shm_nattch;
+	obj->atime = ds->shm_atime;
+	obj->mtime = ds->shm_dtime;
+	obj->ctime = ds->shm_ctime;
+	obj->blocks = -1;	/* IPC_STAT does not say: see kind_shm.c, shm_complete_attr() */
+}
+
 static guint seg_key_hash(gconstpointer p)
 {
 	const struct seg_key *k = p;
@@ -595,7 +608,7 @@ void shm_backing_read(fuse_req_t req, const struct ipc_obj *obj, size_t size, of
 	if (!s) {
 		addr = attach_checked(obj, SHM_RDONLY, &ds);
 		if (!addr) {
-			fuse_reply_err(req, -reason(errno, "read shm id %d", obj->id));
+			reply_error(req, reason(errno, "read shm id %d", obj->id));
 			return;
 		}
 		fuse_reply_buf(req, addr + off, size);
@@ -617,7 +630,7 @@ void shm_backing_read(fuse_req_t req, const struct ipc_obj *obj, size_t size, of
 	buf = g_malloc(size);
 	n = pread(s->fd, buf, size, off);
 	if (n < 0)
-		fuse_reply_err(req, -reason(errno, "read shm id %d", obj->id));
+		reply_error(req, reason(errno, "read shm id %d", obj->id));
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 	seg_fd_put(s);
@@ -658,7 +671,7 @@ void shm_backing_write(fuse_req_t req, const struct ipc_obj *obj, const char *bu
 		n = (ssize_t)size;
 	}
 	if (err)
-		fuse_reply_err(req, -reason(-err, "write shm id %d", obj->id));
+		reply_error(req, reason(-err, "write shm id %d", obj->id));
 	else
 		fuse_reply_write(req, (size_t)n);
 }

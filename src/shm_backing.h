@@ -49,5 +49,5 @@ void shm_backing_sweep(void);
 /* The daemon lets go of IPC namespace ns (ns.h): close what it holds there. */
 void shm_backing_let_go_ns(uint64_t ns_id);
 
-/* In kind_shm.c: the object for an IPC_STAT of segment id. */
+/* The object for an IPC_STAT of segment id. */
 void shm_from_ds(int id, const struct shmid_ds *ds, struct ipc_obj *obj);

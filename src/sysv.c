@@ -83,6 +83,18 @@ void sysv_format_name(const struct ipc_obj *obj, char *out, size_t size)
 	g_strlcpy(out, name, size);
 }
 
+void sysv_obj_from_perm(struct ipc_obj *obj, int id, const struct ipc_perm *perm)
+{
+	memset(obj, 0, sizeof(*obj));
+	obj->id = id;
+	obj->key = perm->__key;
+	obj->mode = perm->mode;
+	obj->uid = perm->uid;
+	obj->gid = perm->gid;
+	obj->cuid = perm->cuid;
+	obj->cgid = perm->cgid;
+}
+
 int sysv_read_proc(const char *path, bool (*parse_line)(const char *line, struct ipc_obj *obj),
 		   GArray *objs)
 {

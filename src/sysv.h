@@ -2,6 +2,8 @@
 /* What the three SysV kinds share: names, listings from /proc/sysvipc, creating as the caller. */
 #pragma once
 
+#include <sys/ipc.h>
+
 #include "kind.h"
 
 /* Lookup of "<key>", "id-<id>" or either with "@<variant>". */
@@ -13,6 +15,13 @@ int sysv_create(const struct ipcfs_kind *kind, struct caller *caller, const char
 		mode_t mode, struct ipc_obj *obj, unsigned *variant);
 
 void sysv_format_name(const struct ipc_obj *obj, char *out, size_t size);
+
+/*
+ * A new obj for object id with the permission fields of perm (key, mode,
+ * owner, creator): what IPC_STAT and the /proc/sysvipc files say alike.
+ * The kind fills in the rest.
+ */
+void sysv_obj_from_perm(struct ipc_obj *obj, int id, const struct ipc_perm *perm);
 
 /*
  * Read a /proc/sysvipc file (one read, like ipcs) and append one struct
