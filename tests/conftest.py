@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-only
 import os
+import subprocess
 import sys
 
 import pytest
@@ -58,3 +59,31 @@ def ipc():
     reg = util.IpcRegistry()
     yield reg
     reg.cleanup()
+
+
+@pytest.fixture(params=["builtin", "kernel"])
+def chan_backend(request):
+    """Each /chan backend: the kernel one (channel.ko) only in the VM, where it can load."""
+    if request.param == "kernel" and not os.environ.get("IPCFS_IN_VM"):
+        pytest.skip("needs channel.ko, which loads only in the VM: tests/run runs it there")
+    return request.param
+
+
+@pytest.fixture
+def chan_with(request, chan_backend, mount_with):
+    """chan_with(size=None, mode=None): ipcfs with 4 channels on this backend, of size bytes
+    (the backend's default if None), channel 0 of mode (a built-in default if None)."""
+    def make(size=None, mode=None):
+        if chan_backend == "builtin":
+            options = ["chan=builtin"]
+            options += [f"chan_size={size}"] if size else []
+            options += [f"chan_mode={mode:04o}"] if mode is not None else []
+            return mount_with(*options)
+        subprocess.run(["insmod", util.CHANNEL_KO] + ([f"buf_size={size}"] if size else []), check=True)
+        # Finalizers run last first: unmount (the daemon's device files close), then rmmod.
+        request.addfinalizer(lambda: subprocess.run(["rmmod", "channel"], check=True))
+        m = mount_with("chan=kernel")
+        if mode is not None:
+            os.chmod(m.p("chan", "0"), mode)        # the device node's mode
+        return m
+    return make

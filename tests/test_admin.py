@@ -7,9 +7,8 @@ import signal
 import subprocess
 import sys
 
-import pytest
 import util
-from util import Mount, proc_sysvipc, wait_for_mount_change
+from util import Mount, name_of, proc_sysvipc, wait_for_mount_change
 
 MOUNT_SCRIPT = r"""
 set -eu
@@ -87,11 +86,11 @@ def test_ipc_namespace(request, ipc):
         m = Mount(options=("allow_other", f"ipc_ns=/proc/{child.pid}/ns/ipc"))
         try:
             names = os.listdir(m.p("shm"))
-            assert f"0x{shm_key & 0xffffffff:08x}" in names         # created inside: shown
-            assert f"0x{outside.key:08x}" not in names              # created outside: not
-            with open(m.p("shm", f"0x{shm_key & 0xffffffff:08x}"), "rb") as f:
+            assert name_of(shm_key) in names         # created inside: shown
+            assert name_of(outside.key) not in names              # created outside: not
+            with open(m.p("shm", name_of(shm_key)), "rb") as f:
                 assert f.read(6) == b"inside"
-            with open(m.p("sem", f"0x{sem_key & 0xffffffff:08x}"), "w") as f:
+            with open(m.p("sem", name_of(sem_key)), "w") as f:
                 f.write("5\n")                                      # acts inside
             # and the host's own view does not have it
             assert sem_key not in [int(o["key"]) for o in proc_sysvipc("sem").values()]
@@ -156,10 +155,10 @@ def test_sigkill_and_remount_lose_nothing(ipc):
     assert os.listdir(path) == []
     m2 = Mount(options=("allow_other",), mountpoint=path)
     try:
-        with open(m2.p("shm", f"0x{seg.key:08x}"), "rb") as f:
+        with open(m2.p("shm", name_of(seg.key)), "rb") as f:
             f.seek(100)
             assert f.read(8) == b"survives"
-        with open(m2.p("sem", f"0x{sem.key:08x}")) as f:
+        with open(m2.p("sem", name_of(sem.key))) as f:
             assert f.read() == "3\n"
         assert q.current_messages == 1
         fd = os.open(m2.p("msg", f"0x{q.key:08x}@7"), os.O_RDONLY)

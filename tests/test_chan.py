@@ -18,31 +18,9 @@ import pytest
 
 import util  # noqa: E402
 
-from util import (REPO, Child, fuse_waiting, open_close, oserror, records_by_writer,
+from util import (CHANNEL_KO, Child, fuse_waiting, name_of, open_close, oserror, records_by_writer,
                   wait_blocked, wait_until)
 
-KO = os.path.join(REPO, "kmod", "channel.ko")
-IN_VM = bool(os.environ.get("IPCFS_IN_VM"))
-
-
-@pytest.fixture(params=["builtin", "kernel"])
-def backend(request):
-    if request.param == "kernel" and not IN_VM:
-        pytest.skip("needs channel.ko, which loads only in the VM: tests/run runs it there")
-    return request.param
-
-
-@pytest.fixture
-def chan_with(request, backend, mount_with):
-    """chan_with(size): ipcfs with 4 channels of size bytes on this backend."""
-    def make(size):
-        if backend == "builtin":
-            return mount_with("chan=builtin", f"chan_size={size}")
-        subprocess.run(["insmod", KO, f"buf_size={size}"], check=True)
-        # Finalizers run last first: unmount (the daemon's device files close), then rmmod.
-        request.addfinalizer(lambda: subprocess.run(["rmmod", "channel"], check=True))
-        return mount_with("chan=kernel")
-    return make
 
 
 @pytest.fixture
@@ -54,11 +32,11 @@ def path(m, n=0):
     return m.p("chan", str(n))
 
 
-def test_listing_and_attributes(chan, backend):
+def test_listing_and_attributes(chan, chan_backend):
     assert sorted(os.listdir(chan.p("chan"))) == ["0", "1", "2", "3"]
     st = os.stat(path(chan))
     assert st.st_size == 0
-    if backend == "builtin":
+    if chan_backend == "builtin":
         assert st.st_mode & 0o777 == 0o600      # the default chan_mode: owner only
     else:
         node = os.stat("/dev/channel0")         # the device node's mode and owner
@@ -68,7 +46,7 @@ def test_listing_and_attributes(chan, backend):
     os.chown(path(chan), 2001, 3001)
     st = os.stat(path(chan))
     assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o664, 2001, 3001)
-    if backend == "kernel":
+    if chan_backend == "kernel":
         node = os.stat("/dev/channel0")         # chmod and chown changed the node
         assert (node.st_mode & 0o777, node.st_uid, node.st_gid) == (0o664, 2001, 3001)
     assert oserror(os.truncate, path(chan), 0) == "EINVAL"
@@ -277,7 +255,7 @@ def test_300_blocked_readers_do_not_stall_the_daemon(chan, ipc):
         wait_until(lambda: all(t.native_id and fuse_waiting(t.native_id) for t in threads))
         # Other requests still complete while 300 reads are parked.
         seg = ipc.shm(size=100)
-        assert f"0x{seg.key:08x}" in os.listdir(chan.p("shm"))
+        assert name_of(seg.key) in os.listdir(chan.p("shm"))
         assert len(os.listdir(chan.p("chan"))) == 4
         with open(path(chan, 1), "wb", buffering=0) as w:
             w.write(b"other channel")
@@ -316,8 +294,8 @@ def sysfs(name, ch=0):
         return int(f.read())
 
 
-@pytest.mark.parametrize("backend", ["kernel"], indirect=True)
-def test_kernel_backend_is_the_device(chan, backend):
+@pytest.mark.parametrize("chan_backend", ["kernel"], indirect=True)
+def test_kernel_backend_is_the_device(chan, chan_backend):
     readers = sysfs("readers")
     fd = os.open(path(chan), os.O_RDONLY | os.O_NONBLOCK)      # one device open per FUSE open
     dev = os.open("/dev/channel0", os.O_RDWR | os.O_NONBLOCK)
@@ -336,8 +314,8 @@ def test_kernel_backend_is_the_device(chan, backend):
         os.close(dev)
 
 
-@pytest.mark.parametrize("backend", ["kernel"], indirect=True)
-def test_kernel_backend_bounds_the_daemons_device_descriptors(chan, backend):
+@pytest.mark.parametrize("chan_backend", ["kernel"], indirect=True)
+def test_kernel_backend_bounds_the_daemons_device_descriptors(chan, chan_backend):
     """Each open holds a daemon descriptor: one uid may hold 1024 of them (docs/design.md)."""
     import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -363,9 +341,9 @@ def test_kernel_backend_bounds_the_daemons_device_descriptors(chan, backend):
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-@pytest.mark.parametrize("backend", ["kernel"], indirect=True)
-def test_kernel_backend_follows_the_module(backend, mount_with, request):
-    subprocess.run(["insmod", KO, "nr_channels=2"], check=True)
+@pytest.mark.parametrize("chan_backend", ["kernel"], indirect=True)
+def test_kernel_backend_follows_the_module(chan_backend, mount_with, request):
+    subprocess.run(["insmod", CHANNEL_KO, "nr_channels=2"], check=True)
     request.addfinalizer(lambda: os.path.exists("/sys/module/channel") and
                          subprocess.run(["rmmod", "channel"], check=True))
     m = mount_with(debug=True)                  # chan=auto
@@ -379,5 +357,5 @@ def test_kernel_backend_follows_the_module(backend, mount_with, request):
     subprocess.run(["rmmod", "channel"], check=True)
     assert os.listdir(m.p("chan")) == []        # listings are live
     assert oserror(os.stat, path(m)) == "ENOENT"
-    subprocess.run(["insmod", KO, "nr_channels=3"], check=True)
+    subprocess.run(["insmod", CHANNEL_KO, "nr_channels=3"], check=True)
     assert sorted(os.listdir(m.p("chan"))) == ["0", "1", "2"]

@@ -16,7 +16,7 @@ import subprocess
 import pytest
 
 import util
-from util import REPO, Child, io, sem_values, wait_blocked
+from util import Child, io, name_of, sem_values, wait_blocked
 
 # Fewer in the VM, where every request is emulated (TCG).
 IN_VM = bool(os.environ.get("IPCFS_IN_VM"))
@@ -67,26 +67,15 @@ def test_read_loops_of_two_users_on_shm_and_msg(mnt, ipc):
     q = ipc.msg(mode=0o644)
     for i in range(200):
         q.send(b"m%d" % i, type=1)
-    two_users_loop(mnt.p("shm", f"0x{seg.key & 0xffffffff:08x}"))
-    two_users_loop(mnt.p("msg", f"0x{q.key & 0xffffffff:08x}"), rounds=500)
+    two_users_loop(mnt.p("shm", name_of(seg.key)))
+    two_users_loop(mnt.p("msg", name_of(q.key)), rounds=500)
     assert q.current_messages == 0      # 1000 reads took all 200, each once
 
 
-KO = os.path.join(REPO, "kmod", "channel.ko")
-
-
-@pytest.fixture(params=["builtin", "kernel"])
-def open_chan(request, mount_with):
+@pytest.fixture
+def open_chan(chan_with):
     """Channels every user may open, on each backend (the kernel one only in the VM)."""
-    if request.param == "builtin":
-        return mount_with("chan=builtin", "chan_mode=0666")
-    if not IN_VM:
-        pytest.skip("needs channel.ko, which loads only in the VM: tests/run runs it there")
-    subprocess.run(["insmod", KO], check=True)
-    request.addfinalizer(lambda: subprocess.run(["rmmod", "channel"], check=True))
-    m = mount_with("chan=kernel")
-    os.chmod(m.p("chan", "0"), 0o666)        # the device node's mode
-    return m
+    return chan_with(mode=0o666)
 
 
 def test_read_loops_of_two_users_on_a_channel(open_chan):
@@ -129,7 +118,7 @@ def test_parked_reads_interrupted_while_a_record_arrives(open_chan):
 def test_msg_reads_interrupted_while_a_message_arrives(mnt, ipc):
     """The same race on a queue: every message is read exactly once or stays queued."""
     q = ipc.msg(mode=0o666)
-    path = mnt.p("msg", f"0x{q.key & 0xffffffff:08x}")
+    path = mnt.p("msg", name_of(q.key))
     got = []
     for round_ in range(30):
         readers = [io("read", path, 4096, 1) for _ in range(4)]

@@ -55,6 +55,31 @@ def test_the_circle_finder_finds_one():
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
+# The rows of docs/design.md's picture, top first, and the arrows along a row.
+ROWS = [
+    {"main"},
+    {"fs"},
+    {"node", "ns_names", "listed", "transport"},
+    {"kinds", "kind_shm", "kind_sem", "kind_msg", "kind_chan"},
+    {"shm_backing", "chan_builtin", "chan_kernel", "chan_ring", "chan_wait", "block"},
+    {"file", "ns", "sysv", "options", "session"},
+]
+ALONG = {("kinds", k) for k in ("kind_shm", "kind_sem", "kind_msg", "kind_chan")} | {
+    ("chan_builtin", "chan_wait"), ("chan_kernel", "chan_wait"), ("chan_builtin", "chan_ring"),
+    ("chan_wait", "block"), ("file", "ns"), ("ns", "sysv")}
+
+
+def test_every_call_goes_down_the_picture_of_docs_design_md():
+    graph = call_graph()
+    if not graph:
+        pytest.skip(f"no objects in {OBJECTS}")
+    row = {m: i for i, r in enumerate(ROWS) for m in r}
+    assert set(graph) == set(row), "a module is missing from the picture (or gone from the tree)"
+    wrong = [f"{m} -> {n}" for m in graph for n in graph[m]
+             if not (row[n] > row[m] or (m, n) in ALONG)]
+    assert wrong == []
+
+
 def test_the_tree_and_dispatch_know_nothing_of_sysv():
     graph = call_graph()
     if not graph:

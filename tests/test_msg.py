@@ -1,6 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """/msg/<key>: one write sends one message, one read receives one; types; blocking; poll."""
-import errno
 import os
 import select
 import signal
@@ -13,7 +12,8 @@ import pytest
 import util  # noqa: E402
 import sysv_ipc
 
-from util import errno_of, fuse_waiting, io, oserror, proc_sysvipc, wait_blocked, wait_until
+from util import (errno_of, fuse_waiting, io, name_of, oserror, proc_sysvipc, wait_blocked,
+                  wait_until)
 
 MSGMAX = int(open("/proc/sys/kernel/msgmax").read())
 
@@ -21,7 +21,7 @@ MSGMAX = int(open("/proc/sys/kernel/msgmax").read())
 @pytest.fixture
 def queue(mnt, ipc):
     q = ipc.msg()
-    return q, mnt.p("msg", f"0x{q.key:08x}")
+    return q, mnt.p("msg", name_of(q.key))
 
 
 def send(path, data, flags=os.O_WRONLY):
@@ -305,7 +305,7 @@ def test_qbytes_xattr(queue):
 
 def test_create(mnt, ipc):
     key = ipc.fresh_key()
-    path = mnt.p("msg", f"0x{key:08x}")
+    path = mnt.p("msg", name_of(key))
     fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o640)
     try:
         ident = ipc.track_key("msg", key)
@@ -318,7 +318,7 @@ def test_create(mnt, ipc):
 
 def test_permissions(mnt, ipc):
     q = ipc.msg(mode=0o642)
-    path = mnt.p("msg", f"0x{q.key:08x}")
+    path = mnt.p("msg", name_of(q.key))
     q.send(b"secret", type=1)
     # Other: -w- (send yes, receive no); group: r-- .
     assert errno_of(2003, 2003, f"os.open({path!r}, os.O_RDONLY)") == "EACCES"
@@ -331,7 +331,7 @@ def test_permissions(mnt, ipc):
 @pytest.mark.skipif(util.OVER_IO_URING, reason="over io_uring at most 7 requests wait (src/block.c)")
 def test_200_blocked_readers_do_not_stall_the_daemon(mnt, ipc):
     q = ipc.msg()
-    path = mnt.p("msg", f"0x{q.key:08x}")
+    path = mnt.p("msg", name_of(q.key))
     got = []
 
     def reader():
@@ -348,10 +348,10 @@ def test_200_blocked_readers_do_not_stall_the_daemon(mnt, ipc):
         wait_until(lambda: sum(fuse_waiting(t.native_id) for t in threads) == 200)
         # Everything else still works: another queue, listing, stat, xattrs.
         other = ipc.msg()
-        opath = mnt.p("msg", f"0x{other.key:08x}")
+        opath = mnt.p("msg", name_of(other.key))
         send(opath, b"through")
         assert recv(opath) == b"through"
-        assert f"0x{q.key:08x}" in os.listdir(mnt.p("msg"))
+        assert name_of(q.key) in os.listdir(mnt.p("msg"))
         assert os.getxattr(path, "user.ipc.qnum") == b"0"
     finally:
         for i in range(200):

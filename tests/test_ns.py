@@ -14,10 +14,10 @@ import textwrap
 
 import pytest
 
-from util import Child, errno_of, io, oserror, wait_blocked, wait_until
+from util import Child, daemon_holds, errno_of, io, name_of, oserror, wait_blocked, wait_until
 
 KEY = 0x5e5e0001
-NAME = f"0x{KEY:08x}"
+NAME = name_of(KEY)
 
 
 def ns_ino(pid):
@@ -67,18 +67,6 @@ def containers():
 @pytest.fixture
 def nsmnt(mount_with):
     return mount_with("all_ns")
-
-
-def daemon_holds(mnt, ino):
-    """Does the daemon hold a descriptor of IPC namespace ino?"""
-    fd_dir = f"/proc/{mnt.proc.pid}/fd"
-    links = []
-    for fd in os.listdir(fd_dir):
-        try:
-            links.append(os.readlink(f"{fd_dir}/{fd}"))
-        except FileNotFoundError:
-            pass
-    return f"ipc:[{ino}]" in links
 
 
 def test_off_by_default(mnt):
@@ -279,10 +267,10 @@ def test_the_daemon_does_not_keep_a_stopped_container_alive(nsmnt, containers):
     assert os.listdir(f"{tree}/shm") == [NAME]
     f = open(f"{tree}/shm/{NAME}", "rb")
     a.stop()
-    assert daemon_holds(nsmnt, a.ino)
+    assert daemon_holds(nsmnt, f"ipc:[{a.ino}]")
     assert f.read(4) == b"kept"
     f.close()
-    wait_until(lambda: not daemon_holds(nsmnt, a.ino))
+    wait_until(lambda: not daemon_holds(nsmnt, f"ipc:[{a.ino}]"))
 
 
 def test_requests_in_many_namespaces_at_once_never_cross(nsmnt, containers, ipc):
@@ -316,7 +304,7 @@ def test_the_served_namespace_is_also_under_ns(nsmnt, ipc):
     seg.attach()
     seg.write(b"both ways")
     seg.detach()
-    name = f"0x{seg.key & 0xffffffff:08x}"
+    name = name_of(seg.key)
     with open(nsmnt.p("ns", str(ns_ino(os.getpid())), "shm", name), "rb") as f:
         assert f.read(9) == b"both ways"
     # Two inodes (a directory has one parent), one object.
@@ -390,4 +378,4 @@ def test_no_thread_of_the_daemon_stays_in_a_container(nsmnt, containers):
     assert daemon_threads_in(nsmnt, ns_ino(os.getpid())) != []      # the served one: all of them
     wait_until(lambda: daemon_threads_in(nsmnt, a.ino) == [])
     a.stop()
-    wait_until(lambda: not daemon_holds(nsmnt, a.ino))
+    wait_until(lambda: not daemon_holds(nsmnt, f"ipc:[{a.ino}]"))

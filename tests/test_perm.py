@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from util import errno_of, owned_objects, proc_sysvipc
+from util import errno_of, name_of, owned_objects, proc_sysvipc
 
 OWNER, CREATOR, OTHER, MEMBER = 2001, 2002, 2003, 2004
 GROUP, CGROUP = 3001, 3002
@@ -17,7 +17,7 @@ def objects(ipc):
 
 
 def path_of(mnt, kind, obj):
-    return mnt.p(kind, f"0x{obj.key:08x}")
+    return mnt.p(kind, name_of(obj.key))
 
 
 @pytest.mark.parametrize("kind", ["shm", "sem", "msg"])
@@ -39,7 +39,7 @@ def test_read_and_write_follow_the_mode_bits(mnt, objects, kind):
 def test_creator_counts_as_owner(mnt, ipc, kind):
     # Created by CREATOR (through ipcfs, so cuid is theirs), then given to OWNER.
     key = ipc.fresh_key()
-    path = mnt.p(kind, f"0x{key:08x}")
+    path = mnt.p(kind, name_of(key))
     code = f"os.close(os.open({path!r}, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))"
     assert errno_of(CREATOR, CGROUP, code) == "OK"
     if kind == "shm":

@@ -10,7 +10,7 @@ import pytest
 
 import util  # noqa: E402
 
-from util import (errno_of, fuse_waiting, io, oserror, proc_sysvipc, sem_ncnt, sem_setall,
+from util import (errno_of, io, name_of, oserror, proc_sysvipc, sem_ncnt, sem_setall,
                   sem_values, semop, wait_blocked, wait_until)
 
 
@@ -36,7 +36,7 @@ def sem3(mnt, ipc):
 @pytest.fixture
 def sem1(mnt, ipc):
     s = ipc.sem(value=0)
-    return s.id, mnt.p("sem", f"0x{s.key:08x}")
+    return s.id, mnt.p("sem", name_of(s.key))
 
 
 def test_read_gives_values(sem3):
@@ -244,7 +244,7 @@ def test_undo_clamps_like_exit(sem1):
 
 def test_create_and_resize(mnt, ipc):
     key = ipc.fresh_key()
-    path = mnt.p("sem", f"0x{key:08x}")
+    path = mnt.p("sem", name_of(key))
     fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o640)
     os.close(fd)
     ident = ipc.track_key("sem", key)
@@ -292,7 +292,7 @@ def test_ncnt_zcnt_pids_xattrs(sem3):
 
 def test_permissions(mnt, ipc):
     s = ipc.sem(mode=0o604)
-    path = mnt.p("sem", f"0x{s.key:08x}")
+    path = mnt.p("sem", name_of(s.key))
     # Other may read (4) but not alter (needs write).
     code_read = f"open({path!r}, 'rb').read()"
     code_alter = f"fd = os.open({path!r}, os.O_WRONLY); os.write(fd, b'+1')"
@@ -322,7 +322,7 @@ def test_500_blocked_writers_do_not_stall_the_daemon(mnt, ipc):
     one = ipc.sem(nsems=1).id
     many = [ipc.sem() for _ in range(50)]
     paths = [mnt.p("sem", f"id-{one}")] * 250 + \
-        [mnt.p("sem", f"0x{s.key:08x}") for s in many for _ in range(5)]
+        [mnt.p("sem", name_of(s.key)) for s in many for _ in range(5)]
     results = []
     threads = [threading.Thread(target=blocked_write, args=(p, results)) for p in paths]
     for t in threads:

@@ -13,13 +13,13 @@ import threading
 import pytest
 import sysv_ipc
 
-from util import Child, errno_of, oserror, proc_sysvipc, wait_until
+from util import Child, daemon_holds, errno_of, name_of, oserror, proc_sysvipc, wait_until
 
 
 @pytest.fixture
 def seg(mnt, ipc):
     s = ipc.shm(size=10000, mode=0o640)
-    return s, mnt.p("shm", f"0x{s.key:08x}")
+    return s, mnt.p("shm", name_of(s.key))
 
 
 def on_file(path, flags, fn, *args):
@@ -82,22 +82,6 @@ def test_nattch_is_honest(seg):
     assert os.getxattr(path, "user.ipc.nattch") == b"0"
 
 
-def daemon_holds(mnt, key):
-    """How the daemon holds segment key's memory: its mappings and descriptors of it."""
-    name = f"/SYSV{key:08x}"
-    pid = mnt.proc.pid
-    with open(f"/proc/{pid}/maps") as f:
-        maps = [line for line in f if name in line]
-    fds = []
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(name):
-                fds.append(fd)
-        except FileNotFoundError:
-            pass
-    return maps, fds
-
-
 def test_daemon_lets_go_of_a_removed_segments_memory(mount_with, ipc):
     """Classic reads are answered from the daemon's own mapping of the segment, which is
     not an attachment, and which goes with the segment: once it is removed, the daemon
@@ -106,16 +90,16 @@ def test_daemon_lets_go_of_a_removed_segments_memory(mount_with, ipc):
     mnt = mount_with("classic")
     s = ipc.shm(size=1 << 20, mode=0o600)
     other = ipc.shm(size=4096, mode=0o600)
-    path = mnt.p("shm", f"0x{s.key:08x}")
+    path = mnt.p("shm", name_of(s.key))
     s.attach()
     s.write(b"mapped", 4096)
     s.detach()
     assert pread(path, 6, 4096) == b"mapped"
-    maps, fds = daemon_holds(mnt, s.key)
-    assert maps and fds and nattch(s.id) == 0     # held, and not as an attachment
+    held = daemon_holds(mnt, f"/SYSV{s.key:08x}")
+    assert held.maps and held.fds and nattch(s.id) == 0     # held, and not as an attachment
     s.remove()
-    pread(mnt.p("shm", f"0x{other.key:08x}"), 1, 0)  # a miss in the daemon's cache sweeps it
-    assert daemon_holds(mnt, s.key) == ([], [])
+    pread(mnt.p("shm", name_of(other.key)), 1, 0)  # a miss in the daemon's cache sweeps it
+    assert not daemon_holds(mnt, f"/SYSV{s.key:08x}")
 
 
 def test_a_removed_segments_memory_goes_with_no_request_at_all(mount_with, ipc):
@@ -123,16 +107,16 @@ def test_a_removed_segments_memory_goes_with_no_request_at_all(mount_with, ipc):
     half a second; here only waited for, a liveness question)."""
     mnt = mount_with("classic")
     s = ipc.shm(size=1 << 20, mode=0o600)
-    assert len(pread(mnt.p("shm", f"0x{s.key:08x}"), 6, 4096)) == 6
-    assert daemon_holds(mnt, s.key) != ([], [])
+    assert len(pread(mnt.p("shm", name_of(s.key)), 6, 4096)) == 6
+    assert daemon_holds(mnt, f"/SYSV{s.key:08x}")
     s.remove()
-    wait_until(lambda: daemon_holds(mnt, s.key) == ([], []))
+    wait_until(lambda: not daemon_holds(mnt, f"/SYSV{s.key:08x}"))
 
 
 @pytest.mark.parametrize("how", ["echo", "cp", "truncate", "dd"])
 def test_create(mnt, ipc, tmp_path, how):
     key = ipc.fresh_key()
-    path = mnt.p("shm", f"0x{key:08x}")
+    path = mnt.p("shm", name_of(key))
     src = tmp_path / "src"
     src.write_bytes(os.urandom(70000))
     cmd = {"echo": f"echo data > {path}",
@@ -157,11 +141,11 @@ def test_create(mnt, ipc, tmp_path, how):
 
 def test_placeholder_until_sized(mnt, ipc):
     key = ipc.fresh_key()
-    path = mnt.p("shm", f"0x{key:08x}")
+    path = mnt.p("shm", name_of(key))
     fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_EXCL, 0o640)
     try:
         assert os.fstat(fd).st_size == 0
-        assert f"0x{key:08x}" in os.listdir(mnt.p("shm"))
+        assert name_of(key) in os.listdir(mnt.p("shm"))
         assert all(int(r["key"]) & 0xffffffff != key for r in proc_sysvipc("shm").values())
         assert os.read(fd, 10) == b""
         os.pwrite(fd, b"x", 99)                     # the first write sets the size
@@ -172,10 +156,10 @@ def test_placeholder_until_sized(mnt, ipc):
         os.close(fd)
     # rm of a placeholder makes it vanish.
     key2 = ipc.fresh_key()
-    p2 = mnt.p("shm", f"0x{key2:08x}")
+    p2 = mnt.p("shm", name_of(key2))
     os.close(os.open(p2, os.O_CREAT | os.O_WRONLY, 0o600))
     os.unlink(p2)
-    assert f"0x{key2:08x}" not in os.listdir(mnt.p("shm"))
+    assert name_of(key2) not in os.listdir(mnt.p("shm"))
 
 
 def test_resize_while_unattached(seg, ipc):
@@ -258,7 +242,7 @@ def test_mmap_shared_is_enodev_in_classic_mode(mount_with, ipc):
     m = mount_with("classic", debug=True)
     assert m.shm_mode() == ("classic", "-o classic")
     s = ipc.shm(size=10000, mode=0o640)
-    path = m.p("shm", f"0x{s.key:08x}")
+    path = m.p("shm", name_of(s.key))
     fd = os.open(path, os.O_RDWR)
     try:
         with pytest.raises(OSError) as e:
@@ -294,7 +278,7 @@ def test_removed_segment(seg):
 def test_256_mib_end_to_end(mnt, ipc):
     size = 256 << 20
     s = ipc.shm(size=size, mode=0o600)
-    path = mnt.p("shm", f"0x{s.key:08x}")
+    path = mnt.p("shm", name_of(s.key))
     block = os.urandom(1 << 20)
     digest = hashlib.sha256()
     fd = os.open(path, os.O_WRONLY)
@@ -381,7 +365,7 @@ sys.stdin.readline()
 
 def test_attached_lists_the_attaching_processes_the_caller_may_see(mnt, ipc):
     seg = ipc.shm(mode=0o666)
-    path = mnt.p("shm", f"0x{seg.key:08x}")
+    path = mnt.p("shm", name_of(seg.key))
 
     def attacher(uid):
         p = Child(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",

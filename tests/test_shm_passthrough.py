@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from util import oserror, proc_sysvipc
+from util import name_of, oserror, proc_sysvipc
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def pmnt(dmnt):
 @pytest.fixture
 def pseg(pmnt, ipc):
     s = ipc.shm(size=3 * 4096 + 100, mode=0o640)
-    return s, pmnt.p("shm", f"0x{s.key:08x}")
+    return s, pmnt.p("shm", name_of(s.key))
 
 
 def requests(m, opcode):

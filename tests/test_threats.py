@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from util import (Child, errno_of, fuse_waiting, oserror, owned_objects, proc_sysvipc, sem_ncnt,
-                  sem_values, wait_blocked, wait_until)
+from util import (Child, daemon_holds, errno_of, fuse_waiting, name_of, oserror, owned_objects,
+                  proc_sysvipc, sem_ncnt, sem_values, wait_blocked, wait_until)
 
 OWNER, CREATOR, OTHER, MEMBER = 2001, 2002, 2003, 2004
 GROUP = 3001
@@ -25,7 +25,7 @@ def victims(ipc):
 @pytest.mark.parametrize("kind", ["shm", "sem", "msg"])
 def test_capabilities_of_an_own_user_namespace_count_for_nothing(mnt, victims, kind):
     obj = victims[kind]
-    path = mnt.p(kind, f"0x{obj.key:08x}")
+    path = mnt.p(kind, name_of(obj.key))
     # CapEff is full in the attacker's namespace: CAP_IPC_OWNER and CAP_SYS_ADMIN would pass.
     for code, want in ((f"os.close(os.open({path!r}, os.O_RDONLY))", "EACCES"),
                        (f"os.close(os.open({path!r}, os.O_WRONLY))", "EACCES"),
@@ -47,7 +47,7 @@ def has_capability(bit):
                     "could not raise qbytes above msgmnb for anyone")
 def test_qbytes_above_msgmnb_needs_the_real_cap_sys_resource(mnt, victims):
     obj = victims["msg"]
-    path = mnt.p("msg", f"0x{obj.key:08x}")
+    path = mnt.p("msg", name_of(obj.key))
     with open("/proc/sys/kernel/msgmnb") as f:
         above = max(int(f.read()), obj.max_size) + 1
     code = f"os.setxattr({path!r}, 'user.ipc.qbytes', b'{above}')"
@@ -103,7 +103,7 @@ def test_a_writer_cannot_resize_a_segment(mnt, writable):
     seg.attach()
     seg.write(b"precious")
     seg.detach()
-    path = mnt.p("shm", f"0x{seg.key:08x}")
+    path = mnt.p("shm", name_of(seg.key))
     assert errno_of(MEMBER, GROUP, f"os.truncate({path!r}, 8192)") == "EPERM"
     assert errno_of(MEMBER, GROUP, f"os.truncate({path!r}, 0)") == "EPERM"
     # Past the end: what fits is written, the size stays.
@@ -122,7 +122,7 @@ def test_a_writer_cannot_resize_a_segment(mnt, writable):
 
 def test_a_writer_cannot_resize_a_set(mnt, writable):
     sem = writable["sem"]
-    path = mnt.p("sem", f"0x{sem.key:08x}")
+    path = mnt.p("sem", name_of(sem.key))
     assert errno_of(MEMBER, GROUP, f"os.truncate({path!r}, 3)") == "EPERM"
     assert proc_sysvipc("sem")[sem.id]["nsems"] == "1"
 
@@ -130,7 +130,7 @@ def test_a_writer_cannot_resize_a_set(mnt, writable):
 def test_a_writer_cannot_purge_a_queue(mnt, writable):
     q = writable["msg"]
     q.send(b"keep me")
-    path = mnt.p("msg", f"0x{q.key:08x}")
+    path = mnt.p("msg", name_of(q.key))
     assert errno_of(MEMBER, GROUP, f"os.truncate({path!r}, 0)") == "EACCES"
     assert errno_of(MEMBER, GROUP, f"os.close(os.open({path!r}, os.O_WRONLY | os.O_TRUNC))") == "OK"
     assert q.current_messages == 1
@@ -275,7 +275,7 @@ def test_o_nonblock_set_with_fcntl_is_honoured(mnt, ipc, kind, op):
         path = mnt.p("chan", "0")
     else:
         obj = getattr(ipc, kind)(mode=0o600)
-        path = mnt.p(kind, f"0x{obj.key:08x}")
+        path = mnt.p(kind, name_of(obj.key))
 
     def release():          # what would end a wait
         if kind == "chan":
@@ -308,7 +308,7 @@ def test_o_nonblock_set_with_fcntl_is_honoured(mnt, ipc, kind, op):
 @pytest.fixture
 def sem20(mnt, ipc):
     sem = ipc.sem(value=20)
-    return sem, mnt.p("sem", f"0x{sem.key:08x}")
+    return sem, mnt.p("sem", name_of(sem.key))
 
 
 def test_a_line_split_across_writes_runs_whole(sem20):
@@ -389,7 +389,7 @@ def blocking_reader(uid, path):
 def test_one_uid_cannot_take_every_waiter(mount_with, ipc):
     mnt = mount_with("max_waiters=8")                   # 2 per uid
     q = ipc.msg(mode=0o666)
-    path = mnt.p("msg", f"0x{q.key:08x}")
+    path = mnt.p("msg", name_of(q.key))
     with blocking_reader(OTHER, path) as a, blocking_reader(OTHER, path) as b, \
             blocking_reader(MEMBER, path) as c:
         for p in (a, b, c):
@@ -436,7 +436,7 @@ print(ev.res, flush=True)
 def test_waiting_aio_writes_do_not_stall_everyones_release(mnt, ipc):
     busy = ipc.sem(value=0)
     other = ipc.sem(value=0)
-    busy_path = mnt.p("sem", f"0x{busy.key:08x}")
+    busy_path = mnt.p("sem", name_of(busy.key))
     busy.mode = 0o666
     # More waiting AIO writes than the kernel's max_background (12).
     writers = [Child(["setpriv", f"--reuid={OTHER}", f"--regid={OTHER}", "--clear-groups",
@@ -445,7 +445,7 @@ def test_waiting_aio_writes_do_not_stall_everyones_release(mnt, ipc):
     try:
         wait_until(lambda: sem_ncnt(busy.id) == 16)
         # Someone else's close still reaches the daemon: the undo of its "+2 undo" lands.
-        fd = os.open(mnt.p("sem", f"0x{other.key:08x}"), os.O_WRONLY)
+        fd = os.open(mnt.p("sem", name_of(other.key)), os.O_WRONLY)
         os.write(fd, b"+2 undo\n")
         os.close(fd)
         other.Z()
@@ -495,7 +495,7 @@ def test_typed_pollers_of_one_queue_each_wake_for_their_own_type(mnt, ipc):
     """The watcher reads a queue's messages once for all its typed pollers (item 5)."""
     import select
     q = ipc.msg(mode=0o600)
-    base = mnt.p("msg", f"0x{q.key:08x}")
+    base = mnt.p("msg", name_of(q.key))
     for _ in range(200):
         q.send(b"noise", type=10)
     fds = {t: os.open(f"{base}@{t}", os.O_RDONLY) for t in ("5", "6", "-3")}
@@ -516,24 +516,14 @@ def test_typed_pollers_of_one_queue_each_wake_for_their_own_type(mnt, ipc):
 def test_the_daemon_lets_go_of_a_segment_removed_behind_its_back(mnt, ipc):
     """The fd cache must not keep a removed segment's memory alive (item 2)."""
     seg = ipc.shm(size=1 << 20)
-    path = mnt.p("shm", f"0x{seg.key:08x}")
+    path = mnt.p("shm", name_of(seg.key))
     with open(path, "rb") as f:
         f.read(10)                           # the daemon now holds the segment's shmem file
 
-    def daemon_holds():
-        fds = os.listdir(f"/proc/{mnt.proc.pid}/fd")
-        names = []
-        for fd in fds:
-            try:
-                names.append(os.readlink(f"/proc/{mnt.proc.pid}/fd/{fd}"))
-            except FileNotFoundError:
-                pass
-        return any(f"SYSV{seg.key:08x}" in n for n in names)
-
-    assert daemon_holds()
+    assert daemon_holds(mnt, f"SYSV{seg.key:08x}")
     subprocess.run(["ipcrm", "-m", str(seg.id)], check=True)
     os.listdir(mnt.p("shm"))                 # a listing (or any new segment) sweeps the cache
-    assert not daemon_holds()
+    assert not daemon_holds(mnt, f"SYSV{seg.key:08x}")
 
 
 # ---- What one user can make the daemon hold: each attack at its full size, the victim measured ----
@@ -653,7 +643,7 @@ def test_attached_needs_read_permission(mnt, ipc):
     s = ipc.shm(mode=0o600)
     s.attach()
     try:
-        path = mnt.p("shm", f"0x{s.key:08x}")
+        path = mnt.p("shm", name_of(s.key))
         assert errno_of(OTHER, OTHER, f"os.getxattr({path!r}, 'user.ipc.attached')") == "EACCES"
         assert errno_of(OTHER, OTHER, f"os.getxattr({path!r}, 'user.ipc.nattch')") == "OK"
     finally:
@@ -683,7 +673,7 @@ def test_100000_pollers_of_one_user_slow_nobodys_open_and_close(mnt, ipc):
     import contextlib
     import time
     q = ipc.msg(mode=0o666)
-    mine = mnt.p("msg", f"0x{q.key:08x}")
+    mine = mnt.p("msg", name_of(q.key))
     with contextlib.ExitStack() as stack:
         attackers = [stack.enter_context(Child(
             ["setpriv", f"--reuid={OTHER}", f"--regid={OTHER}", "--clear-groups", "/usr/bin/python3",
@@ -732,7 +722,7 @@ def test_typed_pollers_on_long_queues_delay_nobodys_wake_up(mnt, ipc):
                 "-c", LONG_TYPED_QUEUES, mnt.p("msg"), "20"],
                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as attacker:
         assert attacker.stdout.readline() == "ready\n"
-        fd = os.open(mnt.p("msg", f"0x{q.key:08x}"), os.O_RDONLY | os.O_NONBLOCK)
+        fd = os.open(mnt.p("msg", name_of(q.key)), os.O_RDONLY | os.O_NONBLOCK)
         ep = select.epoll()
         try:
             ep.register(fd, select.EPOLLIN)     # empty: the daemon's watcher must notice the send
@@ -761,7 +751,7 @@ def test_reading_a_sparse_segment_allocates_nothing(mount_with, ipc):
     daemon nor the segment gets the memory (which would escape the user's cgroup)."""
     mnt = mount_with("classic")
     key = ipc.fresh_key()
-    path = mnt.p("shm", f"0x{key:08x}")
+    path = mnt.p("shm", name_of(key))
     try:
         assert errno_of(OTHER, OTHER, f"os.truncate(os.open({path!r}, os.O_CREAT | os.O_RDWR, 0o600), 1 << 30)"
                         ) == "OK"

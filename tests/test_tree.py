@@ -1,6 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """The foundation: the tree, names, ipcs-like attributes, a live view, common operations."""
-import errno
 import os
 import stat
 import subprocess
@@ -28,7 +27,7 @@ def test_listing_matches_the_kernel(mnt, ipc):
         kernel = {name_of(int(row["key"]), i) for i, row in proc_sysvipc(kind).items()}
         assert set(names) == kernel
         assert len(names) == len(set(names))
-        assert f"0x{obj.key:08x}" in names
+        assert name_of(obj.key) in names
 
 
 def test_private_and_destroyed_objects_are_listed_by_id(mnt, ipc):
@@ -42,7 +41,7 @@ def test_private_and_destroyed_objects_are_listed_by_id(mnt, ipc):
         keyed.remove()      # marked for destruction, still attached: key becomes 0
         names = os.listdir(mnt.p("shm"))
         assert f"id-{keyed.id}" in names
-        assert f"0x{keyed.key:08x}" not in names
+        assert name_of(keyed.key) not in names
         assert os.getxattr(mnt.p("shm", f"id-{keyed.id}"), "user.ipc.status") == b"dest"
     finally:
         keyed.detach()
@@ -52,13 +51,13 @@ def test_private_and_destroyed_objects_are_listed_by_id(mnt, ipc):
 def test_every_spelling_opens_the_same_object(mnt, ipc, kind):
     obj = getattr(ipc, kind)(key=ipc.fresh_key())
     key = obj.key
-    spellings = [f"0x{key:08x}", f"{key}", f"0x{key:x}", f"0X{key:X}", f"0x{key:016x}",
+    spellings = [name_of(key), f"{key}", f"0x{key:x}", f"0X{key:X}", f"0x{key:016x}",
                  f"id-{obj.id}"]
     inodes = {os.stat(mnt.p(kind, s)).st_ino for s in spellings}
     assert len(inodes) == 1
     # The listing shows the object once, under its ipcs name.
     listed = [n for n in os.listdir(mnt.p(kind)) if os.stat(mnt.p(kind, n)).st_ino in inodes]
-    assert listed == [f"0x{key:08x}"]
+    assert listed == [name_of(key)]
 
 
 @pytest.mark.parametrize("name", ["garbage", "0x", "0x0", "0", "0x100000000", "4294967296",
@@ -80,7 +79,7 @@ def test_stat_is_ipcs(mnt, ipc):
     # Owner differs from creator: ls shows the owner.
     seg.uid = 4242
     seg.gid = 4343
-    st = os.stat(mnt.p("shm", f"0x{seg.key:08x}"))
+    st = os.stat(mnt.p("shm", name_of(seg.key)))
     assert stat.S_IMODE(st.st_mode) == 0o640 and stat.S_ISREG(st.st_mode)
     assert (st.st_uid, st.st_gid, st.st_size) == (4242, 4343, 12345)
     assert st.st_ctime == seg.last_change_time
@@ -88,7 +87,7 @@ def test_stat_is_ipcs(mnt, ipc):
     st = os.stat(mnt.p("sem", f"id-{sem}"))
     assert stat.S_IMODE(st.st_mode) == 0o604
     assert st.st_size == 3 == int(row["nsems"])
-    st = os.stat(mnt.p("msg", f"0x{q.key:08x}"))
+    st = os.stat(mnt.p("msg", name_of(q.key)))
     assert st.st_size == 123 == int(proc_sysvipc("msg")[q.id]["cbytes"])
     assert int(st.st_mtime) == q.last_send_time
     assert stat.S_IMODE(st.st_mode) == 0o620
@@ -97,13 +96,13 @@ def test_stat_is_ipcs(mnt, ipc):
 def test_inodes_are_stable_and_distinct(mnt, ipc):
     a, b = ipc.shm(), ipc.shm()
     s = ipc.sem()
-    pa = mnt.p("shm", f"0x{a.key:08x}")
+    pa = mnt.p("shm", name_of(a.key))
     ino = os.stat(pa).st_ino
     a.attach()
     a.detach()
     assert os.stat(pa).st_ino == ino
-    inodes = {os.stat(mnt.p("shm", f"0x{b.key:08x}")).st_ino, ino,
-              os.stat(mnt.p("sem", f"0x{s.key:08x}")).st_ino}
+    inodes = {os.stat(mnt.p("shm", name_of(b.key))).st_ino, ino,
+              os.stat(mnt.p("sem", name_of(s.key))).st_ino}
     assert len(inodes) == 3
 
 
@@ -111,13 +110,13 @@ def test_xattrs_are_the_rest_of_ipcs(mnt, ipc):
     seg = ipc.shm(size=4096)
     seg.attach()
     try:
-        path = mnt.p("shm", f"0x{seg.key:08x}")
+        path = mnt.p("shm", name_of(seg.key))
         names = set(os.listxattr(path))
         assert {"user.ipc.id", "user.ipc.key", "user.ipc.cuid", "user.ipc.cgid", "user.ipc.cpid",
                 "user.ipc.lpid", "user.ipc.nattch", "user.ipc.attached", "user.ipc.status"} == names
         row = proc_sysvipc("shm")[seg.id]
         assert os.getxattr(path, "user.ipc.id") == str(seg.id).encode()
-        assert os.getxattr(path, "user.ipc.key") == f"0x{seg.key:08x}".encode()
+        assert os.getxattr(path, "user.ipc.key") == name_of(seg.key).encode()
         assert os.getxattr(path, "user.ipc.nattch") == b"1" == row["nattch"].encode()
         assert os.getxattr(path, "user.ipc.cpid") == row["cpid"].encode()
         assert os.getxattr(path, "user.ipc.lpid") == row["lpid"].encode()
@@ -126,7 +125,7 @@ def test_xattrs_are_the_rest_of_ipcs(mnt, ipc):
         seg.detach()
     q = ipc.msg()
     q.send(b"abc")
-    qpath = mnt.p("msg", f"0x{q.key:08x}")
+    qpath = mnt.p("msg", name_of(q.key))
     assert os.getxattr(qpath, "user.ipc.qnum") == b"1"
     assert os.getxattr(qpath, "user.ipc.qbytes") == str(q.max_size).encode()
     assert os.getxattr(qpath, "user.ipc.lspid") == str(q.last_send_pid).encode()
@@ -168,14 +167,14 @@ def test_live_view(mnt, ipc):
 def test_rm_is_ipc_rmid(mnt, ipc):
     seg, sem, q = ipc.shm(), ipc.sem(), ipc.msg()
     for kind, obj in (("shm", seg), ("sem", sem), ("msg", q)):
-        os.unlink(mnt.p(kind, f"0x{obj.key:08x}"))
+        os.unlink(mnt.p(kind, name_of(obj.key)))
         assert obj.id not in proc_sysvipc(kind)
     assert oserror(os.unlink, mnt.p("shm", "0x7ffffff0")) == "ENOENT"
 
 
 def test_chmod_chown_are_ipc_set(mnt, ipc):
     seg = ipc.shm(mode=0o600)
-    path = mnt.p("shm", f"0x{seg.key:08x}")
+    path = mnt.p("shm", name_of(seg.key))
     os.chmod(path, 0o644)
     assert proc_sysvipc("shm")[seg.id]["perms"] == "644"
     for bad in (0o4644, 0o1644, 0o2600):
@@ -187,7 +186,7 @@ def test_chmod_chown_are_ipc_set(mnt, ipc):
     assert (row["uid"], row["gid"], row["cuid"]) == ("1234", "5678", "0")
     assert (os.stat(path).st_uid, os.stat(path).st_gid) == (1234, 5678)
     q = ipc.msg(mode=0o600)
-    qpath = mnt.p("msg", f"0x{q.key:08x}")
+    qpath = mnt.p("msg", name_of(q.key))
     qbytes = q.max_size
     os.chmod(qpath, 0o660)
     assert proc_sysvipc("msg")[q.id]["perms"] == "660"
@@ -199,14 +198,14 @@ def test_chmod_chown_are_ipc_set(mnt, ipc):
 
 def test_touch_of_an_existing_object_changes_nothing(mnt, ipc):
     seg = ipc.shm()
-    path = mnt.p("shm", f"0x{seg.key:08x}")
+    path = mnt.p("shm", name_of(seg.key))
     subprocess.run(["touch", path], check=True)
     assert seg.id in proc_sysvipc("shm")
 
 
 def test_namespace_operations_are_refused(mnt, ipc):
     seg = ipc.shm()
-    path = mnt.p("shm", f"0x{seg.key:08x}")
+    path = mnt.p("shm", name_of(seg.key))
     assert oserror(os.rename, path, mnt.p("shm", "0x00000042")) == "EPERM"
     assert oserror(os.link, path, mnt.p("shm", "0x00000042")) == "EPERM"
     assert oserror(os.symlink, "x", mnt.p("shm", "0x00000042")) == "EPERM"
@@ -220,7 +219,7 @@ def test_namespace_operations_are_refused(mnt, ipc):
 
 def test_create_makes_objects_owned_by_the_caller(mnt, ipc):
     key = ipc.fresh_key()
-    fd = os.open(mnt.p("sem", f"0x{key:08x}"), os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o640)
+    fd = os.open(mnt.p("sem", name_of(key)), os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o640)
     os.close(fd)
     ident = ipc.track_key("sem", key)
     row = proc_sysvipc("sem")[ident]
@@ -233,12 +232,12 @@ def test_create_makes_objects_owned_by_the_caller(mnt, ipc):
     os.close(os.open(mnt.p("msg", f"{key2}"), os.O_CREAT | os.O_RDWR, 0o600))
     ident2 = ipc.track_key("msg", key2)
     assert proc_sysvipc("msg")[ident2]["perms"] == "600"
-    assert f"0x{key2:08x}" in os.listdir(mnt.p("msg"))
+    assert name_of(key2) in os.listdir(mnt.p("msg"))
 
 
 def test_bad_input_leaves_the_debug_reason(dmnt, ipc):
     seg = ipc.shm()
-    path = dmnt.p("shm", f"0x{seg.key:08x}")
+    path = dmnt.p("shm", name_of(seg.key))
     assert oserror(os.chmod, path, 0o4600) == "EINVAL"
     assert oserror(open_close, dmnt.p("msg", "0xnothex"), os.O_CREAT | os.O_WRONLY, 0o600) == \
         "EINVAL"

@@ -19,6 +19,7 @@ RING_WAITERS = 7
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("IPCFS_BUILD", os.path.join(REPO, "build"))
 IPCFS = os.environ.get("IPCFS_BIN", os.path.join(BUILD, "src", "ipcfs"))
+CHANNEL_KO = os.path.join(REPO, "kmod", "channel.ko")
 HELPERS = os.path.join(BUILD, "tests", "helpers")
 
 
@@ -262,7 +263,34 @@ def proc_sysvipc(kind):
         return rows
 
 
+class Holdings:
+    """What a daemon holds of something: its mappings and descriptors that name it."""
+
+    def __init__(self, maps, fds):
+        self.maps, self.fds = maps, fds
+
+    def __bool__(self):
+        return bool(self.maps or self.fds)
+
+
+def daemon_holds(mnt, name):
+    """The daemon's mappings and descriptors whose target contains name: a shm segment's
+    f"SYSV{key:08x}", an IPC namespace's f"ipc:[{ino}]".  False when there are none."""
+    pid = mnt.proc.pid
+    with open(f"/proc/{pid}/maps") as f:
+        maps = [line for line in f if name in line]
+    fds = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if name in os.readlink(f"/proc/{pid}/fd/{fd}"):
+                fds.append(fd)
+        except FileNotFoundError:
+            pass        # closed while we looked
+    return Holdings(maps, fds)
+
+
 def name_of(key, ident=None):
+    """The name of an object in its kind's directory: its key, or id-<ident> if private."""
     return f"id-{ident}" if key == 0 else f"0x{key & 0xffffffff:08x}"
 
 

@@ -650,7 +650,7 @@ static void floor_reads(FILE *json)
 	for (size_t i = 0; i < G_N_ELEMENTS(blocks); i++) {
 		r.block = blocks[i];
 		snprintf(name, sizeof(name), "floor: null read %zuK / memcpy", r.block / 1024);
-		/* The goal is the classic /shm read's (issue 17), which only 1 MiB has. */
+		/* The goal is the classic /shm read's (ipcbench.c), which only 1 MiB has. */
 		measure_sides(2, sides, &r, f);
 		report_figures(json, name, "floor", "MB/s", "memcpy", f[0], f[1],
 			       r.block == (1 << 20) ? 0.35 : 0);

@@ -113,7 +113,7 @@ static double shm_mapped(void *p)
 }
 
 /*
- * Issue 17: classic 1 MiB reads at least 0.35x a warm memcpy; passthrough
+ * The goals: classic 1 MiB reads at least 0.35x a warm memcpy; passthrough
  * reads at least 0.9x tmpfs (both copy from shmem pages).  Writes keep no
  * goal: they go through the daemon in both modes (docs/shm.md), and mmap is
  * the fast write path (measured apart).

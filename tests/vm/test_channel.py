@@ -380,7 +380,7 @@ def assert_live_reader_waits_after(path, records):
 
 @pytest.mark.params(buf_size=4096)
 def test_live_reader_eight_bytes_before_the_end_of_the_ring_waits(module):
-    """Issue 22: with head 8 bytes before the end, too little for a header, a reader at
+    """With head 8 bytes before the end, too little for a header, a reader at
     head skipped a lap and re-read the oldest record (then payload as headers)."""
     # spans 1024 * 3 + 1016: head at 4088
     assert_live_reader_waits_after(module, [bytes([n % 251]) * n for n in (1008, 1008, 1008, 1000)])
@@ -388,7 +388,7 @@ def test_live_reader_eight_bytes_before_the_end_of_the_ring_waits(module):
 
 @pytest.mark.params(buf_size=4096)
 def test_live_reader_on_a_stale_pad_header_waits(module):
-    """Issue 22: repeating record sizes leave a PAD header from an earlier lap at head's
+    """Repeating record sizes leave a PAD header from an earlier lap at head's
     offset; a reader at head took it for padding and skipped a lap."""
     # spans of 1040: the 4th wraps, padding at 3120; after the 6th head is there again
     assert_live_reader_waits_after(module, [bytes([i + 1]) * 1024 for i in range(6)])
@@ -396,7 +396,7 @@ def test_live_reader_on_a_stale_pad_header_waits(module):
 
 @pytest.mark.params(buf_size=4096)
 def test_faulting_write_changes_nothing(module):
-    """Issue 22: a write whose buffer faults had already dropped records and written
+    """A write whose buffer faults had already dropped records and written
     padding.  Now the payload is copied before anything changes (and before the lock)."""
     libc = ctypes.CDLL(None, use_errno=True)
     r = os.open(module, os.O_RDONLY | os.O_NONBLOCK)
@@ -416,7 +416,7 @@ def test_faulting_write_changes_nothing(module):
         os.close(w)
 
 
-# ---- Issue 22, item 5: what the review found untested ----
+# ---- The ring's edges: laps, pads, counters ----
 
 def test_mmap_stays_read_only(module):
     """No way to a writable view of the ring: PROT_WRITE, a private writable map,
@@ -484,7 +484,7 @@ def test_several_blocked_readers_all_woken(module):
 
 
 def test_lseek_and_ioctl_answer_while_a_read_of_the_same_file_blocks(module):
-    """Issue 22, item 4: the per-file lock was held while a read slept, so lseek and
+    """The per-file lock was held while a read slept, so lseek and
     ioctl on the same open file (another thread, or a forked child) waited for a record."""
     fd = open_chan(module)
     child = os.fork()
@@ -529,7 +529,7 @@ def test_lseek_and_ioctl_answer_while_a_read_of_the_same_file_blocks(module):
 
 @pytest.mark.params(buf_size=4096)
 def test_dropped_sums_every_readers_losses_noticed_or_not(module):
-    """Issue 22, item 4: `dropped` counted only overruns that a read() noticed."""
+    """`dropped` counted only overruns that a read() noticed."""
     a = os.open(module, os.O_RDONLY | os.O_NONBLOCK)
     b = os.open(module, os.O_RDONLY | os.O_NONBLOCK)
     w = open_chan(module, os.O_WRONLY)
@@ -664,7 +664,7 @@ def test_module_and_builtin_ring_agree_op_by_op(buf_size, seed):
         unload()
 
 
-# ---- Issue 16: a caller whose buffer faults for ever holds up nobody else ----
+# ---- A caller whose buffer faults for ever holds up nobody else ----
 
 HUNG_CALLER = r"""
 import ctypes, mmap, os, sys
