@@ -20,6 +20,7 @@
 #include "ns.h"
 #include "quota.h"
 #include "sysv.h"
+#include "waiters.h"
 
 #ifndef MSG_COPY
 #define MSG_COPY 040000
@@ -917,10 +918,11 @@ static int format_lrpid(const struct ipc_obj *obj, GString *out)
 	return 0;
 }
 
-/* The kernel keeps no list of who waits on a queue: only ipcfs's own callers are known. */
+/* Who waits on a queue: callers blocked through ipcfs, then threads blocked in the kernel itself. */
 static int format_waiting(struct caller *caller, const struct ipc_obj *obj, GString *out)
 {
 	blocking_format_waiting(&kind_msg, caller, obj->id, out);
+	waiters_format(caller, false, obj->id, out);	/* and those that called the kernel themselves */
 	return 0;
 }
 

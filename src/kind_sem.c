@@ -17,6 +17,7 @@
 #include "quota.h"
 #include "semcmd.h"
 #include "sysv.h"
+#include "waiters.h"
 
 union semun {
 	int val;
@@ -898,10 +899,11 @@ static int format_pids(const struct ipc_obj *obj, GString *out)
 	return format_per_sem(obj, out, GETPID);
 }
 
-/* The kernel keeps no list of who waits on a set, or holds undo: only ipcfs's own callers are known. */
+/* Who waits on a set: callers blocked through ipcfs, then threads blocked in the kernel itself. */
 static int format_waiting(struct caller *caller, const struct ipc_obj *obj, GString *out)
 {
 	blocking_format_waiting(&kind_sem, caller, obj->id, out);
+	waiters_format(caller, true, obj->id, out);	/* and those that called the kernel themselves */
 	return 0;
 }
 

@@ -61,7 +61,7 @@ ROWS = [
     {"fs"},
     {"node", "ns_names", "listed", "transport"},
     {"kinds", "kind_shm", "kind_sem", "kind_msg", "kind_chan"},
-    {"shm_backing", "chan_builtin", "chan_kernel", "chan_ring", "chan_wait", "block"},
+    {"shm_backing", "chan_builtin", "chan_kernel", "chan_ring", "chan_wait", "block", "waiters"},
     {"file", "ns", "sysv", "options", "session"},
 ]
 ALONG = {("kinds", k) for k in ("kind_shm", "kind_sem", "kind_msg", "kind_chan")} | {

@@ -5,6 +5,7 @@ import select
 import signal
 import struct
 import subprocess
+import sys
 import threading
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 import util  # noqa: E402
 import sysv_ipc
 
-from util import (errno_of, fuse_waiting, io, name_of, oserror, proc_sysvipc, wait_blocked,
+from util import (Child, errno_of, fuse_waiting, io, name_of, oserror, proc_sysvipc, wait_blocked,
                   wait_until)
 
 MSGMAX = int(open("/proc/sys/kernel/msgmax").read())
@@ -368,5 +369,29 @@ def test_waiting_names_the_readers_blocked_through_ipcfs(queue):
         wait_blocked(p)
         assert os.getxattr(path + "@7", "user.ipc.waiting").decode() == f"{p.pid}:ipcfs-io"
         q.send(b"go", type=1)
+        assert p.wait() == 0
+    assert os.getxattr(path, "user.ipc.waiting") == b""
+
+
+NATIVE_RECEIVE = """
+import sys, sysv_ipc
+q = sysv_ipc.MessageQueue(int(sys.argv[1], 16))
+print("waiting", flush=True)
+print(q.receive(type=3)[0].decode(), flush=True)
+"""
+
+
+def test_waiting_names_the_threads_blocked_in_the_kernel_too(queue):
+    """A msgrcv(2) made without ipcfs is named too; another user sees no one."""
+    q, path = queue
+    with Child([sys.executable, "-c", NATIVE_RECEIVE, name_of(q.key)], stdout=subprocess.PIPE,
+               text=True) as p:
+        assert p.stdout.readline() == "waiting\n"
+        comm = open(f"/proc/{p.pid}/comm").read().strip()
+        util.wait_until(lambda: os.getxattr(path, "user.ipc.waiting") != b"")
+        assert os.getxattr(path, "user.ipc.waiting").decode() == f"{p.pid}:{comm}"
+        assert errno_of(2003, 2003, f"assert os.getxattr({path!r}, 'user.ipc.waiting') == b''") == "OK"
+        q.send(b"three", type=3)
+        assert p.stdout.readline() == "three\n"
         assert p.wait() == 0
     assert os.getxattr(path, "user.ipc.waiting") == b""

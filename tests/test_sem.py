@@ -4,13 +4,14 @@ import errno
 import os
 import signal
 import subprocess
+import sys
 import threading
 
 import pytest
 
 import util  # noqa: E402
 
-from util import (errno_of, io, name_of, oserror, proc_sysvipc, sem_ncnt, sem_setall,
+from util import (Child, errno_of, io, name_of, oserror, proc_sysvipc, sem_ncnt, sem_setall,
                   sem_values, semop, wait_blocked, wait_until)
 
 
@@ -439,3 +440,52 @@ def test_undo_names_the_holders_of_undo_records(sem1):
         p.wait()
     semop(ident, [(0, -1)])                     # the undo has landed: the record is gone
     assert os.getxattr(path, "user.ipc.undo") == b""
+
+
+# A program that waits in the kernel itself (as every real one does): sysv_ipc's acquire is
+# one semop(2) of -1 on semaphore 0, made from a thread named after the program.
+NATIVE_WAIT = """
+import sys, sysv_ipc
+s = sysv_ipc.Semaphore(int(sys.argv[1], 16))
+print("waiting", flush=True)
+s.acquire()
+print("got", flush=True)
+sys.stdin.read()                # alive, and no longer waiting
+"""
+
+
+def test_waiting_names_the_threads_blocked_in_the_kernel_too(sem1, ipc):
+    """semop(2) called without ipcfs: the kernel shows it in /proc/<tid>/syscall, and so does
+    user.ipc.waiting, with the operation it waits for; another user sees no one."""
+    ident, path = sem1
+    key = os.path.basename(path)
+    with Child([sys.executable, "-c", NATIVE_WAIT, key], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+               text=True) as p:
+        assert p.stdout.readline() == "waiting\n"
+        wait_until(lambda: sem_ncnt(ident) == 1)
+        comm = open(f"/proc/{p.pid}/comm").read().strip()
+        assert os.getxattr(path, "user.ipc.waiting").decode() == f"{p.pid}:{comm}[0:-1]"
+        assert errno_of(2003, 2003, f"assert os.getxattr({path!r}, 'user.ipc.waiting') == b''") == "OK"
+        # A caller through ipcfs and one in the kernel, on the same semaphore: both, ipcfs's first.
+        with io("write", path, "-1\n") as through:
+            wait_until(lambda: sem_ncnt(ident) == 2)
+            assert os.getxattr(path, "user.ipc.waiting").decode() == \
+                f"{through.pid}:ipcfs-io {p.pid}:{comm}[0:-1]"
+            semop(ident, [(0, 2)])
+            assert through.wait() == 0
+        assert p.stdout.readline() == "got\n"
+        # At once, though the answer before came from a scan of /proc moments ago.
+        assert os.getxattr(path, "user.ipc.waiting") == b""
+        p.stdin.close()
+        assert p.wait() == 0
+    # Waiting on another set is not waiting on this one.
+    other = ipc.sem(value=0)
+    with Child([sys.executable, "-c", NATIVE_WAIT, name_of(other.key)], stdin=subprocess.PIPE,
+               stdout=subprocess.PIPE, text=True) as p:
+        assert p.stdout.readline() == "waiting\n"
+        wait_until(lambda: sem_ncnt(other.id) == 1)
+        assert os.getxattr(path, "user.ipc.waiting") == b""
+        semop(other.id, [(0, 1)])
+        assert p.stdout.readline() == "got\n"
+        p.stdin.close()
+        assert p.wait() == 0
