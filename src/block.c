@@ -513,10 +513,9 @@ void blocking_finish(struct blocking_call *call)
 	forget_waiting(call->waiter);
 }
 
-void blocking_format_waiting(const struct ipcfs_kind *kind, struct caller *caller, int id,
-			     GString *out)
+/* The pids of the callers waiting through this mount on kind's object id, appended to pids. */
+static void waiting_pids(const struct ipcfs_kind *kind, int id, GArray *pids)
 {
-	g_autoptr(GArray) pids = g_array_new(FALSE, FALSE, sizeof(pid_t));
 	GHashTableIter iter;
 	gpointer key;
 
@@ -536,5 +535,21 @@ void blocking_format_waiting(const struct ipcfs_kind *kind, struct caller *calle
 			g_array_append_val(pids, pid);
 	}
 	g_mutex_unlock(&waiting_lock);
+}
+
+void blocking_format_waiting(const struct ipcfs_kind *kind, struct caller *caller, int id,
+			     GString *out)
+{
+	g_autoptr(GArray) pids = g_array_new(FALSE, FALSE, sizeof(pid_t));
+
+	waiting_pids(kind, id, pids);
 	sysv_format_processes(caller, pids, out);
+}
+
+unsigned blocking_count_waiting(const struct ipcfs_kind *kind, int id)
+{
+	g_autoptr(GArray) pids = g_array_new(FALSE, FALSE, sizeof(pid_t));
+
+	waiting_pids(kind, id, pids);
+	return pids->len;
 }

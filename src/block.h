@@ -65,6 +65,8 @@ bool blocking_caller_dying(struct blocking_call *call);
  * user.ipc.waiting: the callers waiting through this mount on kind's object
  * id, as sysv_format_processes() shows them to caller.
  */
+/* How many callers wait through this mount on kind's object id, whoever may see them. */
+unsigned blocking_count_waiting(const struct ipcfs_kind *kind, int id);
 void blocking_format_waiting(const struct ipcfs_kind *kind, struct caller *caller, int id,
 			     GString *out);
 

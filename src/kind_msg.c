@@ -926,12 +926,39 @@ static int format_waiting(struct caller *caller, const struct ipc_obj *obj, GStr
 	return 0;
 }
 
+/* The kernel keeps no creator of a queue. */
+static int format_creator(struct caller *caller, const struct ipc_obj *obj, GString *out)
+{
+	(void)obj;
+	sysv_format_creator(caller, 0, 0, out);
+	return 0;
+}
+
+/*
+ * A leftover, as far as the kernel can tell: nobody waits on it, and the
+ * last sender and the last receiver are gone.  A queue nobody ever used is
+ * not called one: its creator, which the kernel does not keep, may still be
+ * about to.
+ */
+static int format_orphan(const struct ipc_obj *obj, GString *out)
+{
+	bool used = obj->lspid > 0 || obj->lrpid > 0;
+	bool orphan = used && sysv_process_since(obj->lspid, obj->mtime) != SYSV_ALIVE &&
+		      sysv_process_since(obj->lrpid, obj->atime) != SYSV_ALIVE &&
+		      blocking_count_waiting(&kind_msg, obj->id) == 0 && waiters_count(false, obj->id) == 0;
+
+	g_string_append(out, orphan ? "1" : "0");
+	return 0;
+}
+
 static const struct xattr_field msg_xattrs[] = {
 	{ .name = "qnum", .format = format_qnum },
 	{ .name = "qbytes", .format = format_qbytes },
 	{ .name = "lspid", .format = format_lspid, .pids = true },
 	{ .name = "lrpid", .format = format_lrpid, .pids = true },
 	{ .name = "waiting", .format_for = format_waiting },
+	{ .name = "creator", .format_for = format_creator },
+	{ .name = "orphan", .format = format_orphan },
 	{ .name = NULL },
 };
 

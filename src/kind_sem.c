@@ -907,6 +907,43 @@ static int format_waiting(struct caller *caller, const struct ipc_obj *obj, GStr
 	return 0;
 }
 
+/* The kernel keeps no creator of a set. */
+static int format_creator(struct caller *caller, const struct ipc_obj *obj, GString *out)
+{
+	(void)obj;
+	sysv_format_creator(caller, 0, 0, out);
+	return 0;
+}
+
+static bool holds_undo(struct ipcfs_file *file, void *data);
+
+/*
+ * A leftover, as far as the kernel can tell: nobody waits on it, no file
+ * holds undo records on it, and every process that last changed one of its
+ * semaphores is gone.  A set nobody ever operated on is not called one: its
+ * creator, which the kernel does not keep, may still be about to.
+ */
+static int format_orphan(const struct ipc_obj *obj, GString *out)
+{
+	g_autoptr(GArray) holders = g_array_new(FALSE, FALSE, sizeof(pid_t));
+	time_t last_change = MAX(obj->mtime, obj->ctime);	/* semop, or SETVAL/SETALL */
+	bool operated = false, orphan = true;
+
+	for (unsigned long i = 0; i < obj->nsems && orphan; i++) {
+		int pid = semctl(obj->id, (int)i, GETPID);
+
+		if (pid < 0 || semctl(obj->id, (int)i, GETNCNT) != 0 || semctl(obj->id, (int)i, GETZCNT) != 0)
+			orphan = false;
+		operated |= pid > 0;
+		if (orphan && sysv_process_since(pid, last_change) == SYSV_ALIVE)
+			orphan = false;
+	}
+	if (orphan)
+		ipcfs_openers(&kind_sem, holds_undo, (void *)obj, holders);
+	g_string_append(out, orphan && operated && holders->len == 0 ? "1" : "0");
+	return 0;
+}
+
 /* Does this open file hold a non-zero undo record on the set? */
 static bool holds_undo(struct ipcfs_file *file, void *data)
 {
@@ -942,6 +979,8 @@ static const struct xattr_field sem_xattrs[] = {
 	{ .name = "pids", .format = format_pids, .perm = PERM_READ, .pids = true },
 	{ .name = "waiting", .format_for = format_waiting },
 	{ .name = "undo", .format_for = format_undo },
+	{ .name = "creator", .format_for = format_creator },
+	{ .name = "orphan", .format = format_orphan, .perm = PERM_READ },	/* from ncnt, zcnt, pids */
 	{ .name = NULL },
 };
 

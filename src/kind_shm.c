@@ -877,12 +877,40 @@ static int format_attached(struct caller *caller, const struct ipc_obj *obj, GSt
 	return 0;
 }
 
+/* The kernel keeps a segment's creator: cpid, and ctime to tell a reused pid. */
+static int format_creator(struct caller *caller, const struct ipc_obj *obj, GString *out)
+{
+	if (obj->pending)
+		g_string_append(out, "ipcfs");		/* a placeholder: a name in the daemon only */
+	else
+		sysv_format_creator(caller, obj->cpid, obj->ctime, out);
+	return 0;
+}
+
+/*
+ * A leftover, as far as the kernel can tell: nothing has it attached or
+ * mapped, and its creator and its last attacher or detacher are gone.  A
+ * segment made through the mount has the daemon as its creator, which counts
+ * as gone: its last user decides.
+ */
+static int format_orphan(const struct ipc_obj *obj, GString *out)
+{
+	bool orphan = !obj->pending && obj->nattch == 0 && shm_backing_mappers(obj->id, NULL) == 0 &&
+		      sysv_process_since(obj->cpid, obj->ctime) != SYSV_ALIVE &&
+		      sysv_process_since(obj->lpid, MAX(obj->atime, obj->mtime)) != SYSV_ALIVE;
+
+	g_string_append(out, orphan ? "1" : "0");
+	return 0;
+}
+
 static const struct xattr_field shm_xattrs[] = {
 	{ .name = "cpid", .format = format_cpid, .pids = true },
 	{ .name = "lpid", .format = format_lpid, .pids = true },
 	{ .name = "nattch", .format = format_nattch },
 	{ .name = "attached", .format_for = format_attached },
 	{ .name = "status", .format = format_status },
+	{ .name = "creator", .format_for = format_creator },
+	{ .name = "orphan", .format = format_orphan },
 	{ .name = NULL },
 };
 

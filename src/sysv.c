@@ -2,6 +2,8 @@
 #include "sysv.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/syscall.h>
@@ -201,4 +203,80 @@ void sysv_format_processes(struct caller *caller, GArray *pids, GString *out)
 		g_string_append_printf(out, "%s%d:%s", out->len ? " " : "",
 				       (int)perm_pid_as_seen_by(caller, pid), comm);
 	}
+}
+
+/* The boot time, in seconds since the epoch (/proc/stat's btime). */
+static time_t boot_time(void)
+{
+	static gsize once;
+	static time_t btime;
+
+	if (g_once_init_enter(&once)) {
+		g_autofree char *stat = NULL;
+		const char *line;
+
+		if (g_file_get_contents("/proc/stat", &stat, NULL, NULL) &&
+		    (line = strstr(stat, "\nbtime ")))
+			btime = (time_t)strtoll(line + 7, NULL, 10);
+		g_once_init_leave(&once, 1);
+	}
+	return btime;
+}
+
+enum sysv_liveness sysv_process_since(pid_t pid, time_t when)
+{
+	g_autofree char *path = NULL;
+	g_autofree char *stat = NULL;
+	unsigned long long start_ticks;
+	const char *after_comm;
+	time_t started;
+
+	if (pid <= 0 || pid == getpid())
+		return SYSV_GONE;
+	path = g_strdup_printf("/proc/%d/stat", (int)pid);
+	if (!g_file_get_contents(path, &stat, NULL, NULL) || !(after_comm = strrchr(stat, ')')))
+		return SYSV_GONE;
+	/* ") state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+	 * cutime cstime priority nice threads itrealvalue starttime": starttime is field 22. */
+	if (sscanf(after_comm + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+		   &start_ticks) != 1)
+		return SYSV_GONE;
+	started = boot_time() + (time_t)(start_ticks / (unsigned long long)sysconf(_SC_CLK_TCK));
+	/* Start times are in clock ticks, object times in seconds: a second either way is the same. */
+	return started <= when ? SYSV_ALIVE : SYSV_REUSED;
+}
+
+void sysv_format_creator(struct caller *caller, pid_t pid, time_t created, GString *out)
+{
+	g_autofree char *path = NULL;
+	g_autofree char *comm = NULL;
+	enum sysv_liveness liveness;
+	pid_t seen;
+
+	if (pid <= 0) {
+		g_string_append(out, "unknown");
+		return;
+	}
+	if (pid == getpid()) {
+		g_string_append(out, "ipcfs");		/* made through the mount, for a caller */
+		return;
+	}
+	seen = perm_pid_as_seen_by(caller, pid);
+	liveness = sysv_process_since(pid, created);
+	if (liveness == SYSV_ALIVE) {
+		if (seen == 0) {
+			g_string_append(out, "hidden");	/* alive, outside the caller's pid namespace */
+			return;
+		}
+		path = g_strdup_printf("/proc/%d/comm", (int)pid);
+		if (g_file_get_contents(path, &comm, NULL, NULL)) {
+			g_string_append_printf(out, "%d:%s", (int)seen, g_strchomp(comm));
+			return;
+		}
+		liveness = SYSV_GONE;	/* since */
+	}
+	/* A gone pid of a child pid namespace has no number there any more. */
+	if (seen)
+		g_string_append_printf(out, "%d ", (int)seen);
+	g_string_append(out, liveness == SYSV_REUSED ? "gone (pid reused)" : "gone");
 }

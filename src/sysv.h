@@ -52,6 +52,23 @@ int sysv_create_as(uid_t uid, gid_t gid, int (*get)(key_t key, size_t size, int 
 void sysv_format_processes(struct caller *caller, GArray *pids, GString *out);
 
 /*
+ * Is pid still the process that acted on an object at when (a creation, the
+ * last operation)?  A process that started later only reuses the pid.  The
+ * daemon itself never counts: it is nobody's user of an object.
+ */
+enum sysv_liveness { SYSV_GONE, SYSV_REUSED, SYSV_ALIVE };
+enum sysv_liveness sysv_process_since(pid_t pid, time_t when);
+
+/*
+ * user.ipc.creator: "PID:COMM" while the creator lives, "PID gone" or
+ * "PID gone (pid reused)" after (without PID for one outside the caller's pid
+ * namespace), "hidden" for a live one there, "ipcfs" for the daemon (an
+ * object made through the mount), "unknown" for pid 0 (the kernel keeps no
+ * creator of sets and queues).
+ */
+void sysv_format_creator(struct caller *caller, pid_t pid, time_t created, GString *out);
+
+/*
  * Could sysv_create_as() act as uid:gid?  Asked before removing an object
  * that is to be created again, so that a refusal destroys nothing.
  */

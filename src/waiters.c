@@ -185,23 +185,42 @@ static gint compare_tids(gconstpointer a, gconstpointer b)
 	return (x->tid > y->tid) - (x->tid < y->tid);
 }
 
+/* Of the threads seen blocked: is this one still blocked on object id of the kind, as the kernel says now? */
+static bool still_waits(const struct blocked *seen, bool sem, int id, struct blocked *now)
+{
+	bool of_sem;
+
+	if (seen->id != id || !read_blocked(seen->pid, seen->tid, now) || now->id != id)
+		return false;
+	of_sem = now->nr == SYS_semop || now->nr == SYS_semtimedop;
+	return of_sem == sem;
+}
+
+unsigned waiters_count(bool sem, int id)
+{
+	g_autoptr(GArray) blocked = blocked_now(ns_current_ino());
+	unsigned n = 0;
+
+	for (guint i = 0; i < blocked->len; i++) {
+		struct blocked now;
+
+		n += still_waits(&g_array_index(blocked, struct blocked, i), sem, id, &now);
+	}
+	return n;
+}
+
 void waiters_format(struct caller *caller, bool sem, int id, GString *out)
 {
 	g_autoptr(GArray) blocked = blocked_now(ns_current_ino());
 
 	g_array_sort(blocked, compare_tids);
 	for (guint i = 0; i < blocked->len; i++) {
-		const struct blocked *seen = &g_array_index(blocked, struct blocked, i);
 		struct blocked now, *b = &now;
-		bool of_sem;
 		g_autofree char *comm = NULL;
 		char path[64];
 
-		/* Still waiting there, as the kernel says now? */
-		if (seen->id != id || !read_blocked(seen->pid, seen->tid, &now) || now.id != id)
-			continue;
-		of_sem = b->nr == SYS_semop || b->nr == SYS_semtimedop;
-		if (of_sem != sem || !perm_may_see_process(caller, b->tid))
+		if (!still_waits(&g_array_index(blocked, struct blocked, i), sem, id, &now) ||
+		    !perm_may_see_process(caller, b->tid))
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)b->pid, (int)b->tid);
 		if (!g_file_get_contents(path, &comm, NULL, NULL))

@@ -14,3 +14,5 @@
  * memory.  One scan of /proc serves every request for a short while.
  */
 void waiters_format(struct caller *caller, bool sem, int id, GString *out);
+/* How many such threads there are, whoever may see them. */
+unsigned waiters_count(bool sem, int id);
