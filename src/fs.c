@@ -544,6 +544,9 @@ static void ipcfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return reply_error(req, err);
 	caller_from_req(&caller, req);
 	err = open_object(req, &caller, &node, node.variant, &obj, fi, false);
+	/* Removed between the stat and the open: to the caller the name was gone, as on any file system. */
+	if (err == -EIDRM)
+		err = reason(ENOENT, "open %s id %d: removed while being opened", node.kind->name, obj.id);
 	if (err)
 		return reply_error(req, err);
 	/* -ENOENT: the caller was interrupted meanwhile and will never see the file. */
