@@ -34,6 +34,22 @@ def test_users():
     util.ensure_test_users()
 
 
+def _objects():
+    """Every SysV object of this IPC namespace, as (kind, id, key)."""
+    return {(kind, ident, row["key"]) for kind in ("shm", "sem", "msg")
+            for ident, row in util.proc_sysvipc(kind).items()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_object_outlives_the_run():
+    """Every test removes what it made: an object made during the run and left at its end is
+    a leak (it fails the run's last test, at teardown)."""
+    before = _objects()
+    yield
+    left = sorted(_objects() - before)
+    assert not left, f"IPC objects the tests left behind (kind, id, key): {left}"
+
+
 @pytest.fixture
 def mnt(request):
     """A fresh ipcfs, root with allow_other, so that other uids can be tested."""

@@ -113,7 +113,8 @@ def test_xattrs_are_the_rest_of_ipcs(mnt, ipc):
         path = mnt.p("shm", name_of(seg.key))
         names = set(os.listxattr(path))
         assert {"user.ipc.id", "user.ipc.key", "user.ipc.cuid", "user.ipc.cgid", "user.ipc.cpid",
-                "user.ipc.lpid", "user.ipc.nattch", "user.ipc.attached", "user.ipc.status"} == names
+                "user.ipc.lpid", "user.ipc.nattch", "user.ipc.attached", "user.ipc.status",
+                "user.ipc.creator", "user.ipc.orphan"} == names
         row = proc_sysvipc("shm")[seg.id]
         assert os.getxattr(path, "user.ipc.id") == str(seg.id).encode()
         assert os.getxattr(path, "user.ipc.key") == name_of(seg.key).encode()

@@ -196,7 +196,10 @@ class IpcRegistry:
         out = subprocess.run(["ipcmk", "-S", str(nsems), "-p", oct(mode)[2:]],
                              check=True, capture_output=True, text=True).stdout
         ident = int(out.split(":")[1])
-        return self.track("sem", ident)
+        # ipcmk picks the key: track it too, since a resize through ipcfs re-creates the set under
+        # a new id with the same key.
+        key = int(proc_sysvipc("sem")[ident]["key"])
+        return self.track("sem", ident, key & 0xffffffff or None)
 
     def msg(self, key=None, mode=0o600):
         key = self.fresh_key() if key is None else key
