@@ -506,6 +506,9 @@ static int open_object(fuse_req_t req, struct caller *caller, const struct node 
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	err = kind->open ? kind->open(req, file, fi) : 0;
+	/* Removed since the lookup: to the caller the name was gone, as on any file system. */
+	if (err == -EIDRM)
+		err = reason(ENOENT, "open %s id %d: removed while being opened", kind->name, obj->id);
 	if (err) {
 		ipcfs_file_discard(file);
 		return err;
@@ -544,9 +547,6 @@ static void ipcfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return reply_error(req, err);
 	caller_from_req(&caller, req);
 	err = open_object(req, &caller, &node, node.variant, &obj, fi, false);
-	/* Removed between the stat and the open: to the caller the name was gone, as on any file system. */
-	if (err == -EIDRM)
-		err = reason(ENOENT, "open %s id %d: removed while being opened", node.kind->name, obj.id);
 	if (err)
 		return reply_error(req, err);
 	/* -ENOENT: the caller was interrupted meanwhile and will never see the file. */
