@@ -40,14 +40,22 @@
 #define SEG_CACHE_MAX 64
 #define SWEEP_INTERVAL_US (G_USEC_PER_SEC / 2)
 
-/* A segment: its namespace (ns_current_ino() of ns.h) and its id there. */
-struct seg_key {
-	uint64_t ns_id;
-	int id;
-};
+/*
+ * A segment, as one 64-bit key: its namespace's inode number (ns_current_ino()
+ * of ns.h; the kernel's are 32-bit, proc_alloc_inum) above its id there.
+ */
+static uint64_t seg_key(uint64_t ns_id, int id)
+{
+	return ns_id << 32 | (uint32_t)id;
+}
+
+static uint64_t seg_key_ns(uint64_t key)
+{
+	return key >> 32;
+}
 
 struct seg_fd {
-	struct seg_key key;
+	uint64_t key;		/* seg_key() */
 	int id;
 	struct ipc_obj obj;	/* which segment, as it was when fd was opened (ipc_obj_same) */
 	int fd;
@@ -67,7 +75,7 @@ struct seg_fd {
 };
 
 static GMutex cache_lock;
-static GHashTable *cache;	/* struct seg_key -> struct seg_fd */
+static GHashTable *cache;	/* seg_key() -> struct seg_fd */
 static GCond sweeper_wake;	/* an entry came, or the sweeper is to stop; with cache_lock */
 static GThread *sweeper;
 static bool sweeper_stop;
@@ -89,24 +97,10 @@ void shm_from_ds(int id, const struct shmid_ds *ds, struct ipc_obj *obj)
 	obj->blocks = -1;	/* IPC_STAT does not say: see kind_shm.c, shm_complete_attr() */
 }
 
-static guint seg_key_hash(gconstpointer p)
-{
-	const struct seg_key *k = p;
-
-	return g_int64_hash(&k->ns_id) ^ (guint)k->id;
-}
-
-static gboolean seg_key_equal(gconstpointer a, gconstpointer b)
-{
-	const struct seg_key *x = a, *y = b;
-
-	return x->ns_id == y->ns_id && x->id == y->id;
-}
-
 /* Segment id of the namespace this thread acts in. */
 static struct seg_fd *cache_find(int id)
 {
-	struct seg_key key = { .ns_id = ns_current_ino(), .id = id };
+	uint64_t key = seg_key(ns_current_ino(), id);
 
 	return g_hash_table_lookup(cache, &key);
 }
@@ -261,7 +255,7 @@ static void sweep_locked(void)
 		struct shmid_ds ds;
 		struct ipc_obj now;
 
-		if (s->key.ns_id != ns_current_ino() || s->forgotten || s->refs > 1 + (int)s->passthrough_opens)
+		if (seg_key_ns(s->key) != ns_current_ino() || s->forgotten || s->refs > 1 + (int)s->passthrough_opens)
 			continue;
 		if (shmctl(sysv_id_to_index(s->id), SHM_STAT_ANY, &ds) == s->id) {
 			shm_from_ds(s->id, &ds, &now);
@@ -321,7 +315,7 @@ static struct seg_fd *seg_fd_get(const struct ipc_obj *obj)
 				g_hash_table_iter_remove(&iter);
 	}
 	s = g_new0(struct seg_fd, 1);
-	s->key = (struct seg_key){ .ns_id = ns_current_ino(), .id = obj->id };
+	s->key = seg_key(ns_current_ino(), obj->id);
 	s->id = obj->id;
 	s->obj = *obj;
 	s->fd = fd;
@@ -362,7 +356,7 @@ void shm_backing_let_go_ns(uint64_t ns_id)
 	/* No file is open in ns any more, so no entry is in use. */
 	g_hash_table_iter_init(&iter, cache);
 	while (g_hash_table_iter_next(&iter, NULL, &value))
-		if (((struct seg_fd *)value)->key.ns_id == ns_id)
+		if (seg_key_ns(((struct seg_fd *)value)->key) == ns_id)
 			g_hash_table_iter_remove(&iter);
 	g_mutex_unlock(&cache_lock);
 }
@@ -374,7 +368,7 @@ static void cache_value_unref(gpointer value)
 
 int shm_backing_setup(void)
 {
-	cache = g_hash_table_new_full(seg_key_hash, seg_key_equal, NULL, cache_value_unref);
+	cache = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, cache_value_unref);
 	return 0;
 }
 
