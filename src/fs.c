@@ -120,6 +120,33 @@ static struct ipcfs_file *request_file(struct fuse_file_info *fi)
 	return ipcfs_file_hold(file_of(fi));
 }
 
+/*
+ * An open file for the length of one request on it: held (once the kind
+ * replies, RELEASE may run on another thread; the hold keeps the file until
+ * the callback returns) and its namespace entered.  Declare one with
+ * g_auto(file_request) r = FILE_REQUEST_INIT; file_request_begin() fills it.
+ */
+typedef struct file_request {
+	ns_scope scope;
+	struct ipcfs_file *file;
+} file_request;
+#define FILE_REQUEST_INIT { NS_SCOPE_INIT, NULL }
+
+/* 0, or -errno if the file's namespace cannot be entered (the file is held all the same). */
+static int file_request_begin(file_request *r, struct fuse_file_info *fi)
+{
+	r->file = request_file(fi);
+	return ns_scope_enter(&r->scope, r->file->ns);
+}
+
+static void file_request_end(file_request *r)
+{
+	if (r->file)
+		ipcfs_file_put(r->file);
+	ns_scope_end(&r->scope);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(file_request, file_request_end)
+
 static void ipcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	g_auto(ns_scope) scope = NS_SCOPE_INIT;
@@ -170,11 +197,9 @@ static void ipcfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 	struct stat st;
 	int err;
 
-	err = node_of(req, ino, &node, &scope, -ENOENT);
+	err = node_of_type(req, "setattr", ino, NODE_OBJECT, -ENOENT, -EPERM, &node, &scope);
 	if (err)
 		return reply_error(req, err);
-	if (node.type != NODE_OBJECT)
-		return reply_error(req, -EPERM);
 	/* Through an open file (ftruncate): that file's object, never a newer one with its id. */
 	if (fi && node.kind->sysv) {
 		struct ipcfs_file *file = request_file(fi);
@@ -526,11 +551,9 @@ static void ipcfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	g_auto(caller_t) caller = { 0 };
 	int err;
 
-	err = node_of(req, ino, &node, &scope, -ENOENT);
+	err = node_of_type(req, "open", ino, NODE_OBJECT, -ENOENT, -EISDIR, &node, &scope);
 	if (err)
 		return reply_error(req, err);
-	if (node.type != NODE_OBJECT)
-		return reply_error(req, -EISDIR);
 	/*
 	 * Writers that wait need an inode of their own: a listing's nodeid
 	 * (which the kernel caches), or an alias made for another thread, is
@@ -658,50 +681,39 @@ static void ipcfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mod
 static void ipcfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	g_auto(ns_scope) scope = NS_SCOPE_INIT;
-	struct ipcfs_file *file = request_file(fi);
-	int err = ns_scope_enter(&scope, file->ns);
+	g_auto(file_request) r = FILE_REQUEST_INIT;
+	int err = file_request_begin(&r, fi);
 
 	(void)ino;
-	/* The kernel sends the file's flags as they are now, with every read and write. */
 	if (err)
-		reply_error(req, err);
-	else
-		file->kind->read(req, file, size, off, fi->flags & O_NONBLOCK);
-	ipcfs_file_put(file);
+		return reply_error(req, err);
+	/* The kernel sends the file's flags as they are now, with every read and write. */
+	r.file->kind->read(req, r.file, size, off, fi->flags & O_NONBLOCK);
 }
 
 static void ipcfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 			struct fuse_file_info *fi)
 {
-	g_auto(ns_scope) scope = NS_SCOPE_INIT;
-	struct ipcfs_file *file = request_file(fi);
-	int err = ns_scope_enter(&scope, file->ns);
+	g_auto(file_request) r = FILE_REQUEST_INIT;
+	int err = file_request_begin(&r, fi);
 
 	(void)ino;
 	if (err)
-		reply_error(req, err);
-	else
-		file->kind->write(req, file, buf, size, off, fi->flags & O_NONBLOCK);
-	ipcfs_file_put(file);
+		return reply_error(req, err);
+	r.file->kind->write(req, r.file, buf, size, off, fi->flags & O_NONBLOCK);
 }
 
 static void ipcfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	g_auto(ns_scope) scope = NS_SCOPE_INIT;
-	struct ipcfs_file *file;
+	g_auto(file_request) r = FILE_REQUEST_INIT;
 
 	(void)ino;
-	if (!file_of(fi)->kind->flush) {
-		reply_error(req, 0);
-		return;
-	}
-	file = request_file(fi);
-	if (ns_scope_enter(&scope, file->ns) == 0)
-		file->kind->flush(req, file);
+	if (!file_of(fi)->kind->flush)
+		return reply_error(req, 0);
+	if (file_request_begin(&r, fi) == 0)
+		r.file->kind->flush(req, r.file);
 	else
 		reply_error(req, -EIO);
-	ipcfs_file_put(file);
 }
 
 static void ipcfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -724,8 +736,7 @@ static void ipcfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 static void ipcfs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		       struct fuse_pollhandle *ph)
 {
-	g_auto(ns_scope) scope = NS_SCOPE_INIT;
-	struct ipcfs_file *file;
+	g_auto(file_request) r = FILE_REQUEST_INIT;
 	int err;
 
 	(void)ino;
@@ -736,17 +747,14 @@ static void ipcfs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_poll(req, POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM);
 		return;
 	}
-	file = request_file(fi);
-	file->poll_events = fi->poll_events;
-	err = ns_scope_enter(&scope, file->ns);
+	err = file_request_begin(&r, fi);
+	r.file->poll_events = fi->poll_events;
 	if (err) {
 		if (ph)
 			fuse_pollhandle_destroy(ph);
-		reply_error(req, err);
-	} else {
-		file->kind->poll(req, file, ph);
+		return reply_error(req, err);
 	}
-	ipcfs_file_put(file);
+	r.file->kind->poll(req, r.file, ph);
 }
 
 /* SEEK_DATA and SEEK_HOLE of a file whose data_size bytes are all data: as ext4 or tmpfs answer. */
@@ -766,9 +774,9 @@ static off_t seek_in_data(struct ipcfs_file *file, off_t off, int whence)
 static void ipcfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 			struct fuse_file_info *fi)
 {
-	g_auto(ns_scope) scope = NS_SCOPE_INIT;
-	struct ipcfs_file *file = request_file(fi);
-	off_t result = ns_scope_enter(&scope, file->ns);
+	g_auto(file_request) r = FILE_REQUEST_INIT;
+	off_t result = file_request_begin(&r, fi);
+	struct ipcfs_file *file = r.file;
 
 	(void)ino;
 	if (result)
@@ -780,7 +788,6 @@ static void ipcfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	else
 		result = reason(ESPIPE, "lseek of a %s file: a stream, with no data or holes to seek",
 				file->kind->name);
-	ipcfs_file_put(file);
 	if (result < 0)
 		return reply_error(req, (int)result);
 	fuse_reply_lseek(req, result);
@@ -797,11 +804,9 @@ static void ipcfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	unsigned variant;
 	int err;
 
-	err = node_of(req, parent, &dir, &scope, -EPERM);
+	err = node_of_type(req, "rm", parent, NODE_KIND_DIR, -EPERM, -EPERM, &dir, &scope);
 	if (err)
 		return reply_error(req, err);
-	if (dir.type != NODE_KIND_DIR)
-		return reply_error(req, -EPERM);
 	err = dir.kind->lookup(dir.kind, name, fuse_req_ctx(req)->uid, &obj, &variant);
 	if (err)
 		return reply_error(req, err == -EINVAL ? -ENOENT : err);
@@ -982,11 +987,9 @@ static void ipcfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, con
 	int err;
 
 	(void)flags;
-	err = node_of(req, ino, &node, &scope, -ENOENT);
+	err = node_of_type(req, "setxattr", ino, NODE_OBJECT, -ENOENT, -ENOTSUP, &node, &scope);
 	if (err)
 		return reply_error(req, err);
-	if (node.type != NODE_OBJECT)
-		return reply_error(req, reason(ENOTSUP, "setxattr %s: directories have none", name));
 	field = xattr_field_name(node.kind, name);
 	if (!field || !find_xattr(node.kind, field))
 		return reply_error(req, reason(ENOTSUP, "setxattr %s: not an ipcfs attribute", name));

@@ -3,6 +3,7 @@
 #include "node.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -102,6 +103,28 @@ int node_of(fuse_req_t req, fuse_ino_t ino, struct node *node, ns_scope *scope, 
 	if (!node_decode(ino, node))
 		return bad;
 	return node_enter(req, node, scope);
+}
+
+static const char *node_type_name(enum node_type type)
+{
+	switch (type) {
+	case NODE_TREE_ROOT: return "a tree's root";
+	case NODE_KIND_DIR: return "a kind directory";
+	case NODE_NS_DIR: return "the /ns directory";
+	case NODE_OBJECT: return "an object";
+	}
+	return "?";
+}
+
+int node_of_type(fuse_req_t req, const char *request, fuse_ino_t ino, enum node_type type,
+		 int bad, int wrong, struct node *node, ns_scope *scope)
+{
+	int err = node_of(req, ino, node, scope, bad);
+
+	if (err || node->type == type)
+		return err;
+	return reason(-wrong, "%s of nodeid %#" PRIx64 ": %s, not %s", request, (uint64_t)ino,
+		      node_type_name(node->type), node_type_name(type));
 }
 
 /*

@@ -71,6 +71,12 @@ bool node_decode(fuse_ino_t ino, struct node *node);
 int node_enter(fuse_req_t req, const struct node *node, ns_scope *scope);
 /* node_decode() and node_enter(): 0, or the errno to reply with (bad is for an unknown nodeid). */
 int node_of(fuse_req_t req, fuse_ino_t ino, struct node *node, ns_scope *scope, int bad);
+/*
+ * node_of() for a request that acts on one type of node only (REQUEST names it
+ * in the log): a node of another type is the errno WRONG, with its reason logged.
+ */
+int node_of_type(fuse_req_t req, const char *request, fuse_ino_t ino, enum node_type type,
+		 int bad, int wrong, struct node *node, ns_scope *scope);
 
 /*
  * The live attributes of a node's object (-EISDIR for a directory).  A
