@@ -63,7 +63,8 @@ static void release_in_ns(struct ipcfs_file *file)
 	if (ns_scope_enter(&scope, file->ns) != 0)
 		log_debug("release of a %s file: cannot enter its IPC namespace; releasing it where this thread is",
 			  file->kind->name);
-	file->kind->release(file);
+	if (file->kind->release)
+		file->kind->release(file);
 }
 
 void ipcfs_file_put(struct ipcfs_file *file)

@@ -687,6 +687,10 @@ static void ipcfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	(void)ino;
 	if (err)
 		return reply_error(req, err);
+	/* As the kernel answers a read(2) of a file without a read operation. */
+	if (!r.file->kind->read)
+		return reply_error(req, reason(EINVAL, "read of a %s file: this kind has no reads",
+					       r.file->kind->name));
 	/* The kernel sends the file's flags as they are now, with every read and write. */
 	r.file->kind->read(req, r.file, size, off, fi->flags & O_NONBLOCK);
 }
@@ -700,6 +704,9 @@ static void ipcfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 	(void)ino;
 	if (err)
 		return reply_error(req, err);
+	if (!r.file->kind->write)
+		return reply_error(req, reason(EINVAL, "write of a %s file: this kind has no writes",
+					       r.file->kind->name));
 	r.file->kind->write(req, r.file, buf, size, off, fi->flags & O_NONBLOCK);
 }
 

@@ -16,6 +16,10 @@
  * read, raising msg qbytes needs CAP_SYS_RESOURCE.
  *
  * Open files: the rule every kind relies on is in file.h.
+ *
+ * A kind must set name, dir_mode, xattr_prefix, list, format_name, lookup
+ * and stat; any other member may be NULL (docs/design.md says what each
+ * request then answers).
  */
 #pragma once
 

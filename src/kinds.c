@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* The kind table (kind.h): adding a kind is one module and one line here. */
+/* The kind table (kind.h); docs/design.md says how to add a kind. */
 #include "kind.h"
 
 #include "nodeid.h"
