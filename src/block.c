@@ -537,13 +537,13 @@ static void waiting_pids(const struct ipcfs_kind *kind, int id, GArray *pids)
 	g_mutex_unlock(&waiting_lock);
 }
 
-void blocking_format_waiting(const struct ipcfs_kind *kind, struct caller *caller, int id,
-			     GString *out)
+unsigned blocking_format_waiting(const struct ipcfs_kind *kind, struct caller *caller, int id,
+				 GString *out)
 {
 	g_autoptr(GArray) pids = g_array_new(FALSE, FALSE, sizeof(pid_t));
 
 	waiting_pids(kind, id, pids);
-	sysv_format_processes(caller, pids, out);
+	return sysv_format_processes(caller, pids, out);
 }
 
 unsigned blocking_count_waiting(const struct ipcfs_kind *kind, int id)

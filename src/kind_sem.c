@@ -902,8 +902,10 @@ static int format_pids(const struct ipc_obj *obj, GString *out)
 /* Who waits on a set: callers blocked through ipcfs, then threads blocked in the kernel itself. */
 static int format_waiting(struct caller *caller, const struct ipc_obj *obj, GString *out)
 {
-	blocking_format_waiting(&kind_sem, caller, obj->id, out);
-	waiters_format(caller, true, obj->id, out);	/* and those that called the kernel themselves */
+	unsigned hidden = blocking_format_waiting(&kind_sem, caller, obj->id, out);
+
+	hidden += waiters_format(caller, true, obj->id, out);	/* and those that called the kernel */
+	sysv_format_hidden(hidden, out);
 	return 0;
 }
 
@@ -968,7 +970,7 @@ static int format_undo(struct caller *caller, const struct ipc_obj *obj, GString
 	g_autoptr(GArray) pids = g_array_new(FALSE, FALSE, sizeof(pid_t));
 
 	ipcfs_openers(&kind_sem, holds_undo, (void *)obj, pids);
-	sysv_format_processes(caller, pids, out);
+	sysv_format_hidden(sysv_format_processes(caller, pids, out), out);
 	return 0;
 }
 

@@ -873,7 +873,7 @@ static int format_attached(struct caller *caller, const struct ipc_obj *obj, GSt
 	err = attached_pids(obj, pids);
 	if (err)
 		return err;
-	sysv_format_processes(caller, pids, out);
+	sysv_format_hidden(sysv_format_processes(caller, pids, out), out);
 	return 0;
 }
 

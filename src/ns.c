@@ -578,25 +578,6 @@ static bool collect_visible(pid_t pid, uint64_t ino, void *data)
 	return want->pids->len < SHOWN_PROCESSES;
 }
 
-/* The cgroup v2 path of pid ("0::<path>"), or of its first hierarchy; NULL if gone. */
-static char *cgroup_of(pid_t pid)
-{
-	g_autofree char *path = g_strdup_printf("/proc/%d/cgroup", (int)pid);
-	g_autofree char *text = NULL;
-	g_auto(GStrv) lines = NULL;
-	char *chosen = NULL;
-
-	if (!g_file_get_contents(path, &text, NULL, NULL))
-		return NULL;
-	lines = g_strsplit(text, "\n", -1);
-	for (char **line = lines; *line && !chosen; line++)
-		if (g_str_has_prefix(*line, "0::"))
-			chosen = g_strdup(*line + 3);
-	if (!chosen && lines[0] && strchr(lines[0], ':') && strchr(strchr(lines[0], ':') + 1, ':'))
-		chosen = g_strdup(strchr(strchr(lines[0], ':') + 1, ':') + 1);
-	return chosen;
-}
-
 int ns_format_xattr(struct caller *caller, unsigned index, const char *name, GString *out)
 {
 	g_autoptr(GArray) pids = g_array_new(FALSE, FALSE, sizeof(pid_t));
@@ -607,13 +588,13 @@ int ns_format_xattr(struct caller *caller, unsigned index, const char *name, GSt
 		return -ENODATA;
 	scan_processes(collect_visible, &want);
 	if (strcmp(name, "user.ns.pids") == 0) {
-		sysv_format_processes(caller, pids, out);
+		sysv_format_hidden(sysv_format_processes(caller, pids, out), out);
 		return 0;
 	}
 	/* The cgroups of those processes, each once, in the order of their first process. */
 	cgroups = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	for (guint i = 0; i < pids->len; i++) {
-		char *cgroup = cgroup_of(g_array_index(pids, pid_t, i));
+		char *cgroup = sysv_cgroup_of(g_array_index(pids, pid_t, i));
 
 		if (!cgroup || g_hash_table_contains(cgroups, cgroup)) {
 			g_free(cgroup);

@@ -185,24 +185,93 @@ static gint compare_pids(gconstpointer a, gconstpointer b)
 	return (x > y) - (x < y);
 }
 
-void sysv_format_processes(struct caller *caller, GArray *pids, GString *out)
+/* The cgroup v2 path of pid (of "0::<path>"), or of its first hierarchy; NULL if gone. */
+char *sysv_cgroup_of(pid_t pid)
 {
+	g_autofree char *path = g_strdup_printf("/proc/%d/cgroup", (int)pid);
+	g_autofree char *text = NULL;
+	g_auto(GStrv) lines = NULL;
+	char *chosen = NULL;
+
+	if (!g_file_get_contents(path, &text, NULL, NULL))
+		return NULL;
+	lines = g_strsplit(text, "\n", -1);
+	for (char **line = lines; *line && !chosen; line++)
+		if (g_str_has_prefix(*line, "0::"))
+			chosen = g_strdup(*line + 3);
+	if (!chosen && lines[0] && strchr(lines[0], ':') && strchr(strchr(lines[0], ':') + 1, ':'))
+		chosen = g_strdup(strchr(strchr(lines[0], ':') + 1, ':') + 1);
+	return chosen;
+}
+
+/*
+ * pid's command line as ps(1) shows it: the arguments joined by spaces, a
+ * byte outside printable ASCII as '?', at most TITLE_MAX bytes ("..." after);
+ * "[comm]" for a process with none (a kernel thread, a zombie).
+ */
+#define TITLE_MAX 200
+static void append_title(pid_t pid, const char *comm, GString *out)
+{
+	g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", (int)pid);
+	g_autofree char *cmdline = NULL;
+	gsize len = 0;
+
+	if (!g_file_get_contents(path, &cmdline, &len, NULL) || len == 0) {
+		g_string_append_printf(out, "[%s]", comm);
+		return;
+	}
+	while (len > 0 && cmdline[len - 1] == '\0')
+		len--;
+	for (gsize i = 0; i < len && i < TITLE_MAX; i++) {
+		unsigned char c = (unsigned char)cmdline[i];
+
+		g_string_append_c(out, c == '\0' ? ' ' : c >= 0x20 && c < 0x7f ? (char)c : '?');
+	}
+	if (len > TITLE_MAX)
+		g_string_append(out, "...");
+}
+
+bool sysv_describe_process(struct caller *caller, pid_t pid, pid_t tid, const char *after_comm,
+			   GString *out)
+{
+	g_autofree char *path = g_strdup_printf("/proc/%d/task/%d/comm", (int)pid, (int)tid);
+	g_autofree char *comm = NULL;
+	g_autofree char *cgroup = NULL;
+
+	if (!g_file_get_contents(path, &comm, NULL, NULL))
+		return false;	/* gone */
+	g_strchomp(comm);
+	cgroup = sysv_cgroup_of(pid);
+	if (out->len)
+		g_string_append_c(out, '\n');
+	g_string_append_printf(out, "%d:%s%s\t%s\t", (int)perm_pid_as_seen_by(caller, tid), comm,
+			       after_comm ? after_comm : "", cgroup ? cgroup : "?");
+	append_title(pid, comm, out);
+	return true;
+}
+
+void sysv_format_hidden(unsigned hidden, GString *out)
+{
+	if (hidden)
+		g_string_append_printf(out, "%s+%u hidden", out->len ? "\n" : "", hidden);
+}
+
+unsigned sysv_format_processes(struct caller *caller, GArray *pids, GString *out)
+{
+	unsigned hidden = 0;
+
 	g_array_sort(pids, compare_pids);
 	for (guint i = 0; i < pids->len; i++) {
 		pid_t pid = g_array_index(pids, pid_t, i);
-		g_autofree char *comm = NULL;
-		g_autofree char *path = NULL;
 
-		if ((i > 0 && pid == g_array_index(pids, pid_t, i - 1)) ||
-		    !perm_may_see_process(caller, pid))
+		if (i > 0 && pid == g_array_index(pids, pid_t, i - 1))
 			continue;
-		path = g_strdup_printf("/proc/%d/comm", (int)pid);
-		if (!g_file_get_contents(path, &comm, NULL, NULL))
-			continue;	/* gone since */
-		g_strchomp(comm);
-		g_string_append_printf(out, "%s%d:%s", out->len ? " " : "",
-				       (int)perm_pid_as_seen_by(caller, pid), comm);
+		if (!perm_may_see_process(caller, pid))
+			hidden++;
+		else
+			sysv_describe_process(caller, pid, pid, NULL, out);
 	}
+	return hidden;
 }
 
 /* The boot time, in seconds since the epoch (/proc/stat's btime). */
@@ -268,11 +337,8 @@ void sysv_format_creator(struct caller *caller, pid_t pid, time_t created, GStri
 			g_string_append(out, "hidden");	/* alive, outside the caller's pid namespace */
 			return;
 		}
-		path = g_strdup_printf("/proc/%d/comm", (int)pid);
-		if (g_file_get_contents(path, &comm, NULL, NULL)) {
-			g_string_append_printf(out, "%d:%s", (int)seen, g_strchomp(comm));
+		if (sysv_describe_process(caller, pid, pid, NULL, out))
 			return;
-		}
 		liveness = SYSV_GONE;	/* since */
 	}
 	/* A gone pid of a child pid namespace has no number there any more. */

@@ -46,10 +46,24 @@ int sysv_create_as(uid_t uid, gid_t gid, int (*get)(key_t key, size_t size, int 
 		   key_t key, size_t size, mode_t mode, const char *what);
 
 /*
- * "pid:comm pid:comm ...", sorted, of the processes in pids that /proc would
- * show the caller (perm_may_see_process); others, and the gone, are left out.
+ * A list of processes, as every xattr that names processes gives it: one line
+ * each, "PID:COMM<tab>CGROUP<tab>TITLE" (docs/admin.md), lines separated by '\n'.
+ * sysv_describe_process() appends tid of process pid's line (after_comm, if
+ * not NULL, right after COMM), starting a new line if out has one already;
+ * false if it is gone.  PID is as the caller's pid namespace numbers it.
  */
-void sysv_format_processes(struct caller *caller, GArray *pids, GString *out);
+bool sysv_describe_process(struct caller *caller, pid_t pid, pid_t tid, const char *after_comm,
+			   GString *out);
+/* The last line of a list some of whose processes the caller may not see: "+N hidden". */
+void sysv_format_hidden(unsigned hidden, GString *out);
+/*
+ * The lines of the processes in pids, sorted, that /proc would show the
+ * caller (perm_may_see_process); the gone are left out.  Returns how many
+ * it may not see, for sysv_format_hidden().
+ */
+unsigned sysv_format_processes(struct caller *caller, GArray *pids, GString *out);
+/* The cgroup v2 path of pid, or of its first hierarchy (g_free); NULL if gone. */
+char *sysv_cgroup_of(pid_t pid);
 
 /*
  * Is pid still the process that acted on an object at when (a creation, the
@@ -60,7 +74,7 @@ enum sysv_liveness { SYSV_GONE, SYSV_REUSED, SYSV_ALIVE };
 enum sysv_liveness sysv_process_since(pid_t pid, time_t when);
 
 /*
- * user.ipc.creator: "PID:COMM" while the creator lives, "PID gone" or
+ * user.ipc.creator: its line (sysv_describe_process) while the creator lives, "PID gone" or
  * "PID gone (pid reused)" after (without PID for one outside the caller's pid
  * namespace), "hidden" for a live one there, "ipcfs" for the daemon (an
  * object made through the mount), "unknown" for pid 0 (the kernel keeps no

@@ -25,6 +25,7 @@
 
 #include "ns.h"
 #include "procsyscall.h"
+#include "sysv.h"
 
 #define WAITERS_FRESH_US 50000
 #define OPS_SHOWN 8		/* of one semop: the rest are summarised as "..." */
@@ -209,26 +210,26 @@ unsigned waiters_count(bool sem, int id)
 	return n;
 }
 
-void waiters_format(struct caller *caller, bool sem, int id, GString *out)
+unsigned waiters_format(struct caller *caller, bool sem, int id, GString *out)
 {
 	g_autoptr(GArray) blocked = blocked_now(ns_current_ino());
+	g_autoptr(GString) ops = g_string_new(NULL);
+	unsigned hidden = 0;
 
 	g_array_sort(blocked, compare_tids);
 	for (guint i = 0; i < blocked->len; i++) {
 		struct blocked now, *b = &now;
-		g_autofree char *comm = NULL;
-		char path[64];
 
-		if (!still_waits(&g_array_index(blocked, struct blocked, i), sem, id, &now) ||
-		    !perm_may_see_process(caller, b->tid))
+		if (!still_waits(&g_array_index(blocked, struct blocked, i), sem, id, &now))
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)b->pid, (int)b->tid);
-		if (!g_file_get_contents(path, &comm, NULL, NULL))
-			continue;	/* gone since */
-		g_strchomp(comm);
-		g_string_append_printf(out, "%s%d:%s", out->len ? " " : "",
-				       (int)perm_pid_as_seen_by(caller, b->tid), comm);
+		if (!perm_may_see_process(caller, b->tid)) {
+			hidden++;
+			continue;
+		}
+		g_string_truncate(ops, 0);
 		if (sem && may_read_memory(caller, b->pid))
-			append_sem_ops(b, out);
+			append_sem_ops(b, ops);
+		sysv_describe_process(caller, b->pid, b->tid, ops->str, out);
 	}
+	return hidden;
 }

@@ -13,6 +13,6 @@
  * operations follow as [NUM:OP ...] when the caller may read that process's
  * memory.  One scan of /proc serves every request for a short while.
  */
-void waiters_format(struct caller *caller, bool sem, int id, GString *out);
+unsigned waiters_format(struct caller *caller, bool sem, int id, GString *out);
 /* How many such threads there are, whoever may see them. */
 unsigned waiters_count(bool sem, int id);

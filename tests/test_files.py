@@ -9,6 +9,7 @@ import subprocess
 import pytest
 import sysv_ipc
 
+import util
 from util import name_of, oserror, proc_sysvipc, remove, wait_until
 
 
@@ -255,7 +256,7 @@ def test_reading_an_attached_segment_moves_nothing_ipcs_shows(mount_with, ipc, m
             f.write(b"IN")
         assert s.read(6) == b"IN use"
         assert shm_record(s.id) == before
-        attached = os.getxattr(shm_path(mnt, s.key), "user.ipc.attached").decode()
+        attached = util.listed(os.getxattr(shm_path(mnt, s.key), "user.ipc.attached"))
         assert attached == f"{os.getpid()}:{open('/proc/self/comm').read().strip()}"
     finally:
         s.detach()
@@ -271,7 +272,7 @@ def test_no_ipcfs_daemon_is_listed_as_attached(mount_with, ipc):
     s.attach()
     try:
         for mnt in (first, second):
-            assert os.getxattr(shm_path(mnt, s.key), "user.ipc.attached").decode() == \
+            assert util.listed(os.getxattr(shm_path(mnt, s.key), "user.ipc.attached")) == \
                 f"{os.getpid()}:{open('/proc/self/comm').read().strip()}"
     finally:
         s.detach()

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""Who made an object, and is it a leftover: user.ipc.creator and user.ipc.orphan, against
-processes that use SysV IPC themselves (python3-sysv-ipc), not through the mount."""
+"""Who made an object, who uses it, and is it a leftover: user.ipc.creator, the lines of the
+lists of processes, and user.ipc.orphan, against processes that use SysV IPC themselves
+(python3-sysv-ipc), not through the mount."""
 import os
 import subprocess
 import sys
@@ -42,6 +43,18 @@ def comm_of(pid):
         return f.read().strip()
 
 
+def cgroup_of(pid):
+    """The kernel's own word for the cgroup of pid: its cgroup v2 line, else its first."""
+    with open(f"/proc/{pid}/cgroup") as f:
+        lines = f.read().splitlines()
+    unified = [line[3:] for line in lines if line.startswith("0::")]
+    return unified[0] if unified else lines[0].split(":", 2)[2]
+
+
+def line_of(pid, title):
+    return f"{pid}:{comm_of(pid)}\t{cgroup_of(pid)}\t{title}"
+
+
 def xattr(path, name):
     return os.getxattr(path, f"user.ipc.{name}").decode()
 
@@ -64,11 +77,13 @@ def finish(p):
 def test_a_segments_creator_alive_then_gone_and_then_it_is_a_leftover(mnt, ipc):
     p, key = native(ipc, "shm", "detach")
     path = mnt.p("shm", name_of(key))
-    assert xattr(path, "creator") == f"{p.pid}:{comm_of(p.pid)}"
+    title = f"{sys.executable} -c {NATIVE} shm {key:x} detach".replace("\n", "?")  # as ps shows it
+    title = title[:200] + ("..." if len(title) > 200 else "")
+    assert xattr(path, "creator") == line_of(p.pid, title)
     assert xattr(path, "orphan") == "0"          # its creator lives
     # Anyone may ask: ipcs shows cpid, /proc whether it lives.
-    assert errno_of(2003, 2003, f"assert os.getxattr({path!r}, 'user.ipc.creator') == "
-                                f"b'{p.pid}:{comm_of(p.pid)}'") == "OK"
+    assert errno_of(2003, 2003, f"assert os.getxattr({path!r}, 'user.ipc.creator').decode() == "
+                                f"{line_of(p.pid, title)!r}") == "OK"
     finish(p)
     assert xattr(path, "creator") == f"{p.pid} gone"
     assert xattr(path, "orphan") == "1"          # unattached, its creator and last user gone
@@ -128,3 +143,36 @@ def test_a_queue_is_a_leftover_once_its_sender_and_receiver_are_gone(mnt, ipc):
     finish(p)
     assert xattr(path, "orphan") == "1"
     no_leftover_while_waiting(path, "sysv_ipc.MessageQueue(key).receive(type=9)", key)
+
+
+# Attach a segment by id, say so, and stay until stdin closes.
+ATTACH = "import sys, sysv_ipc; m = sysv_ipc.attach(int(sys.argv[1])); print('on', flush=True); sys.stdin.read()"
+
+
+def test_listed_processes_have_their_title_and_cgroup_and_the_hidden_are_counted(mnt, ipc, tmp_path):
+    """Programs of one comm (every PostgreSQL backend is "postgres") are told apart by the
+    command line titles they set, and their cgroup names their service or container, as the
+    kernel's /proc says; a title is cut at 200 bytes. A caller that may not see a process is
+    told how many it does not see."""
+    s = ipc.shm(size=4096, mode=0o666)
+    path = mnt.p("shm", name_of(s.key))
+    script = tmp_path / "attach.py"
+    script.write_text(ATTACH)
+    roles = {}
+    for role in ("db: checkpointer", "db: parallel worker for PID 1234 " + "x" * 200):
+        p = Child(["bash", "-c", f'exec -a "{role}" /usr/bin/python3 {script} {s.id}'],
+                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline() == "on\n"
+        title = f"{role} {script} {s.id}"
+        roles[p] = title[:200] + ("..." if len(title) > 200 else "")
+    try:
+        assert xattr(path, "attached") == "\n".join(line_of(p.pid, roles[p])
+                                                    for p in sorted(roles, key=lambda p: p.pid))
+        assert [line.split("\t")[0] for line in xattr(path, "attached").split("\n")] == \
+            [f"{p.pid}:python3" for p in sorted(roles, key=lambda p: p.pid)]
+        assert errno_of(2003, 2003, f"assert os.getxattr({path!r}, 'user.ipc.attached') == "
+                                    "b'+2 hidden'") == "OK"
+    finally:
+        for p in roles:
+            finish(p)
+    assert xattr(path, "attached") == ""

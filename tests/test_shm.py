@@ -13,7 +13,7 @@ import threading
 import pytest
 import sysv_ipc
 
-from util import Child, daemon_holds, errno_of, name_of, oserror, proc_sysvipc, wait_until
+from util import Child, daemon_holds, errno_of, hidden, listed, name_of, oserror, proc_sysvipc, wait_until
 
 
 @pytest.fixture
@@ -377,24 +377,26 @@ def test_attached_lists_the_attaching_processes_the_caller_may_see(mnt, ipc):
         return p
 
     def attached_as(uid):
-        code = f"print(os.getxattr({path!r}, 'user.ipc.attached').decode())"
+        code = f"print(repr(os.getxattr({path!r}, 'user.ipc.attached').decode()))"
         r = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                             "/usr/bin/python3", "-c", "import os\n" + code],
                            capture_output=True, text=True, check=True)
-        return r.stdout.strip()
+        value = eval(r.stdout)
+        return listed(value), hidden(value)
 
     assert os.getxattr(path, "user.ipc.attached") == b""
     with attacher(2003) as a, attacher(2004) as b:
         both = f"{min(a.pid, b.pid)}:python3 {max(a.pid, b.pid)}:python3"
-        assert os.getxattr(path, "user.ipc.attached").decode() == both    # root sees all
-        # Others see what their /proc would show them: their own processes only.
-        assert attached_as(2003) == f"{a.pid}:python3"
-        assert attached_as(2004) == f"{b.pid}:python3"
-        assert attached_as(2001) == ""
+        assert listed(os.getxattr(path, "user.ipc.attached")) == both    # root sees all
+        # Others see what their /proc would show them, their own processes, and how many
+        # others there are.
+        assert attached_as(2003) == (f"{a.pid}:python3", 1)
+        assert attached_as(2004) == (f"{b.pid}:python3", 1)
+        assert attached_as(2001) == ("", 2)
         a.stdin.write("\n")
         a.stdin.flush()
         assert a.stdout.readline() == "detached\n"
-        assert os.getxattr(path, "user.ipc.attached").decode() == f"{b.pid}:python3"
+        assert listed(os.getxattr(path, "user.ipc.attached")) == f"{b.pid}:python3"
         b.kill()
         b.wait()
         assert os.getxattr(path, "user.ipc.attached") == b""

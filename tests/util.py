@@ -292,6 +292,23 @@ def daemon_holds(mnt, name):
     return Holdings(maps, fds)
 
 
+def listed(value):
+    """The PID:COMM of each process a list of processes names (user.ipc.attached, waiting,
+    undo, creator, user.ns.pids: one line each, "PID:COMM<tab>CGROUP<tab>TITLE", then
+    "+N hidden" for those the caller may not see), space-separated."""
+    if isinstance(value, bytes):
+        value = value.decode()
+    return " ".join(line.split("\t")[0] for line in value.splitlines() if not line.startswith("+"))
+
+
+def hidden(value):
+    """How many processes a list of processes says the caller may not see."""
+    if isinstance(value, bytes):
+        value = value.decode()
+    last = value.splitlines()[-1] if value else ""
+    return int(last[1:].split()[0]) if last.startswith("+") and last.endswith(" hidden") else 0
+
+
 def name_of(key, ident=None):
     """The name of an object in its kind's directory: its key, or id-<ident> if private."""
     return f"id-{ident}" if key == 0 else f"0x{key & 0xffffffff:08x}"

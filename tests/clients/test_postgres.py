@@ -18,6 +18,7 @@ import threading
 import pytest
 import sysv_ipc
 
+import util
 from util import name_of, oserror, proc_sysvipc, wait_until
 
 BIN = "/usr/lib/postgresql/15/bin"
@@ -113,7 +114,7 @@ def attached_per_maps(ident):
 
 
 def attached_per_ipcfs(mnt, key, ident):
-    text = os.getxattr(mnt.p("shm", name_of(key, ident)), "user.ipc.attached").decode()
+    text = util.listed(os.getxattr(mnt.p("shm", name_of(key, ident)), "user.ipc.attached"))
     return {int(p.split(":")[0]) for p in text.split()}
 
 
