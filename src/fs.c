@@ -678,36 +678,42 @@ static void ipcfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mod
 }
 
 
+/*
+ * file_request_begin() for a read or a write (OP), answering the request itself
+ * if it cannot go on: its namespace is gone, or the kind has no such operation
+ * (HAS_OP false: EINVAL, as the kernel answers read(2) of a file without one).
+ */
+static bool file_request_begin_io(fuse_req_t req, file_request *r, struct fuse_file_info *fi,
+				  const char *op, bool has_op)
+{
+	int err = file_request_begin(r, fi);
+
+	if (!err && !has_op)
+		err = reason(EINVAL, "%s of a %s file: this kind has none", op, r->file->kind->name);
+	if (err)
+		reply_error(req, err);
+	return err == 0;
+}
+
+/* The kernel sends the file's flags as they are now, with every read and write. */
 static void ipcfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
 	g_auto(file_request) r = FILE_REQUEST_INIT;
-	int err = file_request_begin(&r, fi);
 
 	(void)ino;
-	if (err)
-		return reply_error(req, err);
-	/* As the kernel answers a read(2) of a file without a read operation. */
-	if (!r.file->kind->read)
-		return reply_error(req, reason(EINVAL, "read of a %s file: this kind has no reads",
-					       r.file->kind->name));
-	/* The kernel sends the file's flags as they are now, with every read and write. */
-	r.file->kind->read(req, r.file, size, off, fi->flags & O_NONBLOCK);
+	if (file_request_begin_io(req, &r, fi, "read", file_of(fi)->kind->read))
+		r.file->kind->read(req, r.file, size, off, fi->flags & O_NONBLOCK);
 }
 
 static void ipcfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 			struct fuse_file_info *fi)
 {
 	g_auto(file_request) r = FILE_REQUEST_INIT;
-	int err = file_request_begin(&r, fi);
 
 	(void)ino;
-	if (err)
-		return reply_error(req, err);
-	if (!r.file->kind->write)
-		return reply_error(req, reason(EINVAL, "write of a %s file: this kind has no writes",
-					       r.file->kind->name));
-	r.file->kind->write(req, r.file, buf, size, off, fi->flags & O_NONBLOCK);
+	if (file_request_begin_io(req, &r, fi, "write", file_of(fi)->kind->write))
+		r.file->kind->write(req, r.file, buf, size, off, fi->flags & O_NONBLOCK);
 }
 
 static void ipcfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -921,10 +921,8 @@ static int format_lrpid(const struct ipc_obj *obj, GString *out)
 /* Who waits on a queue: callers blocked through ipcfs, then threads blocked in the kernel itself. */
 static int format_waiting(struct caller *caller, const struct ipc_obj *obj, GString *out)
 {
-	unsigned hidden = blocking_format_waiting(&kind_msg, caller, obj->id, out);
-
-	hidden += waiters_format(caller, false, obj->id, out);	/* and those that called the kernel */
-	sysv_format_hidden(hidden, out);
+	waiters_format(caller, false, obj->id, blocking_format_waiting(&kind_msg, caller, obj->id, out),
+		       out);
 	return 0;
 }
 

@@ -902,10 +902,8 @@ static int format_pids(const struct ipc_obj *obj, GString *out)
 /* Who waits on a set: callers blocked through ipcfs, then threads blocked in the kernel itself. */
 static int format_waiting(struct caller *caller, const struct ipc_obj *obj, GString *out)
 {
-	unsigned hidden = blocking_format_waiting(&kind_sem, caller, obj->id, out);
-
-	hidden += waiters_format(caller, true, obj->id, out);	/* and those that called the kernel */
-	sysv_format_hidden(hidden, out);
+	waiters_format(caller, true, obj->id, blocking_format_waiting(&kind_sem, caller, obj->id, out),
+		       out);
 	return 0;
 }
 

@@ -210,11 +210,10 @@ unsigned waiters_count(bool sem, int id)
 	return n;
 }
 
-unsigned waiters_format(struct caller *caller, bool sem, int id, GString *out)
+void waiters_format(struct caller *caller, bool sem, int id, unsigned hidden, GString *out)
 {
 	g_autoptr(GArray) blocked = blocked_now(ns_current_ino());
 	g_autoptr(GString) ops = g_string_new(NULL);
-	unsigned hidden = 0;
 
 	g_array_sort(blocked, compare_tids);
 	for (guint i = 0; i < blocked->len; i++) {
@@ -231,5 +230,5 @@ unsigned waiters_format(struct caller *caller, bool sem, int id, GString *out)
 			append_sem_ops(b, ops);
 		sysv_describe_process(caller, b->pid, b->tid, ops->str, out);
 	}
-	return hidden;
+	sysv_format_hidden(hidden, out);
 }

@@ -6,13 +6,14 @@
 #include "perm.h"
 
 /*
- * " tid:comm..." of every thread in the IPC namespace this thread acts in,
+ * The line (sysv.h) of every thread in the IPC namespace this thread acts in,
  * outside the daemon, blocked in semop/semtimedop (sem true) or msgsnd/msgrcv
  * (sem false) on object id, that /proc would show the caller, appended to out
- * space-separated (sorted, the caller's pid numbers).  A sem waiter's
- * operations follow as [NUM:OP ...] when the caller may read that process's
- * memory.  One scan of /proc serves every request for a short while.
+ * (sorted by tid); a sem waiter's operations follow its COMM as [NUM:OP ...]
+ * when the caller may read that process's memory.  Then the "+N hidden" line,
+ * for those it may not see and the hidden callers already listed.  One scan
+ * of /proc serves every request for a short while.
  */
-unsigned waiters_format(struct caller *caller, bool sem, int id, GString *out);
+void waiters_format(struct caller *caller, bool sem, int id, unsigned hidden, GString *out);
 /* How many such threads there are, whoever may see them. */
 unsigned waiters_count(bool sem, int id);
