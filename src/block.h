@@ -68,7 +68,7 @@ bool blocking_caller_dying(struct blocking_call *call);
 /* How many callers wait through this mount on kind's object id, whoever may see them. */
 unsigned blocking_count_waiting(const struct ipcfs_kind *kind, int id);
 unsigned blocking_format_waiting(const struct ipcfs_kind *kind, struct caller *caller, int id,
-			     GString *out);
+				 GString *out);
 
 /*
  * fuse_req_interrupt_func(req, func, data), and also for requests whose

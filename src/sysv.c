@@ -2,6 +2,7 @@
 #include "sysv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,22 +208,33 @@ char *sysv_cgroup_of(pid_t pid)
 /*
  * pid's command line as ps(1) shows it: the arguments joined by spaces, a
  * byte outside printable ASCII as '?', at most TITLE_MAX bytes ("..." after);
- * "[comm]" for a process with none (a kernel thread, a zombie).
+ * "[comm]" for a process with none (a kernel thread, a zombie).  Only the
+ * bytes shown are read: a command line may be megabytes long.
  */
 #define TITLE_MAX 200
 static void append_title(pid_t pid, const char *comm, GString *out)
 {
-	g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", (int)pid);
-	g_autofree char *cmdline = NULL;
-	gsize len = 0;
+	char path[64], cmdline[TITLE_MAX + 2];	/* the title, its terminating NUL, one more */
+	ssize_t got = -1;
+	size_t len = 0;
+	int fd;
 
-	if (!g_file_get_contents(path, &cmdline, &len, NULL) || len == 0) {
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		while (len < sizeof(cmdline) &&
+		       (got = read(fd, cmdline + len, sizeof(cmdline) - len)) > 0)
+			len += (size_t)got;
+		close(fd);
+	}
+	/* Read to its end (got 0): its trailing NULs end arguments, they are no title. */
+	while (got == 0 && len > 0 && cmdline[len - 1] == '\0')
+		len--;
+	if (len == 0) {
 		g_string_append_printf(out, "[%s]", comm);
 		return;
 	}
-	while (len > 0 && cmdline[len - 1] == '\0')
-		len--;
-	for (gsize i = 0; i < len && i < TITLE_MAX; i++) {
+	for (size_t i = 0; i < len && i < TITLE_MAX; i++) {
 		unsigned char c = (unsigned char)cmdline[i];
 
 		g_string_append_c(out, c == '\0' ? ' ' : c >= 0x20 && c < 0x7f ? (char)c : '?');
@@ -317,8 +329,6 @@ enum sysv_liveness sysv_process_since(pid_t pid, time_t when)
 
 void sysv_format_creator(struct caller *caller, pid_t pid, time_t created, GString *out)
 {
-	g_autofree char *path = NULL;
-	g_autofree char *comm = NULL;
 	enum sysv_liveness liveness;
 	pid_t seen;
 
