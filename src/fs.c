@@ -78,6 +78,7 @@ static void ipcfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return reply_error(req, err);
 	switch (dir.type) {
 	case NODE_OBJECT:
+	case NODE_ROOT_FILE:
 		return reply_error(req, -ENOTDIR);
 	case NODE_NS_DIR:
 		return lookup_namespace(req, name);
@@ -335,7 +336,7 @@ static void ipcfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	err = node_of(req, ino, &node, &scope, -ENOENT);
 	if (err)
 		return reply_error(req, err);
-	if (node.type == NODE_OBJECT)
+	if (node.type == NODE_OBJECT || node.type == NODE_ROOT_FILE)
 		return reply_error(req, -ENOTDIR);
 	refusal = quota_take(&open_dirs, fuse_req_ctx(req)->uid);
 	if (refusal)
@@ -543,6 +544,28 @@ static int open_object(fuse_req_t req, struct caller *caller, const struct node 
 	return 0;
 }
 
+/* A file at the root (/events): no object, and the kind decides who may open it. */
+static void open_root_file(fuse_req_t req, const struct node *node, struct fuse_file_info *fi)
+{
+	g_auto(caller_t) caller = { 0 };
+	struct ipc_obj none = { .id = -1 };
+	struct ipcfs_file *file;
+	int err;
+
+	caller_from_req(&caller, req);
+	file = ipcfs_file_new(node->kind, node->kind_index, &none, 0, fi->flags, false, &caller);
+	fi->direct_io = 1;
+	err = node->kind->open(req, file, fi);
+	if (err) {
+		ipcfs_file_discard(file);
+		return reply_error(req, err);
+	}
+	fi->fh = (uintptr_t)file;
+	ipcfs_file_publish(file);
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		ipcfs_file_release_open(file_of(fi));
+}
+
 static void ipcfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	g_auto(ns_scope) scope = NS_SCOPE_INIT;
@@ -551,7 +574,11 @@ static void ipcfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	g_auto(caller_t) caller = { 0 };
 	int err;
 
-	err = node_of_type(req, "open", ino, NODE_OBJECT, -ENOENT, -EISDIR, &node, &scope);
+	err = node_of(req, ino, &node, &scope, -ENOENT);
+	if (!err && node.type == NODE_ROOT_FILE)
+		return open_root_file(req, &node, fi);
+	if (!err && node.type != NODE_OBJECT)
+		err = reason(EISDIR, "open of nodeid %#" PRIx64 ": a directory", (uint64_t)ino);
 	if (err)
 		return reply_error(req, err);
 	/*

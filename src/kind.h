@@ -19,7 +19,9 @@
  *
  * A kind must set name, dir_mode, xattr_prefix, list, format_name, lookup
  * and stat; any other member may be NULL (docs/design.md says what each
- * request then answers).
+ * request then answers).  A root file (/events) is the exception: it sets
+ * name, dir_mode (the file's), root_file and its file operations (open,
+ * read, poll, release) only.
  */
 #pragma once
 
@@ -39,6 +41,10 @@ struct ipcfs_kind {
 	const struct xattr_field *xattrs;	/* beyond attr_common_fields; NULL-terminated */
 	bool sysv;		/* has the common fields id, key, cuid, cgid */
 	bool writes_wait;	/* a write may block for long (see "Writers that wait" in node.h) */
+	/* A file at the root of the served tree, not a directory: it has no objects. */
+	bool root_file;
+	/* Left out of the tree by an option (optional). */
+	bool (*absent)(void);
 
 	/* Before mounting (may refuse the mount), at FUSE init, and at exit. */
 	int (*setup)(void);
@@ -105,7 +111,7 @@ struct ipcfs_kind {
 	void (*release)(struct ipcfs_file *file);
 };
 
-extern const struct ipcfs_kind kind_shm, kind_sem, kind_msg, kind_chan;
+extern const struct ipcfs_kind kind_shm, kind_sem, kind_msg, kind_chan, kind_events;
 
 /*
  * The kind table (kinds.c): the directories of a tree, in this order.  A

@@ -4,7 +4,8 @@
 
 #include "nodeid.h"
 
-const struct ipcfs_kind *const ipcfs_kinds[] = { &kind_shm, &kind_sem, &kind_msg, &kind_chan };
+const struct ipcfs_kind *const ipcfs_kinds[] = { &kind_shm, &kind_sem, &kind_msg, &kind_chan,
+						      &kind_events };
 const unsigned ipcfs_nkinds = G_N_ELEMENTS(ipcfs_kinds);
 G_STATIC_ASSERT(G_N_ELEMENTS(ipcfs_kinds) <= NODEID_KINDS_MAX);
 

@@ -26,13 +26,19 @@ void node_teardown(void)
 
 bool kind_in_tree(unsigned kind_index, unsigned ns)
 {
-	return ns == NS_SERVED || ipcfs_kinds[kind_index]->sysv;
+	const struct ipcfs_kind *kind = ipcfs_kinds[kind_index];
+
+	if (kind->absent && kind->absent())
+		return false;
+	return ns == NS_SERVED || kind->sysv;
 }
 
 struct node node_kind_dir(unsigned ns, unsigned index)
 {
-	return (struct node){ .type = NODE_KIND_DIR, .ns = ns, .kind = ipcfs_kinds[index],
-			      .kind_index = index };
+	const struct ipcfs_kind *kind = ipcfs_kinds[index];
+
+	return (struct node){ .type = kind->root_file ? NODE_ROOT_FILE : NODE_KIND_DIR, .ns = ns,
+			      .kind = kind, .kind_index = index };
 }
 
 struct node node_ns_dir(void)
@@ -57,7 +63,7 @@ bool node_decode(fuse_ino_t ino, struct node *node)
 	node->ns = nodeid_ns(ino);
 	if (nodeid_is_object(ino)) {
 		node->kind_index = nodeid_kind_index(ino);
-		if (node->kind_index >= ipcfs_nkinds)
+		if (node->kind_index >= ipcfs_nkinds || ipcfs_kinds[node->kind_index]->root_file)
 			return false;
 		node->type = NODE_OBJECT;
 		node->kind = ipcfs_kinds[node->kind_index];
@@ -112,6 +118,7 @@ static const char *node_type_name(enum node_type type)
 	case NODE_KIND_DIR: return "a kind directory";
 	case NODE_NS_DIR: return "the /ns directory";
 	case NODE_OBJECT: return "an object";
+	case NODE_ROOT_FILE: return "a file at the root";
 	}
 	return "?";
 }
@@ -169,6 +176,7 @@ fuse_ino_t node_dir_ino(const struct node *node)
 {
 	switch (node->type) {
 	case NODE_KIND_DIR:
+	case NODE_ROOT_FILE:
 		return nodeid_dir(node->ns, NODEID_LOCAL_KIND_DIR(node->kind_index));
 	case NODE_NS_DIR:
 		return nodeid_dir(NS_SERVED, NODEID_LOCAL_NS_DIR(ipcfs_nkinds));
@@ -180,7 +188,11 @@ fuse_ino_t node_dir_ino(const struct node *node)
 /* /ns and /ns/<ino> are for root to enter (node_enter()); st_ino of /ns/<ino> is <ino>. */
 void node_dir_attr(const struct node *node, struct stat *st)
 {
-	if (node->type == NODE_KIND_DIR)
+	if (node->type == NODE_ROOT_FILE) {
+		dir_attr(node_dir_ino(node), 0, st);
+		st->st_mode = S_IFREG | node->kind->dir_mode;
+		st->st_nlink = 1;
+	} else if (node->type == NODE_KIND_DIR)
 		dir_attr(node_dir_ino(node), node->kind->dir_mode, st);
 	else if (node->type == NODE_NS_DIR)
 		dir_attr(node_dir_ino(node), 0500, st);

@@ -39,7 +39,8 @@
 #define NODE_ATTR_FRESH 1e-6
 #define NODE_DIR_TIMEOUT 86400.0
 
-enum node_type { NODE_TREE_ROOT, NODE_KIND_DIR, NODE_NS_DIR, NODE_OBJECT };
+/* NODE_ROOT_FILE: a kind's node at the root that is a file (kind.h's root_file), not a directory. */
+enum node_type { NODE_TREE_ROOT, NODE_KIND_DIR, NODE_NS_DIR, NODE_OBJECT, NODE_ROOT_FILE };
 
 struct node {
 	enum node_type type;
@@ -55,9 +56,9 @@ struct node {
 void node_setup(void);
 void node_teardown(void);
 
-/* /ns/<ino> trees hold the SysV kinds only: channels belong to no namespace. */
+/* /ns/<ino> trees hold the SysV kinds only: channels and /events belong to the served tree. */
 bool kind_in_tree(unsigned kind_index, unsigned ns);
-/* The node of kind directory index of tree ns, and of /ns. */
+/* The node of kind directory (or root file) index of tree ns, and of /ns. */
 struct node node_kind_dir(unsigned ns, unsigned index);
 struct node node_ns_dir(void);
 
@@ -84,8 +85,9 @@ int node_of_type(fuse_req_t req, const char *request, fuse_ino_t ino, enum node_
  */
 int node_object(const struct node *node, struct ipc_obj *obj);
 
-/* The nodeid of a directory node (not an alias: directories have none). */
+/* The nodeid of a node that is no object (not an alias: these have none). */
 fuse_ino_t node_dir_ino(const struct node *node);
+/* Its attributes: a directory's, or a root file's (empty, read-only, cached for good). */
 void node_dir_attr(const struct node *node, struct stat *st);
 /* The attributes of /ns/<ino> as /ns lists it. */
 void node_namespace_attr(uint64_t ns_ino, struct stat *st);

@@ -18,6 +18,7 @@ struct ipcfs_options ipcfs_options = {
 };
 static char *chan_backend_arg;
 static char *chan_mode_arg;
+static char *events_arg;
 static char *nice_arg;
 
 enum { KEY_DISCARD };
@@ -64,6 +65,11 @@ static int discard_opt(void *data, const char *arg, int key, struct fuse_args *o
 					      G_MAXUINT);
 		return HAVE_FUSE_IO_URING;
 	}
+	if (g_str_has_prefix(arg, "events=")) {
+		g_free(events_arg);
+		events_arg = g_strdup(arg + strlen("events="));
+		return 0;
+	}
 	if (g_str_has_prefix(arg, "chan_mode=")) {
 		g_free(chan_mode_arg);
 		chan_mode_arg = g_strdup(arg + strlen("chan_mode="));
@@ -92,6 +98,21 @@ static int check_options(void)
 				chan_backend_arg);
 			return -1;
 		}
+	}
+	if (events_arg) {
+		static const char *const words[] = {
+			[EVENTS_AUTO] = "auto", [EVENTS_BPF] = "bpf", [EVENTS_WATCH] = "watch",
+			[EVENTS_OFF] = "off",
+		};
+		unsigned i;
+
+		for (i = 0; i < G_N_ELEMENTS(words) && strcmp(events_arg, words[i]) != 0; i++)
+			;
+		if (i == G_N_ELEMENTS(words)) {
+			fprintf(stderr, "ipcfs: events=%s: expected auto, bpf, watch or off\n", events_arg);
+			return -1;
+		}
+		ipcfs_options.events = (enum events_choice)i;
 	}
 	if (chan_mode_arg) {
 		char *end;
@@ -143,6 +164,7 @@ void options_free(void)
 {
 	g_clear_pointer(&chan_backend_arg, g_free);
 	g_clear_pointer(&chan_mode_arg, g_free);
+	g_clear_pointer(&events_arg, g_free);
 	g_clear_pointer(&nice_arg, g_free);
 	g_clear_pointer((char **)&ipcfs_options.ipc_ns, free);
 }

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 enum chan_choice { CHAN_AUTO, CHAN_KERNEL, CHAN_BUILTIN };
+enum events_choice { EVENTS_AUTO, EVENTS_BPF, EVENTS_WATCH, EVENTS_OFF };
 
 struct ipcfs_options {
 	bool classic;			/* -o classic: no FUSE passthrough for /shm */
@@ -16,6 +17,7 @@ struct ipcfs_options {
 	unsigned channels;		/* -o channels=N (built-in) */
 	size_t chan_size;		/* -o chan_size=BYTES (built-in) */
 	mode_t chan_mode;		/* -o chan_mode=MODE (built-in) */
+	enum events_choice events;	/* -o events=auto|bpf|watch|off (events.h) */
 	const char *ipc_ns;		/* -o ipc_ns=PATH */
 	bool all_ns;			/* -o all_ns: /ns/<ino> for every IPC namespace */
 	unsigned max_waiters;		/* -o max_waiters=N: calls that wait at once (block.h) */

@@ -145,7 +145,7 @@ bool caller_parse_status(struct caller *caller, const char *status_text)
 	return true;
 }
 
-static void caller_load_details(struct caller *caller)
+void caller_load_details(struct caller *caller)
 {
 	char path[64];
 	gchar *text = NULL;

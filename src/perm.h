@@ -75,6 +75,12 @@ void perm_use_chain(const struct perm_chain *chain);
 
 void caller_init(struct caller *caller, uid_t uid, gid_t gid, pid_t pid);
 void caller_clear(struct caller *caller);
+/*
+ * Read what /proc tells of the caller's process now (its namespaces, ids and
+ * capabilities), which is otherwise read when first needed: for a caller
+ * kept past its request, whose process may be gone by then.
+ */
+void caller_load_details(struct caller *caller);
 /* g_auto(caller_t) caller = { 0 }: cleared when it goes out of scope. */
 typedef struct caller caller_t;
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(caller_t, caller_clear)

@@ -6,7 +6,8 @@
 #                           the fuzzers and sanitizer runtimes, ...)
 set -euo pipefail
 
-build_pkgs=(gcc pkg-config meson ninja-build libfuse3-dev fuse3 libglib2.0-dev attr)
+build_pkgs=(gcc pkg-config meson ninja-build libfuse3-dev fuse3 libglib2.0-dev attr
+            libbpf-dev bpftool clang)   # the eBPF source of /events
 test_pkgs=(python3-pytest python3-pytest-timeout python3-sysv-ipc util-linux procps psmisc debootstrap
            qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod make
            clang libclang-rt-dev gdb sparse linux-source-6.1

@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* /events: the ring, its readers, and the file at the root (events.h). */
+#include "events.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "chan_wait.h"
+#include "kind.h"
+#include "events_bpf.h"
+#include "log.h"
+#include "ns.h"
+#include "options.h"
+#include "quota.h"
+
+static GMutex lock;		/* guards everything below, and every reader's chan_wait */
+static struct ipc_event ring[EVENTS_KEPT];
+static uint64_t next_seq;	/* the sequence number the next event gets; ring[seq % EVENTS_KEPT] */
+static GList *readers;
+static unsigned nreaders;
+static const struct events_source *source;	/* NULL: events=off */
+static bool source_running;
+static GMutex source_lock;	/* serialises starting and stopping the source (never under lock) */
+static struct quota open_readers;
+
+struct events_reader {
+	struct chan_wait wait;
+	uint64_t seq;		/* the next event this reader reads */
+	struct caller caller;	/* the opener, to decide which pids it may see */
+};
+
+/*
+ * The pid of an event's process as the reader's pid namespace numbers it:
+ * /proc would show it the same.  A reader in the daemon's pid namespace sees
+ * every pid; one in another sees those of its namespace that still live.
+ */
+static pid_t pid_as_seen(struct events_reader *r, pid_t pid)
+{
+	return pid > 0 ? perm_pid_as_seen_by(&r->caller, pid) : 0;
+}
+
+/* ---- Reading (with lock held) ---- */
+
+/* The oldest event still kept. */
+static uint64_t oldest_seq(void)
+{
+	return next_seq > EVENTS_KEPT ? next_seq - EVENTS_KEPT : 0;
+}
+
+/* chan_source.read_record: as many whole lines as fit in size. */
+static ssize_t read_lines(void *src, size_t size, char **buf)
+{
+	struct events_reader *r = src;
+	g_autoptr(GString) out = g_string_new(NULL);
+	uint64_t oldest = oldest_seq();
+
+	*buf = NULL;
+	if (r->seq < oldest) {
+		events_format_lost(oldest - r->seq, out);
+		if (out->len > size)
+			return reason(EINVAL, "read events: %zu bytes do not hold a line", size);
+		log_debug("read events: a reader fell %" G_GUINT64_FORMAT " events behind and lost them",
+			  oldest - r->seq);
+		r->seq = oldest;
+	}
+	for (; r->seq < next_seq; r->seq++) {
+		const struct ipc_event *e = &ring[r->seq % EVENTS_KEPT];
+		size_t had = out->len;
+
+		if (e->op == EVENT_LOST)
+			events_format_lost(e->lost, out);
+		else
+			events_format_line(e, pid_as_seen(r, e->pid), out);
+		if (out->len > size) {
+			g_string_truncate(out, had);
+			break;
+		}
+	}
+	if (out->len == 0)
+		return r->seq < next_seq ? reason(EINVAL, "read events: %zu bytes do not hold a line", size)
+					 : -EAGAIN;
+	*buf = g_memdup2(out->str, out->len);
+	return (ssize_t)out->len;
+}
+
+/* Reading from the start again is reading on: each open sees events from its open on. */
+static void no_rewind(void *src)
+{
+	(void)src;
+}
+
+static const struct chan_source reader_source = {
+	.read_record = read_lines,
+	.rewind = no_rewind,
+};
+
+void events_emit(const struct ipc_event *event)
+{
+	g_autoptr(GArray) wakes = g_array_new(FALSE, FALSE, sizeof(struct chan_reply));
+
+	g_mutex_lock(&lock);
+	ring[next_seq % EVENTS_KEPT] = *event;
+	next_seq++;
+	for (GList *l = readers; l; l = l->next) {
+		struct events_reader *r = l->data;
+		struct chan_reply reply = { 0 };
+
+		chan_wait_take_wakes(&r->wait, &reader_source, r, &reply);
+		if (reply.req || reply.ph)
+			g_array_append_val(wakes, reply);
+	}
+	g_mutex_unlock(&lock);
+	for (guint i = 0; i < wakes->len; i++)
+		chan_reply_send(&g_array_index(wakes, struct chan_reply, i));
+}
+
+/* ---- The source, running while anyone reads ---- */
+
+static int source_join(void)
+{
+	int err = 0;
+
+	g_mutex_lock(&source_lock);
+	if (!source_running) {
+		err = source->start();
+		source_running = err == 0;
+	}
+	g_mutex_unlock(&source_lock);
+	return err;
+}
+
+static void source_leave(void)
+{
+	bool last;
+
+	g_mutex_lock(&source_lock);
+	g_mutex_lock(&lock);
+	last = nreaders == 0;
+	g_mutex_unlock(&lock);
+	if (last && source_running) {
+		source->stop();
+		source_running = false;
+	}
+	g_mutex_unlock(&source_lock);
+}
+
+/* ---- The file ---- */
+
+static int events_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_file_info *fi)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct events_reader *r;
+	const char *refusal;
+	int err;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+		return reason(EACCES, "open events for writing: it is read-only");
+	refusal = quota_take(&open_readers, ctx->uid);
+	if (refusal)
+		return reason(quota_refused_in_all(refusal) ? ENFILE : EMFILE,
+			      "open events by uid %u: %u readers are %s", (unsigned)ctx->uid,
+			      quota_refused_in_all(refusal) ? EVENTS_READERS_MAX : EVENTS_READERS_PER_UID,
+			      refusal);
+	err = source_join();
+	if (err) {
+		quota_give(&open_readers, ctx->uid);
+		return err;
+	}
+	r = g_new0(struct events_reader, 1);
+	caller_init(&r->caller, ctx->uid, ctx->gid, ctx->pid);
+	caller_load_details(&r->caller);
+	chan_wait_init(&r->wait, &lock, file);
+	file->priv = r;
+	fi->nonseekable = 1;
+	g_mutex_lock(&lock);
+	r->seq = next_seq;
+	readers = g_list_prepend(readers, r);
+	nreaders++;
+	g_mutex_unlock(&lock);
+	return 0;
+}
+
+static void events_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off,
+			bool nonblock)
+{
+	struct events_reader *r = file->priv;
+
+	chan_wait_read(&r->wait, &reader_source, r, req, size, off, nonblock);
+}
+
+static void events_poll(fuse_req_t req, struct ipcfs_file *file, struct fuse_pollhandle *ph)
+{
+	struct events_reader *r = file->priv;
+	unsigned revents;
+
+	g_mutex_lock(&lock);
+	revents = r->seq < next_seq ? POLLIN | POLLRDNORM : 0;
+	chan_wait_keep_poll(&r->wait, ph);
+	g_mutex_unlock(&lock);
+	fuse_reply_poll(req, revents);
+}
+
+static void events_release(struct ipcfs_file *file)
+{
+	struct events_reader *r = file->priv;
+
+	if (!r)
+		return;
+	g_mutex_lock(&lock);
+	readers = g_list_remove(readers, r);
+	nreaders--;
+	chan_wait_clear(&r->wait);
+	g_mutex_unlock(&lock);
+	quota_give(&open_readers, file->opener);
+	caller_clear(&r->caller);
+	g_free(r);
+	source_leave();
+}
+
+static bool events_absent(void)
+{
+	return source == NULL;
+}
+
+
+/* ---- Choosing the source ---- */
+
+/* The source -o events= chose: 0, or -1 with the reason on stderr (events=bpf that cannot load). */
+static int events_setup(void)
+{
+	enum events_choice choice = ipcfs_options.events;
+	const char *why = NULL;
+	int err;
+
+	quota_init(&open_readers, EVENTS_READERS_MAX, EVENTS_READERS_PER_UID);
+	switch (choice) {
+	case EVENTS_OFF:
+		log_debug("events: off (-o events=off): no /events");
+		return 0;
+	case EVENTS_WATCH:
+		source = &events_watch_source;
+		log_debug("events: the listing watcher (-o events=watch): creates and removes, removers unknown");
+		return 0;
+	case EVENTS_AUTO:
+	case EVENTS_BPF:
+		break;
+	}
+	err = events_bpf_load((unsigned)ns_ino(NS_SERVED), &why);
+	if (!err) {
+		source = &events_bpf_source;
+		log_debug("events: eBPF on the raw syscall tracepoints (-o events=%s)",
+			  choice == EVENTS_BPF ? "bpf" : "auto");
+		return 0;
+	}
+	if (choice == EVENTS_BPF) {
+		fprintf(stderr, "ipcfs: events=bpf: %s: %s\n", why, g_strerror(-err));
+		return -1;
+	}
+	source = &events_watch_source;
+	log_debug("events: eBPF cannot be used (%s: %s): the listing watcher instead (creates and removes, removers unknown)",
+		  why, g_strerror(-err));
+	return 0;
+}
+
+static void events_teardown(void)
+{
+	g_mutex_lock(&source_lock);
+	if (source_running)
+		source->stop();
+	source_running = false;
+	g_mutex_unlock(&source_lock);
+	if (source == &events_bpf_source)
+		events_bpf_unload();
+	quota_clear(&open_readers);
+}
+
+const struct ipcfs_kind kind_events = {
+	.name = "events",
+	.dir_mode = 0444,
+	.root_file = true,
+	.absent = events_absent,
+	.setup = events_setup,
+	.teardown = events_teardown,
+	.open = events_open,
+	.read = events_read,
+	.poll = events_poll,
+	.release = events_release,
+};
