@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* /events: the ring, its readers, and the file at the root (events.h). */
+/* /events: the ring, its readers, and their files (events.h). */
 #include "events.h"
 
 #include <errno.h>
@@ -9,10 +9,8 @@
 
 #include "chan_wait.h"
 #include "kind.h"
-#include "events_bpf.h"
 #include "log.h"
 #include "ns.h"
-#include "options.h"
 #include "quota.h"
 
 static GMutex lock;		/* guards everything below, and every reader's chan_wait */
@@ -148,7 +146,7 @@ static void source_leave(void)
 
 /* ---- The file ---- */
 
-static int events_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_file_info *fi)
+int events_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_file_info *fi)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct events_reader *r;
@@ -182,7 +180,7 @@ static int events_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_file
 	return 0;
 }
 
-static void events_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off,
+void events_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off,
 			bool nonblock)
 {
 	struct events_reader *r = file->priv;
@@ -190,7 +188,7 @@ static void events_read(fuse_req_t req, struct ipcfs_file *file, size_t size, of
 	chan_wait_read(&r->wait, &reader_source, r, req, size, off, nonblock);
 }
 
-static void events_poll(fuse_req_t req, struct ipcfs_file *file, struct fuse_pollhandle *ph)
+void events_poll(fuse_req_t req, struct ipcfs_file *file, struct fuse_pollhandle *ph)
 {
 	struct events_reader *r = file->priv;
 	unsigned revents;
@@ -202,7 +200,7 @@ static void events_poll(fuse_req_t req, struct ipcfs_file *file, struct fuse_pol
 	fuse_reply_poll(req, revents);
 }
 
-static void events_release(struct ipcfs_file *file)
+void events_release(struct ipcfs_file *file)
 {
 	struct events_reader *r = file->priv;
 
@@ -219,72 +217,27 @@ static void events_release(struct ipcfs_file *file)
 	source_leave();
 }
 
-static bool events_absent(void)
+void events_use(const struct events_source *src)
 {
-	return source == NULL;
-}
-
-
-/* ---- Choosing the source ---- */
-
-/* The source -o events= chose: 0, or -1 with the reason on stderr (events=bpf that cannot load). */
-static int events_setup(void)
-{
-	enum events_choice choice = ipcfs_options.events;
-	const char *why = NULL;
-	int err;
-
 	quota_init(&open_readers, EVENTS_READERS_MAX, EVENTS_READERS_PER_UID);
-	switch (choice) {
-	case EVENTS_OFF:
-		log_debug("events: off (-o events=off): no /events");
-		return 0;
-	case EVENTS_WATCH:
-		source = &events_watch_source;
-		log_debug("events: the listing watcher (-o events=watch): creates and removes, removers unknown");
-		return 0;
-	case EVENTS_AUTO:
-	case EVENTS_BPF:
-		break;
-	}
-	err = events_bpf_load((unsigned)ns_ino(NS_SERVED), &why);
-	if (!err) {
-		source = &events_bpf_source;
-		log_debug("events: eBPF on the raw syscall tracepoints (-o events=%s)",
-			  choice == EVENTS_BPF ? "bpf" : "auto");
-		return 0;
-	}
-	if (choice == EVENTS_BPF) {
-		fprintf(stderr, "ipcfs: events=bpf: %s: %s\n", why, g_strerror(-err));
-		return -1;
-	}
-	source = &events_watch_source;
-	log_debug("events: eBPF cannot be used (%s: %s): the listing watcher instead (creates and removes, removers unknown)",
-		  why, g_strerror(-err));
-	return 0;
+	source = src;
 }
 
-static void events_teardown(void)
+bool events_in_use(void)
+{
+	return source != NULL;
+}
+
+void events_end(void)
 {
 	g_mutex_lock(&source_lock);
 	if (source_running)
 		source->stop();
 	source_running = false;
 	g_mutex_unlock(&source_lock);
-	if (source == &events_bpf_source)
-		events_bpf_unload();
-	quota_clear(&open_readers);
+	if (source && source->unload)
+		source->unload();
+	if (source)
+		quota_clear(&open_readers);
+	source = NULL;
 }
-
-const struct ipcfs_kind kind_events = {
-	.name = "events",
-	.dir_mode = 0444,
-	.root_file = true,
-	.absent = events_absent,
-	.setup = events_setup,
-	.teardown = events_teardown,
-	.open = events_open,
-	.read = events_read,
-	.poll = events_poll,
-	.release = events_release,
-};

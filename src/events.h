@@ -13,37 +13,22 @@
  */
 #pragma once
 
-#include <glib.h>
+#include "config.h"
+#include <fuse_lowlevel.h>
 #include <stdbool.h>
-#include <stdint.h>
-#include <sys/types.h>
+
+#include "events_line.h"
 
 #define EVENTS_KEPT 4096
 #define EVENTS_READERS_MAX 1024
 #define EVENTS_READERS_PER_UID 64
 
-enum event_op {
-	EVENT_CREATE, EVENT_REMOVE, EVENT_SET, EVENT_ATTACH, EVENT_DETACH,
-	EVENT_LOST,	/* the source itself lost lost events (no other field counts) */
-};
-
-struct ipc_event {
-	int64_t time_us;	/* wall clock, microseconds since the epoch */
-	enum event_op op;
-	const char *kind;	/* "shm", "sem" or "msg" */
-	bool key_known;
-	int32_t key;
-	int id;
-	pid_t pid;		/* the process that made the call, 0 if not known */
-	char comm[16];
-	bool uid_known;
-	uid_t uid;		/* its effective uid */
-	uint64_t lost;
-};
-
 /* A source of events: start when the first reader opens, stop after the last leaves. */
 struct events_source {
 	const char *name;	/* for the -d log */
+	/* At mount (optional): 0, or -errno with *why saying what failed (static text). */
+	int (*load)(unsigned ns_inum, const char **why);
+	void (*unload)(void);
 	int (*start)(void);	/* 0, or -errno (logged) */
 	void (*stop)(void);
 };
@@ -51,13 +36,18 @@ struct events_source {
 extern const struct events_source events_bpf_source, events_watch_source;
 
 
+struct ipcfs_file;
+
+/* Serve /events from src (before the mount), and stop (at exit). */
+void events_use(const struct events_source *src);
+bool events_in_use(void);
+void events_end(void);
+
+/* The file's operations, for kind_events (kind.h says what each does). */
+int events_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_file_info *fi);
+void events_read(fuse_req_t req, struct ipcfs_file *file, size_t size, off_t off, bool nonblock);
+void events_poll(fuse_req_t req, struct ipcfs_file *file, struct fuse_pollhandle *ph);
+void events_release(struct ipcfs_file *file);
+
 /* From a source's thread: one event happened. */
 void events_emit(const struct ipc_event *event);
-
-/*
- * Append the JSON line of event, as a reader who sees its process as
- * pid_seen sees it (0: pid and comm null), newline included.
- */
-void events_format_line(const struct ipc_event *event, pid_t pid_seen, GString *out);
-/* The line that tells a reader it lost count events. */
-void events_format_lost(uint64_t count, GString *out);

@@ -42,7 +42,7 @@ static int silent_libbpf(enum libbpf_print_level level, const char *format, va_l
 	return 0;
 }
 
-int events_bpf_load(unsigned ns_inum, const char **why)
+static int bpf_load(unsigned ns_inum, const char **why)
 {
 	int err;
 
@@ -63,7 +63,7 @@ int events_bpf_load(unsigned ns_inum, const char **why)
 	return 0;
 }
 
-void events_bpf_unload(void)
+static void bpf_unload(void)
 {
 	g_clear_pointer(&prog, events_prog__destroy);
 }
@@ -230,14 +230,14 @@ static void bpf_stop(void)
 
 #else
 
-int events_bpf_load(unsigned ns_inum, const char **why)
+static int bpf_load(unsigned ns_inum, const char **why)
 {
 	(void)ns_inum;
 	*why = "this ipcfs was built without libbpf";
 	return -ENOSYS;
 }
 
-void events_bpf_unload(void)
+static void bpf_unload(void)
 {
 }
 
@@ -253,6 +253,8 @@ static void bpf_stop(void)
 
 const struct events_source events_bpf_source = {
 	.name = "eBPF",
+	.load = bpf_load,
+	.unload = bpf_unload,
 	.start = bpf_start,
 	.stop = bpf_stop,
 };

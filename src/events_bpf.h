@@ -30,14 +30,3 @@ struct events_bpf_record {
 	__u32 euid;
 	char comm[16];
 };
-
-#ifndef __bpf__
-#include <stdbool.h>
-
-/*
- * Load and verify the program for IPC namespace ns_inum: 0, or -errno with
- * *why saying what failed (static text, for the -d log).
- */
-int events_bpf_load(unsigned ns_inum, const char **why);
-void events_bpf_unload(void);
-#endif

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The JSON lines of /events (events.h): pure, shared with the unit tests. */
-#include "events.h"
+#include "events_line.h"
 
 static void append_json_string(GString *out, const char *s)
 {

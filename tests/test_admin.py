@@ -17,7 +17,7 @@ stage=$1 dir=$2 fstab=$3
 mount --bind "$stage/usr/local" /usr/local
 check() {  # the mount is ipcfs, lists the kinds, and goes away with umount
 	findmnt -n -o FSTYPE "$dir" | grep -qx fuse.ipcfs || { echo "not fuse.ipcfs: $1"; exit 1; }
-	[ "$(ls "$dir" | tr '\n' ' ')" = "chan msg sem shm " ] || { echo "bad listing: $1"; exit 1; }
+	[ "$(ls "$dir" | tr '\n' ' ')" = "chan events msg sem shm " ] || { echo "bad listing: $1"; exit 1; }
 	umount "$dir"
 	! findmnt -n "$dir" >/dev/null || { echo "still mounted: $1"; exit 1; }
 	echo "ok $1"

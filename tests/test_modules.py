@@ -60,11 +60,16 @@ ROWS = [
     {"main"},
     {"fs"},
     {"node", "ns_names", "listed", "transport"},
-    {"kinds", "kind_shm", "kind_sem", "kind_msg", "kind_chan"},
-    {"shm_backing", "chan_builtin", "chan_kernel", "chan_ring", "chan_wait", "block", "waiters"},
+    {"kinds", "kind_shm", "kind_sem", "kind_msg", "kind_chan", "kind_events", "events_bpf",
+     "events_watch"},
+    {"shm_backing", "chan_builtin", "chan_kernel", "chan_ring", "chan_wait", "block", "waiters",
+     "events"},
     {"file", "ns", "sysv", "options", "session"},
 ]
-ALONG = {("kinds", k) for k in ("kind_shm", "kind_sem", "kind_msg", "kind_chan")} | {
+# kind_events picks one of the sources of /events; each lists the SysV kinds' objects.
+ALONG = {("kinds", k) for k in ("kind_shm", "kind_sem", "kind_msg", "kind_chan", "kind_events")} | {
+    (source, k) for source in ("events_bpf", "events_watch") for k in ("kind_shm", "kind_sem", "kind_msg")} | {
+    ("kind_events", "events_bpf"), ("kind_events", "events_watch"), ("events", "chan_wait"),
     ("chan_builtin", "chan_wait"), ("chan_kernel", "chan_wait"), ("chan_builtin", "chan_ring"),
     ("chan_wait", "block"), ("file", "ns"), ("ns", "sysv")}
 

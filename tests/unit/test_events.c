@@ -2,7 +2,7 @@
 #include <glib.h>
 #include <string.h>
 
-#include "events.h"
+#include "events_line.h"
 
 static void test_a_line_is_one_json_object(void)
 {
