@@ -17,9 +17,9 @@ static GMutex lock;		/* guards everything below, and every reader's chan_wait */
 static struct ipc_event ring[EVENTS_KEPT];
 static uint64_t next_seq;	/* the sequence number the next event gets; ring[seq % EVENTS_KEPT] */
 static GList *readers;
-static unsigned nreaders;
 static const struct events_source *source;	/* NULL: events=off */
 static bool source_running;
+static unsigned source_users;	/* opens that joined the source and have not left (source_lock) */
 static GMutex source_lock;	/* serialises starting and stopping the source (never under lock) */
 static struct quota open_readers;
 
@@ -116,6 +116,7 @@ void events_emit(const struct ipc_event *event)
 
 /* ---- The source, running while anyone reads ---- */
 
+/* An open that will read: the first starts the source. */
 static int source_join(void)
 {
 	int err = 0;
@@ -125,19 +126,17 @@ static int source_join(void)
 		err = source->start();
 		source_running = err == 0;
 	}
+	if (!err)
+		source_users++;
 	g_mutex_unlock(&source_lock);
 	return err;
 }
 
+/* A reader gone (or an open that failed after joining): the last stops the source. */
 static void source_leave(void)
 {
-	bool last;
-
 	g_mutex_lock(&source_lock);
-	g_mutex_lock(&lock);
-	last = nreaders == 0;
-	g_mutex_unlock(&lock);
-	if (last && source_running) {
+	if (--source_users == 0 && source_running) {
 		source->stop();
 		source_running = false;
 	}
@@ -175,7 +174,6 @@ int events_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_file_info *
 	g_mutex_lock(&lock);
 	r->seq = next_seq;
 	readers = g_list_prepend(readers, r);
-	nreaders++;
 	g_mutex_unlock(&lock);
 	return 0;
 }
@@ -208,7 +206,6 @@ void events_release(struct ipcfs_file *file)
 		return;
 	g_mutex_lock(&lock);
 	readers = g_list_remove(readers, r);
-	nreaders--;
 	chan_wait_clear(&r->wait);
 	g_mutex_unlock(&lock);
 	quota_give(&open_readers, file->opener);

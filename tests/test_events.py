@@ -388,3 +388,30 @@ def test_readers_are_bounded_per_uid(mnt):
             f"os.open({mnt.p('events')!r}, os.O_RDONLY)\n")
     assert util.errno_of(2001, 2001, code) == "EMFILE"
     assert util.errno_of(2002, 2002, f"os.close(os.open({mnt.p('events')!r}, os.O_RDONLY))") == "OK"
+
+
+def test_readers_coming_and_going_never_stop_the_source_under_one_that_stays(emnt, ipc):
+    """The source runs while any reader is open: others opening and closing at the same time
+    (the last of them leaving just as a new one opens) never leave a reader without events."""
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            os.close(os.open(emnt.p("events"), os.O_RDONLY))
+
+    churners = [threading.Thread(target=churn) for _ in range(3)]
+    for t in churners:
+        t.start()
+    try:
+        for _ in range(30):
+            stays = Reader(emnt)
+            try:
+                s = ipc.sem()
+                assert stays.until(about("sem", s.id, "create"))
+            finally:
+                stays.close()
+            s.remove()
+    finally:
+        stop.set()
+        for t in churners:
+            t.join()
