@@ -100,7 +100,8 @@ class Run:
     def spawn(self, role, survivor, wait_ready=True, uid=None, **extra):
         uid = self.rng.choice(UIDS) if uid is None else uid
         tree = self.mnt.path
-        if uid == 0 and not role.startswith("chan") and self.rng.random() < 0.5:
+        # /chan and /events are in the top-level tree only.
+        if uid == 0 and not role.startswith(("chan", "events")) and self.rng.random() < 0.5:
             tree = self.ns_tree
             self.through_ns += 1
         cfg = dict(mount=tree, stop=self.stop_file, seed=self.rng.getrandbits(32),
@@ -125,7 +126,8 @@ class Run:
         return [v for v in self.victims if v[1] in self.ready]
 
     def spawn_victim(self):
-        role = self.rng.choice(["semvictim", "msgvictim", "msgvictim", "chanvictim", "chaosvictim"])
+        role = self.rng.choice(["semvictim", "msgvictim", "msgvictim", "chanvictim", "chaosvictim",
+                                "eventsvictim"])
         catch = None
         if role == "msgvictim":
             fd, catch = tempfile.mkstemp(dir=self.tmp)
@@ -251,6 +253,8 @@ class Run:
             for i in range(2):
                 self.survivors.append(("names", self.spawn("names", True)))
             for i in range(2):
+                self.survivors.append(("events", self.spawn("events", True)))
+            for i in range(2):
                 self.survivors.append(("threads", self.spawn("threads", True)))
             for uid in ATTACKERS:
                 key = self.reg.fresh_key()
@@ -291,7 +295,8 @@ class Run:
             self.wait_victims()
         by_role = lambda *roles: [(r, p) for r, p in self.survivors if r in roles]  # noqa: E731
         reports = self.wait_for("sem/shm/names survivors and attackers",
-                               by_role("sem", "shm", "names", "threads", "chanw", "attacker"))
+                               by_role("sem", "shm", "names", "threads", "chanw", "attacker",
+                                       "events"))
         reports += self.wait_for("msg senders", by_role("msgsend"))
         receivers = by_role("msgrecv")
         for _ in receivers:             # one stop pill of each type per receiver
@@ -414,6 +419,10 @@ class Run:
                         f"slots {bad_slots} differ" if bad_slots else "3 slots"))
         records = sum(r.get("records", 0) for r in reports if r["role"] == "chanr")
         results.append(("chan: no record torn", True, f"{records} records read by survivors"))
+        lines = sum(r.get("lines", 0) for r in reports if r["role"] == "events")
+        # The names workers create and remove objects all along: readers that saw none were starved.
+        results.append(("events: whole JSON lines, and some were read", lines > 0,
+                        f"{lines} lines read by survivors"))
         return results
 
     def run(self):

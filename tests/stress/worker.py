@@ -3,7 +3,7 @@
 
     worker.py ROLE CONFIG_JSON
 
-Survivors (sem, msgsend, msgrecv, shm, chanw, chanr, names, threads, attacker) work until the
+Survivors (sem, msgsend, msgrecv, shm, chanw, chanr, names, threads, attacker, events) work until the
 stop file exists, then print one JSON report on stdout and exit 0; any errno
 outside ALLOWED fails them (exit 1, the error on stderr).  SIGINT is handled
 and ignored, so a survivor's interrupted call is retried (PEP 475): the
@@ -11,7 +11,7 @@ daemon sees the INTERRUPT, and a call that had an effect and still said EINTR
 would show up as a broken invariant.  Every worker prints "ready" once its SIGINT
 disposition is set; stress.py sends no signal before that.
 
-Victims (semvictim, msgvictim, chanvictim, chaosvictim) block or work until
+Victims (semvictim, msgvictim, chanvictim, chaosvictim, eventsvictim) block or work until
 stress.py kills them.  What a msgvictim reads lands in a MAP_SHARED file the
 harness reads afterwards: the kernel's copy of the message is the record, so
 a kill cannot lose one.
@@ -243,6 +243,43 @@ def chan_victim():
         check_record(os.read(fd, 4096))
 
 
+# ---- /events: whole JSON lines only, read with and without poll, opens coming and going
+
+EVENT_OPS = {"create", "remove", "set", "attach", "detach", "lost"}
+
+
+def check_lines(data):
+    assert data.endswith(b"\n"), "a read of /events ended within a line: %r" % data[-64:]
+    for line in data.splitlines():
+        assert json.loads(line)["op"] in EVENT_OPS, line
+
+
+def events_reader():
+    lines = 0
+    while not stopping():
+        fd = tolerate(os.open, p("events"), open_flags(os.O_RDONLY))
+        if fd is None:
+            continue
+        for _ in range(rng.randrange(1, 50)):
+            if stopping():
+                break
+            # A blocking read only when poll says a line is there: the stop file must be seen.
+            if not select.select([fd], [], [], 0.01)[0]:
+                continue
+            data = tolerate(os.read, fd, rng.choice([100, 4096, 65536]))    # 100: EINVAL at times
+            if data:
+                check_lines(data)
+                lines += data.count(b"\n")
+        os.close(fd)
+    stats["lines"] = lines
+
+
+def events_victim():
+    fd = os.open(p("events"), os.O_RDONLY)
+    while True:
+        check_lines(os.read(fd, 65536))
+
+
 # ---- names and chaos through the mount: garbage names, views, creation, truncation, removal
 
 def garbage_name():
@@ -438,7 +475,7 @@ ROLES = {
     "shm": shm_survivor,
     "chanw": chan_writer, "chanr": chan_reader, "chanvictim": chan_victim,
     "names": names_worker, "chaosvictim": chaos_victim, "threads": shared_fds_worker,
-    "attacker": attacker,
+    "attacker": attacker, "events": events_reader, "eventsvictim": events_victim,
 }
 
 def die_of_sigint(sig, frame):
