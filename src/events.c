@@ -19,6 +19,7 @@ static uint64_t next_seq;	/* the sequence number the next event gets; ring[seq %
 static GList *readers;
 static const struct events_source *source;	/* NULL: events=off */
 static bool source_running;
+static bool shut_down;	/* events_shutdown() ran: the source never starts again */
 static unsigned source_users;	/* opens that joined the source and have not left (source_lock) */
 static GMutex source_lock;	/* serialises starting and stopping the source (never under lock) */
 static struct quota open_readers;
@@ -122,7 +123,9 @@ static int source_join(void)
 	int err = 0;
 
 	g_mutex_lock(&source_lock);
-	if (!source_running) {
+	if (shut_down)
+		err = reason(ESHUTDOWN, "open events: the daemon is stopping");
+	else if (!source_running) {
 		err = source->start();
 		source_running = err == 0;
 	}
@@ -225,13 +228,19 @@ bool events_in_use(void)
 	return source != NULL;
 }
 
-void events_end(void)
+void events_shutdown(void)
 {
 	g_mutex_lock(&source_lock);
 	if (source_running)
 		source->stop();
 	source_running = false;
+	shut_down = true;
 	g_mutex_unlock(&source_lock);
+}
+
+void events_end(void)
+{
+	events_shutdown();
 	if (source && source->unload)
 		source->unload();
 	if (source)

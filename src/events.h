@@ -42,6 +42,12 @@ struct ipcfs_file;
 void events_use(const struct events_source *src);
 bool events_in_use(void);
 void events_end(void);
+/*
+ * At the end of the session loop, before the session goes: stop the source,
+ * whose thread would otherwise answer parked reads through a session that
+ * is gone.
+ */
+void events_shutdown(void);
 
 /* The file's operations, for kind_events (kind.h says what each does). */
 int events_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_file_info *fi);

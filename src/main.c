@@ -19,6 +19,7 @@
 #include "block.h"
 #include "fs.h"
 #include "session.h"
+#include "events.h"
 #include "listed.h"
 #include "log.h"
 #include "ns.h"
@@ -247,8 +248,10 @@ int main(int argc, char *argv[])
 	}
 	ret = ret < 0 ? 1 : 0;
 	blocking_shutdown();
-	/* The watchers notify the kernel through the session: stop them before it goes. */
+	/* The watchers notify the kernel through the session, and the events source answers
+	 * parked reads through it: stop them before it goes. */
 	listed_shutdown();
+	events_shutdown();
 	ns_stop();
 out_unmount:
 	fuse_session_unmount(se);

@@ -415,3 +415,30 @@ def test_readers_coming_and_going_never_stop_the_source_under_one_that_stays(emn
         stop.set()
         for t in churners:
             t.join()
+
+
+CHURN = """
+import sys, sysv_ipc
+while True:
+    sysv_ipc.Semaphore(int(sys.argv[1]), sysv_ipc.IPC_CREX).remove()
+"""
+
+
+def test_the_daemon_stops_cleanly_while_a_read_waits_and_events_come(mount_with, source, ipc):
+    """SIGTERM with a reader parked and objects coming and going: the source stops before the
+    session goes (its thread would answer the parked read through a session that is gone)."""
+    m = mount_with(f"events={source}")
+    reader = subprocess.Popen(["/usr/bin/python3", "-c", READ_UNTIL_SIGNALLED, m.p("events")],
+                              stdout=subprocess.PIPE, text=True)
+    key = ipc.fresh_key()
+    ipc.keys.append(("sem", key))       # the set the churn may leave when it is killed
+    churn = subprocess.Popen(["/usr/bin/python3", "-c", CHURN, str(key)])
+    try:
+        assert reader.stdout.readline() == "open\n"
+        util.wait_blocked(reader)
+        m.proc.send_signal(signal.SIGTERM)
+        assert m.proc.wait(timeout=60) == 0        # a liveness bound: it hung before
+    finally:
+        for p in (churn, reader):
+            p.kill()
+            p.wait()
