@@ -515,7 +515,8 @@ static int access_wanted(int flags)
 
 /*
  * Permission check and kind open of obj, of the kind of at (the object's
- * node, or its directory's); on success fi->fh is the new ipcfs_file.
+ * node, its directory's, or a root file's, whose kind decides who may open
+ * it); on success fi->fh is the new ipcfs_file.
  */
 static int open_object(fuse_req_t req, struct caller *caller, const struct node *at, unsigned variant,
 		       const struct ipc_obj *obj, struct fuse_file_info *fi, bool created)
@@ -524,7 +525,8 @@ static int open_object(fuse_req_t req, struct caller *caller, const struct node 
 	struct ipcfs_file *file;
 	int err;
 
-	if (!created && !perm_may_access(caller, obj, access_wanted(fi->flags)))
+	if (!created && at->type != NODE_ROOT_FILE &&
+	    !perm_may_access(caller, obj, access_wanted(fi->flags)))
 		return reason(EACCES, "open %s id %d: mode %03o denies uid %u", kind->name, obj->id,
 			      obj->mode & 0777, (unsigned)caller->uid);
 	file = ipcfs_file_new(kind, at->kind_index, obj, variant, fi->flags, created, caller);
@@ -544,26 +546,28 @@ static int open_object(fuse_req_t req, struct caller *caller, const struct node 
 	return 0;
 }
 
-/* A file at the root (/events): no object, and the kind decides who may open it. */
-static void open_root_file(fuse_req_t req, const struct node *node, struct fuse_file_info *fi)
+/* What an open of node (nodeid ino) opens: its object's live attributes; a root file has none. */
+static int object_to_open(fuse_req_t req, fuse_ino_t ino, struct node *node,
+			  const struct fuse_file_info *fi, struct ipc_obj *obj)
 {
-	g_auto(caller_t) caller = { 0 };
-	struct ipc_obj none = { .id = -1 };
-	struct ipcfs_file *file;
-	int err;
-
-	caller_from_req(&caller, req);
-	file = ipcfs_file_new(node->kind, node->kind_index, &none, 0, fi->flags, false, &caller);
-	fi->direct_io = 1;
-	err = node->kind->open(req, file, fi);
-	if (err) {
-		ipcfs_file_discard(file);
-		return reply_error(req, err);
+	if (node->type == NODE_ROOT_FILE) {
+		*obj = (struct ipc_obj){ .id = -1 };
+		return 0;
 	}
-	fi->fh = (uintptr_t)file;
-	ipcfs_file_publish(file);
-	if (fuse_reply_open(req, fi) == -ENOENT)
-		ipcfs_file_release_open(file_of(fi));
+	if (node->type != NODE_OBJECT)
+		return reason(EISDIR, "open of nodeid %#" PRIx64 ": a directory", (uint64_t)ino);
+	/*
+	 * Writers that wait need an inode of their own: a listing's nodeid
+	 * (which the kernel caches), or an alias made for another thread, is
+	 * refused with ESTALE, after which the kernel looks the path up again
+	 * (LOOKUP_REVAL) and opens the caller's own alias.
+	 */
+	if (node->kind->writes_wait && (fi->flags & O_ACCMODE) != O_RDONLY &&
+	    node->owner != fuse_req_ctx(req)->pid)
+		return reason(ESTALE, "open %s for writing: nodeid %#" PRIx64 " is another thread's; looking up again",
+			      node->kind->name, (uint64_t)ino);
+	node->follow = false;	/* see node_object() */
+	return node_object(node, obj);
 }
 
 static void ipcfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -575,24 +579,8 @@ static void ipcfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	int err;
 
 	err = node_of(req, ino, &node, &scope, -ENOENT);
-	if (!err && node.type == NODE_ROOT_FILE)
-		return open_root_file(req, &node, fi);
-	if (!err && node.type != NODE_OBJECT)
-		err = reason(EISDIR, "open of nodeid %#" PRIx64 ": a directory", (uint64_t)ino);
-	if (err)
-		return reply_error(req, err);
-	/*
-	 * Writers that wait need an inode of their own: a listing's nodeid
-	 * (which the kernel caches), or an alias made for another thread, is
-	 * refused with ESTALE, after which the kernel looks the path up again
-	 * (LOOKUP_REVAL) and opens the caller's own alias.
-	 */
-	if (node.kind->writes_wait && (fi->flags & O_ACCMODE) != O_RDONLY &&
-	    node.owner != fuse_req_ctx(req)->pid)
-		return reply_error(req, reason(ESTALE, "open %s for writing: nodeid %#" PRIx64 " is another thread's; looking up again",
-					     node.kind->name, (uint64_t)ino));
-	node.follow = false;	/* see node_object() */
-	err = node_object(&node, &obj);
+	if (!err)
+		err = object_to_open(req, ino, &node, fi, &obj);
 	if (err)
 		return reply_error(req, err);
 	caller_from_req(&caller, req);
