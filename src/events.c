@@ -4,13 +4,10 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <stdio.h>
-#include <string.h>
 
 #include "chan_wait.h"
 #include "kind.h"
 #include "log.h"
-#include "ns.h"
 #include "quota.h"
 
 static GMutex lock;		/* guards everything below, and every reader's chan_wait */
@@ -29,16 +26,6 @@ struct events_reader {
 	uint64_t seq;		/* the next event this reader reads */
 	struct caller caller;	/* the opener, to decide which pids it may see */
 };
-
-/*
- * The pid of an event's process as the reader's pid namespace numbers it:
- * /proc would show it the same.  A reader in the daemon's pid namespace sees
- * every pid; one in another sees those of its namespace that still live.
- */
-static pid_t pid_as_seen(struct events_reader *r, pid_t pid)
-{
-	return pid > 0 ? perm_pid_as_seen_by(&r->caller, pid) : 0;
-}
 
 /* ---- Reading (with lock held) ---- */
 
@@ -71,7 +58,8 @@ static ssize_t read_lines(void *src, size_t size, char **buf)
 		if (e->op == EVENT_LOST)
 			events_format_lost(e->lost, out);
 		else
-			events_format_line(e, pid_as_seen(r, e->pid), out);
+			/* As /proc would show it to the reader: null outside its pid namespace. */
+			events_format_line(e, perm_pid_as_seen_by(&r->caller, e->pid), out);
 		if (out->len > size) {
 			g_string_truncate(out, had);
 			break;

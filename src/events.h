@@ -25,7 +25,6 @@
 
 /* A source of events: start when the first reader opens, stop after the last leaves. */
 struct events_source {
-	const char *name;	/* for the -d log */
 	/* At mount (optional): 0, or -errno with *why saying what failed (static text). */
 	int (*load)(unsigned ns_inum, const char **why);
 	void (*unload)(void);

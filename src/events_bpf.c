@@ -252,7 +252,6 @@ static void bpf_stop(void)
 #endif
 
 const struct events_source events_bpf_source = {
-	.name = "eBPF",
 	.load = bpf_load,
 	.unload = bpf_unload,
 	.start = bpf_start,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * The eBPF source of /events: what events.bpf.c (in the kernel) and
- * events_bpf.c (in the daemon) share, and the daemon's side.
+ * events_bpf.c (in the daemon) share.
  */
 #pragma once
 

@@ -15,6 +15,7 @@
 #include "kind.h"
 #include "log.h"
 #include "ns.h"
+#include "sysv.h"
 
 #define EVENTS_WATCH_TICK_MS 20
 
@@ -40,11 +41,10 @@ static void emit(enum event_op op, const struct ipcfs_kind *kind, const struct i
 		e.uid_known = true;
 		e.uid = obj->cuid;
 		if (e.pid > 0) {
-			g_autofree char *path = g_strdup_printf("/proc/%d/comm", (int)e.pid);
-			g_autofree char *comm = NULL;
+			g_autofree char *comm = sysv_comm_of(e.pid, e.pid);
 
-			if (g_file_get_contents(path, &comm, NULL, NULL))
-				g_strlcpy(e.comm, g_strchomp(comm), sizeof(e.comm));
+			if (comm)
+				g_strlcpy(e.comm, comm, sizeof(e.comm));
 		}
 	}
 	events_emit(&e);
@@ -144,7 +144,6 @@ static void watch_stop(void)
 }
 
 const struct events_source events_watch_source = {
-	.name = "the listing watcher",
 	.start = watch_start,
 	.stop = watch_stop,
 };

@@ -687,14 +687,15 @@ static int format_status(const struct ipc_obj *obj, GString *out)
  */
 static bool is_ipcfs_daemon(pid_t pid)
 {
-	g_autofree char *comm = NULL, *path = g_strdup_printf("/proc/%d/comm", (int)pid);
+	g_autofree char *comm = NULL;
 	g_autofree char *fds = g_strdup_printf("/proc/%d/fd", (int)pid);
 	g_autoptr(GDir) dir = NULL;
 	const char *entry;
 
 	if (pid == getpid())
 		return true;
-	if (!g_file_get_contents(path, &comm, NULL, NULL) || strcmp(g_strchomp(comm), "ipcfs") != 0)
+	comm = sysv_comm_of(pid, pid);
+	if (!comm || strcmp(comm, "ipcfs") != 0)
 		return false;
 	dir = g_dir_open(fds, 0, NULL);
 	while (dir && (entry = g_dir_read_name(dir))) {

@@ -243,16 +243,22 @@ static void append_title(pid_t pid, const char *comm, GString *out)
 		g_string_append(out, "...");
 }
 
+char *sysv_comm_of(pid_t pid, pid_t tid)
+{
+	g_autofree char *path = g_strdup_printf("/proc/%d/task/%d/comm", (int)pid, (int)tid);
+	char *comm = NULL;
+
+	return g_file_get_contents(path, &comm, NULL, NULL) ? g_strchomp(comm) : NULL;
+}
+
 bool sysv_describe_process(struct caller *caller, pid_t pid, pid_t tid, const char *after_comm,
 			   GString *out)
 {
-	g_autofree char *path = g_strdup_printf("/proc/%d/task/%d/comm", (int)pid, (int)tid);
-	g_autofree char *comm = NULL;
+	g_autofree char *comm = sysv_comm_of(pid, tid);
 	g_autofree char *cgroup = NULL;
 
-	if (!g_file_get_contents(path, &comm, NULL, NULL))
+	if (!comm)
 		return false;	/* gone */
-	g_strchomp(comm);
 	cgroup = sysv_cgroup_of(pid);
 	if (out->len)
 		g_string_append_c(out, '\n');

@@ -64,6 +64,8 @@ void sysv_format_hidden(unsigned hidden, GString *out);
 unsigned sysv_format_processes(struct caller *caller, GArray *pids, GString *out);
 /* The cgroup v2 path of pid, or of its first hierarchy (g_free); NULL if gone. */
 char *sysv_cgroup_of(pid_t pid);
+/* The comm of thread tid of process pid (pid itself: the process's), or NULL once it is gone; g_free it. */
+char *sysv_comm_of(pid_t pid, pid_t tid);
 
 /*
  * Is pid still the process that acted on an object at when (a creation, the
