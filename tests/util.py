@@ -5,10 +5,20 @@ import os
 import re
 import random
 import select
+import signal
 import subprocess
 import tempfile
 
 import sysv_ipc
+
+# A suite started in the background by a shell without job control inherits SIGINT and SIGQUIT
+# ignored, and so would every process it starts: a cat the tests Ctrl-C would never die.  The
+# tests act as a terminal's user would, so their children get the defaults (a handler set
+# here is reset to SIG_DFL by exec; SIG_IGN would be inherited).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+if signal.getsignal(signal.SIGQUIT) == signal.SIG_IGN:
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 # Over FUSE io_uring (tests/chroot/run sid --uring) a request that waits holds its ring entry
 # until answered, so ipcfs lets at most io_uring_q_depth - 1 (libfuse's default 8, so 7) wait
@@ -20,6 +30,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("IPCFS_BUILD", os.path.join(REPO, "build"))
 IPCFS = os.environ.get("IPCFS_BIN", os.path.join(BUILD, "src", "ipcfs"))
 CHANNEL_KO = os.path.join(REPO, "kmod", "channel.ko")
+# What a mount's root lists, sorted: one name per kind of the kind table (src/kinds.c).
+ROOT_NAMES = ["chan", "events", "msg", "sem", "shm"]
 HELPERS = os.path.join(BUILD, "tests", "helpers")
 
 
