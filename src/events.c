@@ -19,6 +19,11 @@ static bool source_running;
 static bool shut_down;	/* events_shutdown() ran: the source never starts again */
 static unsigned source_users;	/* opens that joined the source and have not left (source_lock) */
 static GMutex source_lock;	/* serialises starting and stopping the source (never under lock) */
+/* Threads started to stop the source off its own thread (source_leave()); events_shutdown() waits for them. */
+static unsigned stoppers;
+static GCond stoppers_done;
+/* This thread is the source's, answering parked reads (events_emit()). */
+static __thread bool on_source_thread;
 static struct quota open_readers;
 
 struct events_reader {
@@ -99,8 +104,15 @@ void events_emit(const struct ipc_event *event)
 			g_array_append_val(wakes, reply);
 	}
 	g_mutex_unlock(&lock);
+	/*
+	 * The reply to a parked read drops its file's reference after sending;
+	 * when that reader's RELEASE came first, its release (and so maybe the
+	 * last source_leave()) runs here, on the source's own thread.
+	 */
+	on_source_thread = true;
 	for (guint i = 0; i < wakes->len; i++)
 		chan_reply_send(&g_array_index(wakes, struct chan_reply, i));
+	on_source_thread = false;
 }
 
 /* ---- The source, running while anyone reads ---- */
@@ -123,13 +135,33 @@ static int source_join(void)
 	return err;
 }
 
+/* The source stopped from another thread than its own, which cannot join itself. */
+static gpointer stop_elsewhere(gpointer data)
+{
+	(void)data;
+	g_mutex_lock(&source_lock);
+	if (source_users == 0 && source_running && !shut_down) {
+		source->stop();
+		source_running = false;
+	}
+	stoppers--;
+	g_cond_broadcast(&stoppers_done);
+	g_mutex_unlock(&source_lock);
+	return NULL;
+}
+
 /* A reader gone (or an open that failed after joining): the last stops the source. */
 static void source_leave(void)
 {
 	g_mutex_lock(&source_lock);
 	if (--source_users == 0 && source_running) {
-		source->stop();
-		source_running = false;
+		if (on_source_thread) {
+			stoppers++;
+			g_thread_unref(g_thread_new("events-stop", stop_elsewhere, NULL));
+		} else {
+			source->stop();
+			source_running = false;
+		}
 	}
 	g_mutex_unlock(&source_lock);
 }
@@ -219,6 +251,8 @@ bool events_in_use(void)
 void events_shutdown(void)
 {
 	g_mutex_lock(&source_lock);
+	while (stoppers)
+		g_cond_wait(&stoppers_done, &source_lock);
 	if (source_running)
 		source->stop();
 	source_running = false;
