@@ -140,7 +140,7 @@ static gpointer stop_elsewhere(gpointer data)
 {
 	(void)data;
 	g_mutex_lock(&source_lock);
-	if (source_users == 0 && source_running && !shut_down) {
+	if (source_users == 0 && source_running) {
 		source->stop();
 		source_running = false;
 	}

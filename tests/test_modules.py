@@ -67,7 +67,7 @@ ROWS = [
     {"file", "ns", "sysv", "options", "session"},
 ]
 # The kind table names every kind_*; kind_events picks one of the sources of /events; each lists the SysV kinds' objects.
-ALONG = {("kinds", k) for k in ROWS[3] if k.startswith("kind_")} | {
+ALONG = {("kinds", k) for row in ROWS for k in row if k.startswith("kind_")} | {
     (source, k) for source in ("events_bpf", "events_watch") for k in ("kind_shm", "kind_sem", "kind_msg")} | {
     ("kind_events", "events_bpf"), ("kind_events", "events_watch"), ("events", "chan_wait"),
     ("chan_builtin", "chan_wait"), ("chan_kernel", "chan_wait"), ("chan_builtin", "chan_ring"),
