@@ -157,13 +157,24 @@ def test_postgres_through_ipcfs(mnt, pg):
         assert new, q.communicate()
         dsm = next(iter(new))
         dsm_key = int(proc_sysvipc("shm").get(dsm, {"key": "0"})["key"])
-        try:
-            seen = attached_per_ipcfs(mnt, dsm_key, dsm)
-            mapping = attached_per_maps(dsm)
-            # The session's backend and its worker, as their own maps say (one may have just left).
-            assert seen and all(pg.ours(p) for p in seen) and seen & mapping, (seen, mapping)
-        except FileNotFoundError:
-            pass        # the query ended first
+
+        # The session's backend and its workers, as their own maps say. A process that maps
+        # the segment both before and after ipcfs is asked must be listed; one that came or
+        # went meanwhile may or may not be (the segment exists unattached between shmget and
+        # the creator's shmat, and between the last shmdt and IPC_RMID).
+        def listed_as_mapped():
+            try:
+                mapped_before = attached_per_maps(dsm)
+                seen = attached_per_ipcfs(mnt, dsm_key, dsm)
+                mapped_after = attached_per_maps(dsm)
+            except FileNotFoundError:
+                return True     # the query ended first
+            assert mapped_before & mapped_after <= seen, (mapped_before, seen, mapped_after)
+            assert mnt.proc.pid not in seen
+            # Each is the server's (a worker may exit once listed: then nothing can tell).
+            assert all(pg.ours(p) or not os.path.exists(f"/proc/{p}") for p in seen), seen
+            return bool(seen & mapped_after)
+        wait_until(listed_as_mapped)
     finally:
         out, err = q.communicate()
     assert q.returncode == 0 and out.split()[-1] == "5714286", out + err
