@@ -193,7 +193,12 @@ int events_open(fuse_req_t req, struct ipcfs_file *file, struct fuse_file_info *
 	caller_load_details(&r->caller);
 	chan_wait_init(&r->wait, &lock, file);
 	file->priv = r;
-	fi->nonseekable = 1;
+	/*
+	 * Seekable, though a seek changes nothing a read returns (no history is
+	 * kept): /events is a regular file, and GNU head, having printed its
+	 * lines, seeks back over what it read past them and complains if a
+	 * regular file refuses.
+	 */
 	g_mutex_lock(&lock);
 	r->seq = next_seq;
 	readers = g_list_prepend(readers, r);

@@ -10,6 +10,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 
@@ -89,9 +90,49 @@ def test_the_root_has_a_read_only_events_file_that_is_no_directory(mnt):
     fd = os.open(mnt.p("events"), os.O_RDONLY | os.O_NONBLOCK)
     try:
         assert oserror(os.read, fd, 4096) == "EAGAIN"       # nothing since the open
-        assert oserror(os.lseek, fd, 0, os.SEEK_SET) == "ESPIPE"
+        # A seek is allowed, as on a regular file, and rewinds nothing: no history is kept.
+        assert os.lseek(fd, 0, os.SEEK_SET) == 0 and oserror(os.read, fd, 4096) == "EAGAIN"
+        assert oserror(os.lseek, fd, 0, os.SEEK_DATA) == "ESPIPE"
     finally:
         os.close(fd)
+
+
+def blocked_in_read(p):
+    """Is p waiting for a FUSE reply in read(2) (not in open(2), before it is a reader)?"""
+    with open(f"/proc/{p.pid}/syscall") as f:
+        return util.fuse_waiting(p.pid) and f.read().split()[0] == "0"
+
+
+def test_shell_tools_read_it_as_a_stream(mnt, ipc, tmp_path):
+    """What docs/admin.md says of head, cp, dd and tar on /events, where tmpfs would give an
+    empty file."""
+    # head -n 1 waits for the next event, prints it whole, and does not complain of the seek
+    # back over what it read past the line (it does when a regular file refuses the seek).
+    head = subprocess.Popen(["head", "-n", "1", mnt.p("events")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    util.wait_until(lambda: blocked_in_read(head) or head.poll() is not None)
+    ipc.sem()
+    out, err = head.communicate()
+    assert (head.returncode, err) == (0, "") and out.count("\n") == 1 and "op" in json.loads(out)
+
+    # cp waits for events until interrupted, and SIGINT ends it.
+    cp = subprocess.Popen(["cp", mnt.p("events"), str(tmp_path / "copy")])
+    util.wait_until(lambda: blocked_in_read(cp) or cp.poll() is not None)
+    cp.send_signal(signal.SIGINT)
+    assert cp.wait() == -signal.SIGINT
+
+    # dd iflag=nonblock stops at EAGAIN.
+    dd = subprocess.run(["dd", f"if={mnt.p('events')}", "iflag=nonblock", "of=/dev/null"],
+                        capture_output=True, text=True)
+    assert dd.returncode == 1 and "Resource temporarily unavailable" in dd.stderr, dd.stderr
+
+    # tar archives the empty file its size says, without reading it.
+    archive = tmp_path / "events.tar"
+    tar = subprocess.run(["tar", "cf", str(archive), "-C", mnt.path, "events"],
+                         capture_output=True, text=True)
+    assert (tar.returncode, tar.stderr) == (0, "")
+    with tarfile.open(archive) as t:
+        assert [(m.name, m.size, m.isreg()) for m in t.getmembers()] == [("events", 0, True)]
 
 
 def test_events_off_leaves_no_file(mount_with):
