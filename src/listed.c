@@ -57,16 +57,23 @@ double listed_timeout(void)
 	return cache_seconds;
 }
 
+/*
+ * The name first, then the attributes (which open files still use): between
+ * the two a stat(2) of the name would find the name cached without its
+ * attributes and send a GETATTR for the old object, ENOENT if it is gone,
+ * though a new object may have the key.
+ */
 static void drop_from_kernel(const struct listed_dir *d, const struct check *c)
 {
-	int err = fuse_lowlevel_notify_inval_inode(ipcfs_session, c->was.nodeid, -1, 0);
+	int err = fuse_lowlevel_notify_inval_entry(ipcfs_session, d->parent, c->name,
+						   strlen(c->name));
 
+	if (err && err != -ENOENT)
+		log_debug("listing: dropping %s/%s: %s", d->kind->name, c->name, strerror(-err));
+	err = fuse_lowlevel_notify_inval_inode(ipcfs_session, c->was.nodeid, -1, 0);
 	if (err && err != -ENOENT)
 		log_debug("listing: dropping the attributes of %s/%s: %s", d->kind->name, c->name,
 			  strerror(-err));
-	err = fuse_lowlevel_notify_inval_entry(ipcfs_session, d->parent, c->name, strlen(c->name));
-	if (err && err != -ENOENT)
-		log_debug("listing: dropping %s/%s: %s", d->kind->name, c->name, strerror(-err));
 }
 
 /*
